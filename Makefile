@@ -1,0 +1,34 @@
+# mlops.k8s — developer entry points. `make demo` runs the main job, `make test` runs every test.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo test lint unit integration sandbox-tests sanity ansible-lint galaxy-test clean
+
+setup:
+	@bash hack/setup.sh
+
+demo: setup
+	@bash hack/demo.sh
+
+test: setup
+	@bash hack/test.sh
+
+lint: setup
+	@bash hack/test.sh lint
+
+unit: setup
+	@bash hack/test.sh unit
+
+integration: setup
+	@bash hack/test.sh integration
+
+sanity: setup
+	@bash hack/test.sh sanity
+
+galaxy-test: setup
+	@bash hack/test.sh galaxy
+
+clean:
+	rm -rf build ansible_collections .pytest_cache .ruff_cache .hypothesis

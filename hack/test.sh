@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Every test of the project, in stages. `hack/test.sh` runs them all; `hack/test.sh STAGE...` runs some.
+# Stages: lint sanity ansible-lint galaxy pytest (unit + sandbox + integration tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export ANSIBLE_NOCOLOR=1 PY_COLORS=0
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(lint sanity ansible-lint galaxy pytest)
+
+# A throw-away `ansible_collections/mlops/k8s` holding the collection's files as git sees them,
+# without the development tooling that is not collection content (the sandbox and its tests, the
+# benchmarks, hack/): ruff and pytest cover those.
+collection_copy() {
+  local root="$1"
+  local dest="$root/ansible_collections/mlops/k8s"
+  mkdir -p "$dest"
+  git ls-files -co --exclude-standard -z \
+    | grep -zvE '^(sandbox|benchmarks|hack|tests/sandbox)/' \
+    | xargs -0 -I{} cp --parents -- {} "$dest/"
+  echo "$dest"
+}
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+run_lint() {
+  step "ruff"
+  ruff check .
+  step "yamllint"
+  yamllint -s .
+}
+
+run_sanity() {
+  step "ansible-test sanity"
+  local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
+  local dest; dest=$(collection_copy "$tmp")
+  local pipver; pipver=$(python - <<'PY'
+import pathlib, re, ansible_test
+src = pathlib.Path(ansible_test.__file__).parent.joinpath("_internal/python_requirements.py").read_text()
+print(re.search(r"pip='([0-9.]+)'", src).group(1))
+PY
+)
+  local bootstrap="$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py"
+  [ -f "$bootstrap" ] || install -D -m 0644 hack/get_pip_offline.py "$bootstrap"
+  # Tests that need docker, network access to other collections or a different Python are skipped
+  # by ansible-test itself with a reason; everything that applies to Python 3.11 runs.
+  (cd "$dest" && git init -q && git add -A && ansible-test sanity --python 3.11 --venv \
+      --skip-test pylint --color no "${SANITY_ARGS[@]}")
+}
+
+run_ansible_lint() {
+  step "ansible-lint (production profile)"
+  ansible-lint --offline -q
+}
+
+run_galaxy() {
+  step "galaxy build + install + ansible-doc"
+  local tmp; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' RETURN
+  ansible-galaxy collection build --force --output-path "$tmp/dist" . >/dev/null
+  local tarball; tarball=$(ls "$tmp"/dist/mlops-k8s-*.tar.gz)
+  if tar -tzf "$tarball" | grep -E '^(sandbox|tests|benchmarks|\.venv|\.cache)/' ; then
+    echo "galaxy: the artifact contains files that build_ignore should drop" >&2; return 1
+  fi
+  ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ansible-galaxy collection install -p "$tmp/collections" "$tarball" >/dev/null
+  local mod n=0
+  for mod in plugins/modules/*.py; do
+    mod=$(basename "$mod" .py); [ "$mod" = __init__ ] && continue
+    ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ansible-doc "mlops.k8s.$mod" >/dev/null
+    n=$((n + 1))
+  done
+  echo "galaxy: built $(basename "$tarball"), installed it, ansible-doc rendered $n modules"
+}
+
+run_pytest() {
+  step "pytest"
+  set +e
+  python -m pytest -p no:cacheprovider "${PYTEST_ARGS[@]}"
+  local rc=$?
+  set -e
+  # Exit 5 means no test was collected at all; that is a failure of the suite, not a pass.
+  return $rc
+}
+
+SANITY_ARGS=()
+PYTEST_ARGS=()
+for s in "${stages[@]}"; do
+  case "$s" in
+    lint) run_lint ;;
+    sanity) run_sanity ;;
+    ansible-lint) run_ansible_lint ;;
+    galaxy) run_galaxy ;;
+    pytest) run_pytest ;;
+    unit) PYTEST_ARGS=(tests/unit tests/sandbox/unit); run_pytest ;;
+    integration) PYTEST_ARGS=(-m sandbox); run_pytest ;;
+    *) echo "unknown stage: $s" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,122 @@
+# Copyright: mlops.k8s contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Connection options shared by every mlops.k8s Kubernetes module (names as in kubernetes.core).
+    DOCUMENTATION = r"""
+options:
+  kubeconfig:
+    description:
+      - Path to a kubeconfig file, or the kubeconfig itself as a dictionary.
+      - Several files may be given separated by C(:) (C(;) on Windows), as in E(KUBECONFIG).
+      - Can also be set with the E(K8S_AUTH_KUBECONFIG) environment variable.
+      - When no connection option is given, E(KUBECONFIG) or C(~/.kube/config) is used if it exists,
+        otherwise the in-cluster service account.
+    type: raw
+  context:
+    description:
+      - Name of a context of the kubeconfig. Defaults to its current context.
+      - Can also be set with E(K8S_AUTH_CONTEXT).
+    type: str
+  host:
+    description:
+      - URL of the Kubernetes API server. Overrides the server of the kubeconfig.
+      - Can also be set with E(K8S_AUTH_HOST).
+    type: str
+  api_key:
+    description:
+      - Bearer token used to authenticate with the API server.
+      - Can also be set with E(K8S_AUTH_API_KEY).
+    type: str
+  username:
+    description:
+      - User name for HTTP basic authentication (only for API servers configured for it).
+      - Can also be set with E(K8S_AUTH_USERNAME).
+    type: str
+  password:
+    description:
+      - Password for HTTP basic authentication.
+      - Can also be set with E(K8S_AUTH_PASSWORD).
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the API server's TLS certificate.
+      - When not set, the kubeconfig decides (C(insecure-skip-tls-verify)), and certificates are verified otherwise.
+      - Can also be set with E(K8S_AUTH_VALIDATE_CERTS) or E(K8S_AUTH_VERIFY_SSL).
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description:
+      - Path to the CA certificate (full chain) that signed the API server's certificate.
+      - Can also be set with E(K8S_AUTH_CA_CERT) or E(K8S_AUTH_SSL_CA_CERT).
+    type: path
+    aliases: [ssl_ca_cert]
+  client_cert:
+    description:
+      - Path to a client certificate to authenticate with.
+      - Can also be set with E(K8S_AUTH_CLIENT_CERT) or E(K8S_AUTH_CERT_FILE).
+    type: path
+    aliases: [cert_file]
+  client_key:
+    description:
+      - Path to the key of O(client_cert).
+      - Can also be set with E(K8S_AUTH_CLIENT_KEY) or E(K8S_AUTH_KEY_FILE).
+    type: path
+    aliases: [key_file]
+  proxy:
+    description:
+      - URL of an HTTP (or SOCKS) proxy for the API connection. E(HTTP_PROXY) and friends are not used.
+      - Can also be set with E(K8S_AUTH_PROXY).
+    type: str
+  no_proxy:
+    description:
+      - Comma-separated hosts, domains or CIDRs reached without O(proxy).
+      - Can also be set with E(K8S_AUTH_NO_PROXY).
+    type: str
+  proxy_headers:
+    description:
+      - Headers sent to the proxy.
+    type: dict
+    suboptions:
+      proxy_basic_auth:
+        description:
+          - C(user:password) for the proxy. Can also be set with E(K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH).
+        type: str
+      basic_auth:
+        description:
+          - C(user:password) for a basic authentication header. Can also be set with
+            E(K8S_AUTH_PROXY_HEADERS_BASIC_AUTH).
+        type: str
+      user_agent:
+        description:
+          - User agent sent to the proxy. Can also be set with E(K8S_AUTH_PROXY_HEADERS_USER_AGENT).
+        type: str
+  persist_config:
+    description:
+      - Whether refreshed credentials (for example OIDC tokens) are written back to the kubeconfig file.
+      - Can also be set with E(K8S_AUTH_PERSIST_CONFIG). Defaults to not writing.
+    type: bool
+  impersonate_user:
+    description:
+      - User name to act as (C(Impersonate-User)).
+      - Can also be set with E(K8S_AUTH_IMPERSONATE_USER).
+    type: str
+  impersonate_groups:
+    description:
+      - Groups to act as (C(Impersonate-Group)).
+      - Can also be set with E(K8S_AUTH_IMPERSONATE_GROUPS), comma-separated.
+    type: list
+    elements: str
+notes:
+  - Task arguments win over K8S_AUTH_* environment variables, which win over the kubeconfig.
+  - API discovery is cached across tasks in C(~/.cache/mlops.k8s/discovery/) (or E(MLOPS_K8S_CACHE_DIR));
+    the cache is refreshed automatically when a kind is not found in it.
+  - Transient API failures (HTTP 429, 500, 502, 503, 504 and dropped connections) are retried a few times with
+    backoff, honouring C(Retry-After).
+requirements:
+  - kubernetes >= 29.0.0
+  - PyYAML >= 6.0
+"""

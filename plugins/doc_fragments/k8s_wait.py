@@ -1,0 +1,45 @@
+# Copyright: mlops.k8s contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Options of modules that can wait for the objects they change.
+    DOCUMENTATION = r"""
+options:
+  wait:
+    description:
+      - Whether to wait until the objects are ready (O(state=present)) or gone (O(state=absent)).
+      - Ready means O(wait_condition) when given; otherwise a completed rollout for Deployments, StatefulSets and
+        DaemonSets, C(Established) for CustomResourceDefinitions, phase C(Active) for Namespaces, and existence
+        for anything else.
+      - Waits watch the API (no polling); on timeout the error says what was last seen.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - How many seconds to wait in total.
+    type: int
+    default: 120
+  wait_condition:
+    description:
+      - A condition in C(status.conditions) to wait for instead of the kind's default readiness.
+    type: dict
+    suboptions:
+      type:
+        description:
+          - The condition type, for example C(Available) or C(Ready).
+        type: str
+        required: true
+      status:
+        description:
+          - The status the condition must have.
+        type: str
+        default: "True"
+        choices: ["True", "False", "Unknown"]
+      reason:
+        description:
+          - The reason the condition must have, when given.
+        type: str
+"""

@@ -1,0 +1,80 @@
+# Copyright: mlops.k8s contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument specs shared by the mlops.k8s modules.
+
+The connection options use the names (and K8S_AUTH_* environment variables) of kubernetes.core,
+so ``module_defaults`` written for kubernetes.core work here too. Environment variables are
+resolved in ``client.resolve_auth`` rather than through argspec fallbacks, so lookups and other
+plugins get the same precedence (task argument > environment > kubeconfig > in-cluster).
+"""
+
+from __future__ import annotations
+
+import copy
+
+PROXY_HEADERS_SPEC = {
+    "proxy_basic_auth": {"type": "str", "no_log": True},
+    "basic_auth": {"type": "str", "no_log": True},
+    "user_agent": {"type": "str"},
+}
+
+AUTH_ARG_SPEC = {
+    "kubeconfig": {"type": "raw"},
+    "context": {"type": "str"},
+    "host": {"type": "str"},
+    "api_key": {"type": "str", "no_log": True},
+    "username": {"type": "str"},
+    "password": {"type": "str", "no_log": True},
+    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"]},
+    "ca_cert": {"type": "path", "aliases": ["ssl_ca_cert"]},
+    "client_cert": {"type": "path", "aliases": ["cert_file"]},
+    "client_key": {"type": "path", "aliases": ["key_file"]},
+    "proxy": {"type": "str"},
+    "no_proxy": {"type": "str"},
+    "proxy_headers": {"type": "dict", "options": PROXY_HEADERS_SPEC},
+    "persist_config": {"type": "bool"},
+    "impersonate_user": {"type": "str"},
+    "impersonate_groups": {"type": "list", "elements": "str"},
+}
+
+# option name -> environment variables read when the option is not set (first one set wins).
+AUTH_ENV = {
+    "kubeconfig": ("K8S_AUTH_KUBECONFIG",),
+    "context": ("K8S_AUTH_CONTEXT",),
+    "host": ("K8S_AUTH_HOST",),
+    "api_key": ("K8S_AUTH_API_KEY",),
+    "username": ("K8S_AUTH_USERNAME",),
+    "password": ("K8S_AUTH_PASSWORD",),
+    "validate_certs": ("K8S_AUTH_VALIDATE_CERTS", "K8S_AUTH_VERIFY_SSL"),
+    "ca_cert": ("K8S_AUTH_CA_CERT", "K8S_AUTH_SSL_CA_CERT"),
+    "client_cert": ("K8S_AUTH_CLIENT_CERT", "K8S_AUTH_CERT_FILE"),
+    "client_key": ("K8S_AUTH_CLIENT_KEY", "K8S_AUTH_KEY_FILE"),
+    "proxy": ("K8S_AUTH_PROXY",),
+    "no_proxy": ("K8S_AUTH_NO_PROXY",),
+    "persist_config": ("K8S_AUTH_PERSIST_CONFIG",),
+    "impersonate_user": ("K8S_AUTH_IMPERSONATE_USER",),
+    "impersonate_groups": ("K8S_AUTH_IMPERSONATE_GROUPS",),
+}
+PROXY_HEADERS_ENV_PREFIX = "K8S_AUTH_PROXY_HEADERS_"
+
+CONDITION_SPEC = {
+    "type": {"type": "str", "required": True},
+    "status": {"type": "str", "default": "True", "choices": ["True", "False", "Unknown"]},
+    "reason": {"type": "str"},
+}
+
+WAIT_ARG_SPEC = {
+    "wait": {"type": "bool", "default": False},
+    "wait_timeout": {"type": "int", "default": 120},
+    "wait_condition": {"type": "dict", "options": CONDITION_SPEC},
+}
+
+
+def auth_spec():
+    """A fresh copy of AUTH_ARG_SPEC (argument specs are mutated by AnsibleModule)."""
+    return copy.deepcopy(AUTH_ARG_SPEC)
+
+
+def wait_spec():
+    """A fresh copy of WAIT_ARG_SPEC."""
+    return copy.deepcopy(WAIT_ARG_SPEC)

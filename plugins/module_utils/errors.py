@@ -1,0 +1,128 @@
+# Copyright: mlops.k8s contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One readable line for every error the Kubernetes client can raise."""
+
+from __future__ import annotations
+
+import json
+
+
+class K8sError(Exception):
+    """A user-facing error: ``msg`` is one line fit for fail_json, ``status`` the HTTP code if any."""
+
+    def __init__(self, msg, status=None, reason=None, details=None):
+        super().__init__(msg)
+        self.msg = msg
+        self.status = status
+        self.reason = reason
+        self.details = details or {}
+
+    def __str__(self):
+        return self.msg
+
+
+def ref(kind=None, namespace=None, name=None):
+    """``Kind ns/name`` (or ``Kind name`` for cluster objects, ``Kind`` alone without a name)."""
+    parts = ["%s" % (kind or "object")]
+    if name:
+        parts.append("%s/%s" % (namespace, name) if namespace else "%s" % name)
+    elif namespace:
+        parts.append("in namespace %s" % namespace)
+    return " ".join(parts)
+
+
+def obj_ref(obj):
+    """ref() of a manifest dict."""
+    meta = (obj or {}).get("metadata") or {}
+    return ref(obj.get("kind"), meta.get("namespace"), meta.get("name") or meta.get("generateName"))
+
+
+def _status_body(exc):
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body.strip():
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return None, body.strip()
+        if isinstance(parsed, dict):
+            return parsed, None
+    return None, None
+
+
+def _causes(status):
+    details = status.get("details") or {}
+    out = []
+    for cause in details.get("causes") or []:
+        field = cause.get("field")
+        message = cause.get("message") or cause.get("reason") or ""
+        out.append("%s: %s" % (field, message) if field else message)
+    return out
+
+
+def describe_api_error(exc, what=None):
+    """Format an ApiException / DynamicApiError as ``<what>: <code> <Reason>: <message> (causes: ...)``."""
+    status_code = getattr(exc, "status", None)
+    status, raw = _status_body(exc)
+    reason = None
+    message = None
+    causes = []
+    if status:
+        reason = status.get("reason")
+        message = status.get("message")
+        causes = _causes(status)
+    if not reason:
+        reason = getattr(exc, "reason", None)
+    if not message:
+        message = raw
+    text = "%s" % status_code if status_code is not None else "API error"
+    if reason:
+        text += " %s" % reason
+    if message:
+        text += ": %s" % " ".join(str(message).split())
+    causes = [c for c in causes if c and c != message]
+    if causes:
+        text += " (causes: %s)" % "; ".join(causes)
+    return "%s: %s" % (what, text) if what else text
+
+
+def _is_instance(exc, module, names):
+    """isinstance by class name, so this module needs no import of the client libraries."""
+    return any(k.__module__.startswith(module) and k.__name__ in names for k in type(exc).__mro__)
+
+
+def to_k8s_error(exc, what=None):  # noqa: PLR0911 - one return per family of errors
+    """Translate any exception raised while talking to the API into a K8sError with one readable line."""
+    if isinstance(exc, K8sError):
+        return exc
+    prefix = "%s: " % what if what else ""
+    if _is_instance(exc, "kubernetes", ("ApiException",)) and not getattr(exc, "status", None):
+        return K8sError("%scannot reach the Kubernetes API: %s" % (prefix, _one_line(getattr(exc, "reason", exc))))
+    if _is_instance(exc, "kubernetes", ("ApiException",)):
+        status, _raw = _status_body(exc)
+        return K8sError(
+            describe_api_error(exc, what),
+            status=getattr(exc, "status", None),
+            reason=(status or {}).get("reason") or getattr(exc, "reason", None),
+            details=(status or {}).get("details"),
+        )
+    if _is_instance(exc, "kubernetes", ("ResourceNotFoundError",)):
+        return K8sError("%s%s" % (prefix, exc), status=404, reason="ResourceNotFound")
+    if _is_instance(exc, "kubernetes", ("ConfigException",)):
+        return K8sError("%sinvalid Kubernetes configuration: %s" % (prefix, exc))
+    if _is_instance(exc, "urllib3", ("MaxRetryError",)):
+        inner = getattr(exc, "reason", None) or exc
+        url = getattr(exc, "url", None)
+        return K8sError(
+            "%scannot reach the Kubernetes API%s: %s"
+            % (prefix, " (%s)" % url if url else "", _one_line(inner))
+        )
+    if _is_instance(exc, "urllib3", ("HTTPError",)) or isinstance(exc, (OSError, ConnectionError)):
+        return K8sError("%scannot reach the Kubernetes API: %s" % (prefix, _one_line(exc)))
+    return K8sError("%s%s: %s" % (prefix, type(exc).__name__, _one_line(exc)))
+
+
+def _one_line(exc):
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

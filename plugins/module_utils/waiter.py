@@ -1,0 +1,468 @@
+# Copyright: mlops.k8s contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Watch-based waits (no polling loops).
+
+A wait is a *check*: ``check(obj) -> (done, detail)`` where ``obj`` is the current object (None when it
+does not exist) and ``detail`` says what is missing; it is what a timeout reports. An optional
+``failure(obj) -> str | None`` makes a wait fail fast with the reason (e.g. a SeldonDeployment whose
+``status.state`` is Failed).
+
+``wait_for`` lists the object (fieldSelector ``metadata.name=<name>``) to get its state and a resourceVersion,
+then watches the list endpoint from that resourceVersion so no change is missed, re-listing on 410 Gone and
+re-establishing the watch when the server closes it, until ``timeout`` seconds have passed in total.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
+
+ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+_MISSING = object()
+
+
+# -- field access -------------------------------------------------------------------------------------------
+_TOKEN = re.compile(
+    r"""\.?(?P<name>[A-Za-z0-9_\-/$@]+(?:\\\.[A-Za-z0-9_\-/$@]+)*)"""
+    r"""|\[(?P<index>-?\d+)\]"""
+    r"""|\[['"](?P<key>[^'"]+)['"]\]"""
+    r"""|\[\?\(@\.(?P<fkey>[A-Za-z0-9_.\-]+)\s*==\s*['"]?(?P<fval>[^'")]*)['"]?\)\]"""
+)
+
+
+def parse_path(path):
+    """Split ``{.status.conditions[0].type}``, ``.status.state``, ``status.state``,
+    ``metadata.labels['app.kubernetes.io/name']``, ``a\\.b`` or ``conditions[?(@.type=="Ready")].status``
+    into steps: ('key', name) | ('index', n) | ('filter', field, value)."""
+    text = (path or "").strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1].strip()
+    if not text or text == ".":
+        return []
+    steps = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise K8sError("cannot parse path %r at %r (use a dotted path like .status.conditions[0].type)"
+                           % (path, text[pos:]))
+        if match.group("name") is not None:
+            steps.append(("key", match.group("name").replace("\\.", ".")))
+        elif match.group("index") is not None:
+            steps.append(("index", int(match.group("index"))))
+        elif match.group("key") is not None:
+            steps.append(("key", match.group("key")))
+        else:
+            steps.append(("filter", match.group("fkey"), match.group("fval")))
+        pos = match.end()
+    return steps
+
+
+def get_field(obj, path, default=None):
+    """The value at ``path`` (see parse_path) in ``obj``, or ``default`` when any step is missing."""
+    value = obj
+    for step in parse_path(path) if isinstance(path, str) else path:
+        if step[0] == "key":
+            if not isinstance(value, dict) or step[1] not in value:
+                return default
+            value = value[step[1]]
+        elif step[0] == "index":
+            if not isinstance(value, list) or not -len(value) <= step[1] < len(value):
+                return default
+            value = value[step[1]]
+        else:
+            if not isinstance(value, list):
+                return default
+            matches = [i for i in value if _str(get_field(i, "." + step[1], _MISSING)) == step[2]]
+            if not matches:
+                return default
+            value = matches[0]
+    return value
+
+
+def _str(value):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def values_equal(actual, expected):
+    """kubectl-style comparison of a field with the string the user gave."""
+    if isinstance(actual, bool) or str(expected).lower() in ("true", "false"):
+        return _str(actual).lower() == str(expected).lower()
+    return _str(actual) == str(expected)
+
+
+# -- status summaries ---------------------------------------------------------------------------------------
+def conditions_of(obj):
+    conditions = get_field(obj, ".status.conditions", []) or []
+    return [c for c in conditions if isinstance(c, dict)]
+
+
+def summarize(obj):
+    """A one-line picture of an object's status for timeout messages."""
+    if obj is None:
+        return "the object does not exist"
+    parts = []
+    status = obj.get("status") or {}
+    for key in ("state", "phase"):
+        if status.get(key):
+            parts.append("%s=%s" % (key, status[key]))
+    if status.get("description") or status.get("message"):
+        parts.append("message=%r" % (status.get("description") or status.get("message")))
+    conds = []
+    for cond in conditions_of(obj):
+        text = "%s=%s" % (cond.get("type"), cond.get("status"))
+        extra = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
+        conds.append("%s (%s)" % (text, extra) if extra else text)
+    if conds:
+        parts.append("conditions: " + ", ".join(conds))
+    if not parts:
+        parts.append("no status reported yet" if not status else "status: %s" % _compact(status))
+    return "; ".join(parts)
+
+
+def _compact(value, limit=300):
+    import json
+
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- checks -------------------------------------------------------------------------------------------------
+def exists():
+    def check(obj):
+        return obj is not None, summarize(obj)
+
+    return check
+
+
+def deleted(uid=None):
+    """Done when the object is gone (or replaced by a new object with another uid)."""
+
+    def check(obj):
+        if obj is None:
+            return True, "deleted"
+        if uid and (obj.get("metadata") or {}).get("uid") != uid:
+            return True, "deleted (a new object with the same name exists)"
+        meta = obj.get("metadata") or {}
+        detail = "still exists"
+        if meta.get("deletionTimestamp"):
+            detail = "deletion pending since %s" % meta["deletionTimestamp"]
+            if meta.get("finalizers"):
+                detail += ", finalizers: %s" % ", ".join(meta["finalizers"])
+        return False, detail
+
+    return check
+
+
+def condition(type_, status="True", reason=None):
+    """Done when status.conditions has ``type_`` with ``status`` (and ``reason`` when given)."""
+    status = _str(status) if isinstance(status, bool) else str(status)
+    status = status.capitalize() if status.lower() in ("true", "false", "unknown") else status
+
+    def check(obj):
+        if obj is None:
+            return False, "the object does not exist"
+        for cond in conditions_of(obj):
+            if cond.get("type") == type_ and cond.get("status") == status and reason in (None, cond.get("reason")):
+                return True, summarize(obj)
+        return False, summarize(obj)
+
+    return check
+
+
+def jsonpath(path, value=None):
+    """Done when the field equals ``value`` (or, without value, exists and is not empty)."""
+    steps = parse_path(path)
+
+    def check(obj):
+        if obj is None:
+            return False, "the object does not exist"
+        actual = get_field(obj, steps, _MISSING)
+        if actual is _MISSING:
+            return False, "%s is not set; %s" % (path, summarize(obj))
+        if value is None:
+            return actual not in (None, "", [], {}), "%s=%s" % (path, _compact(actual))
+        return values_equal(actual, value), "%s=%s (want %s)" % (path, _compact(actual), value)
+
+    return check
+
+
+def _int(value):
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _deployment_status(meta, spec, status):
+    if _int(meta.get("generation")) > _int(status.get("observedGeneration")):
+        return False, "waiting for the deployment spec update to be observed"
+    replicas = _int(spec.get("replicas", 1))
+    updated = _int(status.get("updatedReplicas"))
+    if updated < replicas:
+        return False, "%d out of %d new replicas have been updated" % (updated, replicas)
+    if _int(status.get("replicas")) > updated:
+        return False, "%d old replicas are pending termination" % (_int(status.get("replicas")) - updated)
+    available = _int(status.get("availableReplicas"))
+    if available < updated:
+        return False, "%d of %d updated replicas are available" % (available, updated)
+    return True, "successfully rolled out"
+
+
+def _statefulset_status(meta, spec, status):  # noqa: PLR0911 - the steps of kubectl rollout status
+    observed = _int(status.get("observedGeneration"))
+    if observed == 0 or _int(meta.get("generation")) > observed:
+        return False, "waiting for the statefulset spec update to be observed"
+    replicas = _int(spec.get("replicas", 1))
+    ready = _int(status.get("readyReplicas"))
+    if ready < replicas:
+        return False, "waiting for %d pods to be ready (%d ready)" % (replicas, ready)
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return True, "all replicas ready (update strategy %s)" % strategy.get("type")
+    partition = _int((strategy.get("rollingUpdate") or {}).get("partition"))
+    if partition:
+        updated = _int(status.get("updatedReplicas"))
+        if updated < replicas - partition:
+            return False, "waiting for partitioned roll out to finish: %d out of %d new pods have been updated" % (
+                updated, replicas - partition)
+        return True, "partitioned roll out complete"
+    if status.get("updateRevision") != status.get("currentRevision"):
+        return False, "waiting for statefulset rolling update to complete %d pods at revision %s" % (
+            _int(status.get("updatedReplicas")), status.get("updateRevision"))
+    return True, "successfully rolled out"
+
+
+def _daemonset_status(meta, spec, status):
+    if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+        return True, "update strategy is not RollingUpdate"
+    if _int(meta.get("generation")) > _int(status.get("observedGeneration")):
+        return False, "waiting for the daemon set spec update to be observed"
+    desired = _int(status.get("desiredNumberScheduled"))
+    updated = _int(status.get("updatedNumberScheduled"))
+    if updated < desired:
+        return False, "%d out of %d new pods have been updated" % (updated, desired)
+    available = _int(status.get("numberAvailable"))
+    if available < desired:
+        return False, "%d of %d updated pods are available" % (available, desired)
+    return True, "successfully rolled out"
+
+
+_ROLLOUT = {"Deployment": _deployment_status, "StatefulSet": _statefulset_status, "DaemonSet": _daemonset_status}
+
+
+def rollout_status(obj):
+    """kubectl rollout status for Deployment / StatefulSet / DaemonSet: ``(done, message)``."""
+    if obj is None:
+        return False, "the object does not exist"
+    func = _ROLLOUT.get(obj.get("kind"))
+    if func is None:
+        raise K8sError("rollout status is supported for %s, not %s" % ("/".join(ROLLOUT_KINDS), obj.get("kind")))
+    return func(obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {})
+
+
+def rollout():
+    return rollout_status
+
+
+def rollout_failure(obj):
+    """Fail fast on a Deployment whose progress deadline was exceeded."""
+    if obj and obj.get("kind") == "Deployment":
+        for cond in conditions_of(obj):
+            if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+                return "progress deadline exceeded: %s" % (cond.get("message") or "")
+    return None
+
+
+def default_check(kind):
+    """What ``wait: true`` means for a kind when no condition is given."""
+    if kind in ROLLOUT_KINDS:
+        return rollout(), rollout_failure
+    if kind == "CustomResourceDefinition":
+        return condition("Established"), None
+    if kind == "Namespace":
+        return jsonpath(".status.phase", "Active"), None
+    return exists(), None
+
+
+# -- the wait loop ------------------------------------------------------------------------------------------
+class WaitResult:
+    def __init__(self, obj, elapsed, detail):
+        self.object = obj
+        self.elapsed = elapsed
+        self.detail = detail
+
+
+class _Wait:
+    """State of one wait: the last object seen and what its check said."""
+
+    def __init__(self, client, resource, name, namespace, *, check, failure, timeout, description, clock, sleep):
+        self.client = client
+        self.resource = resource
+        self.name = name
+        self.namespace = namespace if resource.namespaced else None
+        self.check = check or exists()
+        self.failure = failure
+        self.timeout = timeout
+        self.description = description
+        self.clock = clock
+        self.sleep = sleep
+        self.what = ref(resource.kind, self.namespace, name)
+        self.start = clock()
+        self.deadline = self.start + max(0, timeout)
+        self.obj = None
+        self.detail = "nothing observed yet"
+
+    def evaluate(self, obj):
+        self.obj = obj
+        reason = self.failure(obj) if (self.failure and obj is not None) else None
+        if reason:
+            raise K8sError("%s failed: %s" % (self.what, reason), reason="Failed")
+        done, self.detail = self.check(obj)
+        return done
+
+    def result(self):
+        return WaitResult(self.obj, self.clock() - self.start, self.detail)
+
+    def remaining(self):
+        return self.deadline - self.clock()
+
+    def timed_out(self):
+        return K8sError("timed out after %ss waiting for %s: %s; last seen: %s"
+                        % (_fmt(self.timeout), self.what, self.description, self.detail), reason="Timeout")
+
+    def list(self):
+        """Evaluate the current state; return (done, resourceVersion to watch from)."""
+        listing = self.client.list(self.resource, namespace=self.namespace,
+                                   field_selector="metadata.name=%s" % self.name)
+        items = [i for i in listing.get("items") or [] if (i.get("metadata") or {}).get("name") == self.name]
+        done = self.evaluate(items[0] if items else None)
+        return done, (listing.get("metadata") or {}).get("resourceVersion")
+
+    def watch(self, version):
+        """Follow one watch stream. Returns ("done"|"relist"|"again", version)."""
+        events = self.client.watch(self.resource, namespace=self.namespace, name=self.name,
+                                   resource_version=version, timeout=self.remaining())
+        try:
+            return self._follow(events, version)
+        finally:
+            close = getattr(events, "close", None)
+            if close:
+                close()
+
+    def _follow(self, events, version):
+        for etype, obj in events:
+            if not isinstance(obj, dict):
+                continue
+            meta = obj.get("metadata") or {}
+            if etype == "ERROR":
+                if _int(obj.get("code")) == 410:
+                    return "relist", version
+                raise K8sError("watch %s: %s %s: %s"
+                               % (self.what, obj.get("code"), obj.get("reason"), obj.get("message")))
+            version = meta.get("resourceVersion") or version
+            if etype == "BOOKMARK" or meta.get("name") != self.name:
+                continue
+            if self.evaluate(None if etype == "DELETED" else obj):
+                return "done", version
+            if self.remaining() <= 0:
+                break
+        return "again", version
+
+    def run(self):
+        done, version = self.list()
+        while not done:
+            if self.remaining() <= 0:
+                raise self.timed_out()
+            opened = self.clock()
+            try:
+                outcome, version = self.watch(version)
+            except K8sError as err:
+                if err.status == 410:
+                    outcome = "relist"
+                elif err.reason in ("Failed", "Timeout") or (err.status and err.status < 500 and err.status != 429):
+                    raise
+                else:  # connection dropped / server error: watch again from the last version, after a pause
+                    self.sleep(min(1.0, max(0.0, self.remaining())))
+                    continue
+            if outcome == "done":
+                break
+            if outcome == "relist":
+                done, version = self.list()
+            elif self.clock() - opened < 0.5:  # the server closed the watch at once: do not spin
+                self.sleep(min(0.5, max(0.0, self.remaining())))
+        return self.result()
+
+
+def wait_for(client, resource, name, namespace=None, *, check=None, timeout=120, failure=None,
+             description="the condition", clock=time.monotonic, sleep=time.sleep):
+    """Block until ``check(obj)`` is done and return a WaitResult (object, elapsed, detail).
+
+    Raises K8sError when ``failure(obj)`` returns a reason, or on timeout with what was last seen.
+    """
+    return _Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
+                 description=description, clock=clock, sleep=sleep).run()
+
+
+def _first_match(events, what, version):
+    """Follow a watch of a list: ("found", obj) | ("relist", None) | ("again", last version)."""
+    for etype, obj in events:
+        if not isinstance(obj, dict):
+            continue
+        if etype == "ERROR":
+            if _int(obj.get("code")) == 410:
+                return "relist", None
+            raise K8sError("watch %s: %s %s: %s" % (what, obj.get("code"), obj.get("reason"), obj.get("message")))
+        if etype in ("ADDED", "MODIFIED"):
+            return "found", obj
+        version = (obj.get("metadata") or {}).get("resourceVersion") or version
+    return "again", version
+
+
+def wait_for_match(client, resource, namespace=None, *, label_selector=None, field_selector=None, timeout=120,
+                   clock=time.monotonic, sleep=time.sleep):
+    """Block until at least one object matches the selectors; return the matching items (list of dicts).
+
+    Lists once, then watches from the list's resourceVersion (re-listing on 410 Gone).
+    """
+    namespace = namespace if resource.namespaced else None
+    what = ref(resource.kind, namespace)
+    deadline = clock() + max(0, timeout)
+    version = None
+    while True:
+        if version is None:
+            listing = client.list(resource, namespace, label_selector=label_selector, field_selector=field_selector)
+            if listing.get("items"):
+                return listing["items"]
+            version = (listing.get("metadata") or {}).get("resourceVersion") or "0"
+        if deadline - clock() <= 0:
+            raise K8sError("timed out after %ss waiting for %s matching %s" % (
+                _fmt(timeout), what, " and ".join(x for x in (label_selector, field_selector) if x) or "anything"),
+                reason="Timeout")
+        opened = clock()
+        try:
+            outcome, found = _first_match(
+                client.watch(resource, namespace=namespace, resource_version=version, timeout=deadline - clock(),
+                             label_selector=label_selector, field_selector=field_selector), what, version)
+        except K8sError as err:
+            if err.status != 410 and err.status and err.status < 500 and err.status != 429:
+                raise
+            outcome, found = ("relist", None) if err.status == 410 else ("again", version)
+        if outcome == "found":
+            return [found]
+        version = found
+        if clock() - opened < 0.5:  # closed at once (or failed): do not spin
+            sleep(min(0.5, max(0.0, deadline - clock())))
+
+
+def _fmt(seconds):
+    seconds = float(seconds)
+    return ("%d" % round(seconds)) if seconds >= 10 or seconds.is_integer() else ("%.1f" % seconds)

@@ -1,0 +1,351 @@
+"""Connection settings (args > env > kubeconfig > in-cluster), discovery cache, retries."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import typing
+
+import kubernetes
+import pytest
+import yaml
+from ansible_collections.mlops.k8s.plugins.module_utils import client as client_mod
+from ansible_collections.mlops.k8s.plugins.module_utils.client import (
+    build_client,
+    build_configuration,
+    discovery_cache_file,
+    resolve_auth,
+)
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from k8s_fake import FakeCluster, make_client
+
+
+def kubeconfig_dict(server_a="https://a.example:6443", server_b="https://b.example:6443"):
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "a",
+        "clusters": [
+            {"name": "a", "cluster": {"server": server_a}},
+            {"name": "b", "cluster": {"server": server_b, "insecure-skip-tls-verify": True}},
+        ],
+        "users": [{"name": "ua", "user": {"token": "token-a"}}, {"name": "ub", "user": {"token": "token-b"}}],
+        "contexts": [
+            {"name": "a", "context": {"cluster": "a", "user": "ua", "namespace": "models"}},
+            {"name": "b", "context": {"cluster": "b", "user": "ub"}},
+        ],
+    }
+
+
+@pytest.fixture
+def kubeconfig(tmp_path):
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig_dict()))
+    return str(path)
+
+
+# -- resolve_auth --------------------------------------------------------------------------------------------
+def test_task_argument_wins_over_environment():
+    env = {"K8S_AUTH_HOST": "https://env:6443", "K8S_AUTH_API_KEY": "env-token", "K8S_AUTH_CONTEXT": "b"}
+    auth = resolve_auth({"host": "https://arg:6443", "api_key": None, "context": None}, env)
+    assert auth == {"host": "https://arg:6443", "api_key": "env-token", "context": "b"}
+
+
+def test_environment_names_and_types():
+    env = {
+        "K8S_AUTH_VERIFY_SSL": "no",
+        "K8S_AUTH_SSL_CA_CERT": "/ca.pem",
+        "K8S_AUTH_CERT_FILE": "/c.pem",
+        "K8S_AUTH_CLIENT_KEY": "/k.pem",
+        "K8S_AUTH_IMPERSONATE_GROUPS": "a, b,,c",
+        "K8S_AUTH_PROXY_HEADERS_USER_AGENT": "ua/1",
+        "K8S_AUTH_PERSIST_CONFIG": "true",
+        "K8S_AUTH_KUBECONFIG": "/kc",
+    }
+    auth = resolve_auth({}, env)
+    assert auth == {
+        "validate_certs": False, "ca_cert": "/ca.pem", "client_cert": "/c.pem", "client_key": "/k.pem",
+        "impersonate_groups": ["a", "b", "c"], "proxy_headers": {"user_agent": "ua/1"}, "persist_config": True,
+        "kubeconfig": "/kc",
+    }
+    # the option's own name is read before kubernetes.core's client-side name
+    assert resolve_auth({}, {"K8S_AUTH_VALIDATE_CERTS": "1", "K8S_AUTH_VERIFY_SSL": "0"})["validate_certs"] is True
+    # an explicit false argument is not overridden by the environment
+    assert resolve_auth({"validate_certs": False}, {"K8S_AUTH_VERIFY_SSL": "yes"})["validate_certs"] is False
+
+
+def test_bad_boolean_in_environment():
+    with pytest.raises(K8sError, match="K8S_AUTH_VERIFY_SSL='maybe' is not a boolean"):
+        resolve_auth({}, {"K8S_AUTH_VERIFY_SSL": "maybe"})
+
+
+# -- build_configuration ---------------------------------------------------------------------------------------
+def test_kubeconfig_file_current_context(kubeconfig):
+    cfg, source = build_configuration({"kubeconfig": kubeconfig}, environ={})
+    assert cfg.host == "https://a.example:6443"
+    assert client_mod.authorization_of(cfg) == "Bearer token-a"
+    assert cfg.verify_ssl is True
+    assert kubeconfig in source
+
+
+def test_kubeconfig_context_and_overrides(kubeconfig):
+    cfg, _ = build_configuration({"kubeconfig": kubeconfig, "context": "b"}, environ={})
+    assert cfg.host == "https://b.example:6443"
+    assert cfg.verify_ssl is False  # insecure-skip-tls-verify of the kubeconfig is honoured when not set
+    cfg, _ = build_configuration(
+        {"kubeconfig": kubeconfig, "context": "b", "validate_certs": True, "host": "https://over:1/",
+         "api_key": "arg-token"}, environ={})
+    assert cfg.verify_ssl is True
+    assert cfg.host == "https://over:1"
+    assert client_mod.authorization_of(cfg) == "Bearer arg-token"
+    assert cfg.auth_settings()["BearerToken"]["value"] == "Bearer arg-token"
+
+
+def test_kubeconfig_as_dict():
+    cfg, source = build_configuration({"kubeconfig": kubeconfig_dict(), "context": "b"}, environ={})
+    assert cfg.host == "https://b.example:6443"
+    assert source == "kubeconfig (inline dict)"
+
+
+def test_kubeconfig_from_environment(kubeconfig):
+    params = resolve_auth({}, {"K8S_AUTH_KUBECONFIG": kubeconfig, "K8S_AUTH_CONTEXT": "b"})
+    cfg, _ = build_configuration(params, environ={})
+    assert cfg.host == "https://b.example:6443"
+
+
+def test_default_kubeconfig_variable(kubeconfig):
+    cfg, _ = build_configuration({}, environ={"KUBECONFIG": kubeconfig})
+    assert cfg.host == "https://a.example:6443"
+
+
+def test_own_credentials_skip_kubeconfig(tmp_path):
+    broken = tmp_path / "broken"
+    broken.write_text("not: [valid")
+    cfg, source = build_configuration({"host": "https://h:6443", "api_key": "t"}, environ={"KUBECONFIG": str(broken)})
+    assert (cfg.host, client_mod.authorization_of(cfg), source) == ("https://h:6443", "Bearer t", "task arguments")
+
+
+def test_basic_auth_and_tls_files():
+    cfg, _ = build_configuration(
+        {"host": "https://h", "username": "u", "password": "p", "ca_cert": "/ca", "client_cert": "/c",
+         "client_key": "/k", "proxy": "http://proxy:3128", "no_proxy": "localhost"}, environ={})
+    assert cfg.auth_settings()["BearerToken"]["value"] == "Basic dTpw"
+    assert (cfg.ssl_ca_cert, cfg.cert_file, cfg.key_file) == ("/ca", "/c", "/k")
+    assert (cfg.proxy, cfg.no_proxy) == ("http://proxy:3128", "localhost")
+
+
+def test_in_cluster_when_no_kubeconfig(monkeypatch):
+    def fake_incluster(client_configuration=None, **_kw):
+        client_configuration.host = "https://10.0.0.1:443"
+        client_configuration.api_key = {"authorization": "Bearer sa-token"}
+
+    monkeypatch.setattr(kubernetes.config, "load_incluster_config", fake_incluster)
+    cfg, source = build_configuration({}, environ={"KUBERNETES_SERVICE_HOST": "10.0.0.1"})
+    assert cfg.host == "https://10.0.0.1:443"
+    assert source == "in-cluster service account"
+
+
+def test_kubeconfig_wins_over_in_cluster(monkeypatch, kubeconfig):
+    monkeypatch.setattr(kubernetes.config, "load_incluster_config", pytest.fail)
+    cfg, _ = build_configuration({}, environ={"KUBECONFIG": kubeconfig, "KUBERNETES_SERVICE_HOST": "10.0.0.1"})
+    assert cfg.host == "https://a.example:6443"
+
+
+def test_no_settings_at_all():
+    with pytest.raises(K8sError, match="no Kubernetes connection settings"):
+        build_configuration({}, environ={})
+
+
+def test_missing_and_broken_kubeconfig(tmp_path):
+    with pytest.raises(K8sError, match=r"kubeconfig file .*nope does not exist"):
+        build_configuration({"kubeconfig": str(tmp_path / "nope")}, environ={})
+    with pytest.raises(K8sError, match=r"cannot load Kubernetes configuration: .*context"):
+        build_configuration({"kubeconfig": kubeconfig_dict(), "context": "missing"}, environ={})
+    with pytest.raises(K8sError, match="kubeconfig must be a path or a dict"):
+        build_configuration({"kubeconfig": ["x"]}, environ={})
+
+
+def test_retry_policy_is_set_once():
+    cfg, _ = build_configuration({"host": "https://h", "api_key": "t"}, environ={})
+    retry = cfg.retries
+    assert retry.total == client_mod.RETRY_TOTAL
+    assert set(retry.status_forcelist) == {429, 500, 502, 503, 504}
+    assert "PATCH" in retry.allowed_methods and "POST" not in retry.allowed_methods
+    assert retry.respect_retry_after_header and not retry.raise_on_status
+
+
+def test_build_client_headers_and_cache_file(tmp_path):
+    client = build_client({"host": "https://h:1", "api_key": "t", "impersonate_user": "alice",
+                           "impersonate_groups": ["g1", "g2"]},
+                          environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path / "c")})
+    headers = client.api_client.default_headers
+    assert headers["Impersonate-User"] == "alice"
+    assert sorted(v for k, v in headers.items() if str(k) == "Impersonate-Group") == ["g1", "g2"]
+    assert client.cache_file.startswith(str(tmp_path / "c"))
+    other = build_client({"host": "https://h:1", "api_key": "other"}, environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path)})
+    assert other.cache_file != client.cache_file  # one cache per server + identity
+
+
+def test_discovery_cache_file_location(tmp_path):
+    cfg = kubernetes.client.Configuration()
+    cfg.host = "https://h"
+    path = discovery_cache_file(cfg, {}, environ={"XDG_CACHE_HOME": str(tmp_path)})
+    assert path.startswith(str(tmp_path / "mlops.k8s" / "discovery"))
+    assert path.endswith(".json")
+
+
+# -- discovery ---------------------------------------------------------------------------------------------------
+def discovery_requests(cluster, mark=0):
+    return [r for r in cluster.since(mark) if r.path in ("/version", "/api", "/apis") or r.path.count("/") <= 3]
+
+
+def test_discovery_is_cached_across_tasks(tmp_path):
+    cache = str(tmp_path / "disc.json")
+    cluster = FakeCluster()
+    first = make_client(cluster, cache_file=cache)
+    assert first.resource("apps/v1", "Deployment").kind == "Deployment"
+    assert first.resource("v1", "ConfigMap").namespaced is True
+    assert cluster.requests  # discovery happened
+    mark = cluster.mark()
+    second = make_client(cluster, cache_file=cache)  # the next task
+    assert second.resource("apps/v1", "Deployment").namespaced is True
+    assert second.resource("v1", "Namespace").namespaced is False
+    assert cluster.since(mark) == []  # no discovery request at all
+
+
+def test_unknown_kind_refreshes_discovery_once_then_fails(tmp_path):
+    cache = str(tmp_path / "disc.json")
+    cluster = FakeCluster()
+    make_client(cluster, cache_file=cache).resource("apps/v1", "Deployment")
+    cluster.add_kind("machinelearning.seldon.io/v1", "SeldonDeployment", "seldondeployments")
+    client = make_client(cluster, cache_file=cache)
+    found = client.resource("machinelearning.seldon.io/v1", "SeldonDeployment")  # stale cache -> refreshed
+    assert found.group_version == "machinelearning.seldon.io/v1"
+    before = cluster.discovery_hits
+    with pytest.raises(K8sError, match=r"^no kind Widget in apiVersion apps/v1 on this cluster$"):
+        client.resource("apps/v1", "Widget")
+    assert cluster.discovery_hits == before + 1
+    assert client.find_resource("example.com/v1", "Gadget") is None
+
+
+def test_resource_needs_both_names():
+    with pytest.raises(K8sError, match="both apiVersion and kind are required"):
+        make_client(FakeCluster()).resource(None, "Pod")
+
+
+# -- K8sClient requests ----------------------------------------------------------------------------------------
+def test_get_list_delete_return_plain_dicts(tmp_path):
+    cluster = FakeCluster()
+    cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    cluster.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "models",
+                                                                       "labels": {"app": "x"}}})
+    client = make_client(cluster, cache_file=str(tmp_path / "d.json"))
+    cm = client.resource("v1", "ConfigMap")
+    assert client.get(cm, "a", "models")["metadata"]["name"] == "a"
+    assert client.get(cm, "missing", "models") is None
+    listing = client.list(cm, "models", label_selector="app=x")
+    assert [i["kind"] for i in listing["items"]] == ["ConfigMap"]  # list items get their kind back
+    assert listing["metadata"]["resourceVersion"]
+    assert client.delete(cm, "a", "models", propagation_policy="Background")["metadata"]["name"] == "a"
+    delete = cluster.requests[-1]
+    assert delete.method == "DELETE" and delete.body["propagationPolicy"] == "Background"
+    assert client.delete(cm, "a", "models") is None  # already gone
+
+
+def test_api_errors_are_k8s_errors(tmp_path):
+    cluster = FakeCluster()
+    client = make_client(cluster, cache_file=str(tmp_path / "d.json"))
+    cm = client.resource("v1", "ConfigMap")
+    cluster.fail("GET", "/configmaps/a", 403, body={"kind": "Status", "code": 403, "reason": "Forbidden",
+                                                    "message": 'configmaps "a" is forbidden: User "bob" cannot get'})
+    with pytest.raises(K8sError) as info:
+        client.get(cm, "a", "models")
+    assert str(info.value) == 'ConfigMap models/a: 403 Forbidden: configmaps "a" is forbidden: User "bob" cannot get'
+
+
+# -- retries, through a real local HTTP server -----------------------------------------------------------------
+class _Handler(http.server.BaseHTTPRequestHandler):
+    plan: typing.ClassVar[list] = []
+    seen: typing.ClassVar[list] = []
+
+    def do_GET(self):
+        self.seen.append(self.path)
+        status, headers = self.plan.pop(0) if self.plan else (200, {})
+        body = json.dumps({"major": "1", "minor": "31"} if status == 200 else
+                          {"kind": "Status", "code": status, "reason": "Busy", "message": "try later"}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def local_server(monkeypatch):
+    monkeypatch.setattr(client_mod, "RETRY_BACKOFF", 0)
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Handler.seen = []
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _version(client):
+    return client.dynamic.request("get", "/version", serializer=lambda _c, d: d)
+
+
+def test_transient_errors_are_retried(local_server):
+    _Handler.plan = [(503, {}), (429, {"Retry-After": "0"}), (502, {})]
+    client = build_client({"host": "http://127.0.0.1:%d" % local_server.server_port, "api_key": "t"},
+                          discovery_cache=False)
+    assert client.api_client.call_api("GET", client.api_client.configuration.host + "/version").status == 200
+    assert len(_Handler.seen) == 4
+
+
+def test_retries_are_bounded(local_server):
+    _Handler.plan = [(503, {})] * 20
+    client = build_client({"host": "http://127.0.0.1:%d" % local_server.server_port, "api_key": "t"},
+                          discovery_cache=False)
+
+    class NoDiscovery:
+        def __init__(self, *_args):
+            pass
+
+    from kubernetes.dynamic import DynamicClient
+
+    dynamic = DynamicClient(client.api_client, discoverer=NoDiscovery)
+    with pytest.raises(K8sError, match=r"^version: 503 Busy: try later$"):
+        client._call("version", dynamic.request, "get", "/version")
+    assert len(_Handler.seen) == client_mod.RETRY_TOTAL + 1
+
+
+def test_stale_discovery_cache_is_refreshed_on_unknown_path(tmp_path):
+    cache = str(tmp_path / "disc.json")
+    cluster = FakeCluster()
+    cluster.add_kind("machinelearning.seldon.io/v1", "SeldonDeployment", "seldondeployments")
+    make_client(cluster, cache_file=cache).resource("machinelearning.seldon.io/v1", "SeldonDeployment")
+    cluster.kinds.pop("machinelearning.seldon.io/v1")  # the CRD was removed; the cache still lists the kind
+    client = make_client(cluster, cache_file=cache)
+    sdep = client.resource("machinelearning.seldon.io/v1", "SeldonDeployment")
+    assert client.get(sdep, "iris", "models") is None  # the object cannot exist
+    hits = cluster.discovery_hits
+    with pytest.raises(K8sError, match=r"^no kind SeldonDeployment in apiVersion machinelearning.seldon.io/v1 on "
+                                       r"this cluster \(discovery was refreshed\)$"):
+        client.apply(sdep, {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
+                            "metadata": {"name": "iris", "namespace": "models"}})
+    assert cluster.discovery_hits == hits  # refreshed once already, by the get
+    assert make_client(cluster, cache_file=cache).find_resource("machinelearning.seldon.io/v1",
+                                                                "SeldonDeployment") is None
+
+
+def test_discovery_cache_is_written_atomically(tmp_path):
+    cache = tmp_path / "disc.json"
+    make_client(FakeCluster(), cache_file=str(cache)).resource("apps/v1", "Deployment")
+    assert json.loads(cache.read_text())["resources"]
+    assert [p.name for p in tmp_path.iterdir()] == ["disc.json"]

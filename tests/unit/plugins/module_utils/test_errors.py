@@ -1,0 +1,85 @@
+"""Error translation: every client failure becomes one readable line."""
+
+from __future__ import annotations
+
+import json
+
+import urllib3
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import (
+    K8sError,
+    describe_api_error,
+    obj_ref,
+    ref,
+    to_k8s_error,
+)
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.exceptions import ResourceNotFoundError, api_exception
+
+INVALID = {
+    "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422,
+    "message": 'Deployment.apps "iris" is invalid: spec.replicas: Invalid value: -1: '
+               "must be greater than or equal to 0",
+    "details": {"name": "iris", "group": "apps", "kind": "Deployment", "causes": [
+        {"reason": "FieldValueInvalid", "message": "Invalid value: -1: must be greater than or equal to 0",
+         "field": "spec.replicas"}]},
+}
+
+
+def api_error(status, body, reason="Unprocessable Entity"):
+    exc = ApiException(status=status, reason=reason, body=json.dumps(body) if isinstance(body, dict) else body)
+    return exc
+
+
+def test_invalid_status_becomes_one_line_with_causes():
+    err = to_k8s_error(api_error(422, INVALID), "Deployment models/iris")
+    assert isinstance(err, K8sError)
+    assert err.status == 422
+    assert err.reason == "Invalid"
+    assert err.msg == (
+        'Deployment models/iris: 422 Invalid: Deployment.apps "iris" is invalid: spec.replicas: Invalid value: -1: '
+        "must be greater than or equal to 0 (causes: spec.replicas: Invalid value: -1: must be greater than or "
+        "equal to 0)"
+    )
+    assert "\n" not in err.msg
+
+
+def test_dynamic_api_error_is_translated_too():
+    conflict = 'Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas'
+    dyn = api_exception(api_error(409, {"kind": "Status", "reason": "Conflict", "code": 409, "message": conflict}))
+    err = to_k8s_error(dyn, "Deployment models/iris")
+    assert err.msg.startswith("Deployment models/iris: 409 Conflict: Apply failed with 1 conflict")
+    assert err.status == 409
+
+
+def test_non_json_body_and_no_body():
+    assert describe_api_error(api_error(502, "<html>bad gateway</html>", "Bad Gateway")) == \
+        "502 Bad Gateway: <html>bad gateway</html>"
+    assert describe_api_error(ApiException(status=403, reason="Forbidden")) == "403 Forbidden"
+
+
+def test_status_zero_is_a_connection_problem():
+    err = to_k8s_error(ApiException(status=0, reason="SSLError\ncertificate verify failed"), "ConfigMap a/b")
+    assert err.msg == "ConfigMap a/b: cannot reach the Kubernetes API: SSLError certificate verify failed"
+
+
+def test_urllib3_errors():
+    inner = urllib3.exceptions.NewConnectionError(None, "Connection refused")
+    err = to_k8s_error(urllib3.exceptions.MaxRetryError(None, "https://127.0.0.1:1/api", inner))
+    assert err.msg.startswith("cannot reach the Kubernetes API (https://127.0.0.1:1/api): ")
+    assert "Connection refused" in err.msg
+    assert to_k8s_error(ConnectionResetError("reset by peer")).msg == "cannot reach the Kubernetes API: reset by peer"
+
+
+def test_resource_not_found_and_other_exceptions():
+    err = to_k8s_error(ResourceNotFoundError("No matches found"), "discovery")
+    assert err.status == 404 and err.msg == "discovery: No matches found"
+    assert to_k8s_error(ValueError("bad\n  value")).msg == "ValueError: bad value"
+    same = K8sError("x")
+    assert to_k8s_error(same) is same
+
+
+def test_refs():
+    assert ref("Deployment", "models", "iris") == "Deployment models/iris"
+    assert ref("Namespace", None, "models") == "Namespace models"
+    assert ref("Pod", "models") == "Pod in namespace models"
+    assert obj_ref({"kind": "Job", "metadata": {"generateName": "train-", "namespace": "ml"}}) == "Job ml/train-"

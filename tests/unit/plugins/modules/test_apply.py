@@ -1,0 +1,149 @@
+"""mlops.k8s.apply run as Ansible runs it, against the recorded-response API."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.mlops.k8s.plugins.module_utils import module as module_mod
+from ansible_collections.mlops.k8s.plugins.modules import apply
+
+MANIFESTS = """
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: models
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: iris
+spec:
+  replicas: 1
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  threshold: "0.5"
+"""
+
+
+def test_create_then_unchanged(fake_cluster, run_module):
+    failed, result = run_module(apply, {"definition": MANIFESTS, "namespace": "models"})
+    assert not failed, result
+    assert result["changed"] is True
+    assert result["summary"] == {"created": 3, "configured": 0, "unchanged": 0, "deleted": 0, "absent": 0}
+    assert [(r["kind"], r["namespace"], r["name"], r["action"]) for r in result["results"]] == [
+        ("Namespace", None, "models", "created"), ("Deployment", "models", "iris", "created"),
+        ("ConfigMap", "models", "settings", "created")]
+    assert "diff" not in result["results"][0]
+
+    mark = fake_cluster.mark()
+    failed, result = run_module(apply, {"definition": MANIFESTS, "namespace": "models"})
+    assert not failed and result["changed"] is False
+    assert result["summary"]["unchanged"] == 3
+    assert [r for r in fake_cluster.since(mark) if r.is_write] == []
+
+
+def test_src_directory_check_mode_and_diff(fake_cluster, run_module, tmp_path):
+    (tmp_path / "10-ns.yaml").write_text(MANIFESTS.split("---", maxsplit=1)[0])
+    (tmp_path / "20-cm.yaml").write_text(MANIFESTS.split("---")[2])
+    failed, result = run_module(apply, {"src": str(tmp_path), "namespace": "models"}, check_mode=True, diff=True)
+    assert not failed, result
+    assert result["changed"] is True
+    assert [d["after"]["metadata"]["name"] for d in result["diff"]] == ["models", "settings"]
+    assert result["results"][0]["diff"]["before"] == {}
+    assert fake_cluster.writes() == []
+
+
+def test_state_absent(fake_cluster, run_module):
+    run_module(apply, {"definition": MANIFESTS, "namespace": "models"})
+    failed, result = run_module(apply, {"definition": MANIFESTS, "namespace": "models", "state": "absent",
+                                        "delete_propagation": "Background"})
+    assert not failed, result
+    assert [r["kind"] for r in result["results"]] == ["ConfigMap", "Deployment", "Namespace"]
+    assert result["summary"]["deleted"] == 3
+    failed, result = run_module(apply, {"definition": MANIFESTS, "namespace": "models", "state": "absent"})
+    assert result["changed"] is False and result["summary"]["absent"] == 3
+
+
+def test_wait_for_rollout(fake_cluster, run_module):
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    ready = {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "iris", "namespace": "models", "generation": 1, "resourceVersion": "5000"},
+             "spec": {"replicas": 1},
+             "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}
+    fake_cluster.queue_watch({"type": "MODIFIED", "object": ready})
+    deployment = MANIFESTS.split("---")[1]
+    failed, result = run_module(apply, {"definition": deployment, "namespace": "models", "wait": True,
+                                        "wait_timeout": 30})
+    assert not failed, result
+    assert result["results"][0]["object"]["status"]["availableReplicas"] == 1
+    assert result["results"][0]["waited"] >= 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({}, "one of the following is required: definition, src"),
+    ({"definition": "kind: [", "namespace": "x"},
+     "definition: invalid YAML (line 1, column 8): expected the node content"),
+    ({"definition": {"apiVersion": "v1", "kind": "ConfigMap"}},
+     "definition (ConfigMap): metadata.name (or metadata.generateName) is required"),
+    ({"definition": {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}},
+     "definition: no kind Widget in apiVersion example.com/v1 on this cluster"),
+    ({"definition": [], "wait_timeout": "soon"}, "wait_timeout"),
+    ({"definition": [], "state": "gone"}, "value of state must be one of: present, absent"),
+    ({"definition": [1]}, "definition[0]: expected a mapping (a Kubernetes object), got int 1"),
+])
+def test_bad_input_fails_cleanly(fake_cluster, run_module, args, message):
+    failed, result = run_module(apply, args)
+    assert failed
+    assert message in result["msg"]
+    assert "Traceback" not in result["msg"] and "exception" not in result
+
+
+def test_api_error_fails_with_one_line(fake_cluster, run_module):
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "iris", "namespace": "models"},
+           "spec": {"replicas": -1}}
+    failed, result = run_module(apply, {"definition": bad})
+    assert failed
+    assert result["msg"].startswith('Deployment models/iris: 422 Invalid: Deployment.apps "iris" is invalid')
+    assert result["status"] == 422 and result["reason"] == "Invalid"
+
+
+def test_empty_definition_is_a_no_op(fake_cluster, run_module):
+    failed, result = run_module(apply, {"definition": "---\n"})
+    assert not failed and result["changed"] is False and result["results"] == []
+
+
+def test_missing_kubernetes_library(monkeypatch, run_module):
+    monkeypatch.setattr(module_mod, "HAS_KUBERNETES", False)
+    failed, result = run_module(apply, {"definition": []})
+    assert failed and "Failed to import the required Python library (kubernetes)" in result["msg"]
+
+
+def test_no_connection_settings(run_module):
+    failed, result = run_module(apply, {"definition": {"apiVersion": "v1", "kind": "ConfigMap",
+                                                       "metadata": {"name": "a"}}})
+    assert failed
+    assert result["msg"].startswith("no Kubernetes connection settings")
+
+
+def test_auth_options_reach_the_client(fake_cluster, run_module):
+    run_module(apply, {"definition": [], "host": "https://h", "verify_ssl": False, "ssl_ca_cert": "/ca"})
+    # empty definition: nothing to do, no client built
+    assert fake_cluster.built_with == []
+    run_module(apply, {"definition": MANIFESTS.split("---", maxsplit=1)[0], "host": "https://h", "verify_ssl": False,
+                       "api_key": "secret-token"})
+    params = fake_cluster.built_with[0]
+    assert (params["host"], params["validate_certs"], params["api_key"]) == ("https://h", False, "secret-token")
+
+
+def test_failure_reports_what_was_done(fake_cluster, run_module):
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "iris"}, "spec": {"replicas": -1}}
+    namespace = MANIFESTS.split("---", maxsplit=1)[0]
+    failed, result = run_module(apply, {"definition": [namespace, bad], "namespace": "models"})
+    assert failed and "422 Invalid" in result["msg"]
+    assert result["changed"] is True
+    assert [(r["kind"], r["action"]) for r in result["results"]] == [("Namespace", "created")]
+    assert result["summary"]["created"] == 1
