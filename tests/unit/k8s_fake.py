@@ -240,7 +240,7 @@ class FakeCluster:
         items = []
         wanted_name = None
         for term in filter(None, (req.query.get("fieldSelector") or "").split(",")):
-            key, _, value = term.partition("=")
+            key, _sep, value = term.partition("=")
             if key == "metadata.name":
                 wanted_name = value
         labels = [t.partition("=") for t in filter(None, (req.query.get("labelSelector") or "").split(","))]
@@ -250,7 +250,7 @@ class FakeCluster:
             if wanted_name and name != wanted_name:
                 continue
             obj_labels = obj["metadata"].get("labels") or {}
-            if any(obj_labels.get(k) != v for k, _, v in labels):
+            if any(obj_labels.get(k) != v for k, _op, v in labels):
                 continue
             item = copy.deepcopy(obj)
             item.pop("apiVersion", None)

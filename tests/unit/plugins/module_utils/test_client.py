@@ -88,10 +88,10 @@ def test_kubeconfig_file_current_context(kubeconfig):
 
 
 def test_kubeconfig_context_and_overrides(kubeconfig):
-    cfg, _ = build_configuration({"kubeconfig": kubeconfig, "context": "b"}, environ={})
+    cfg, _unused = build_configuration({"kubeconfig": kubeconfig, "context": "b"}, environ={})
     assert cfg.host == "https://b.example:6443"
     assert cfg.verify_ssl is False  # insecure-skip-tls-verify of the kubeconfig is honoured when not set
-    cfg, _ = build_configuration(
+    cfg, _unused = build_configuration(
         {"kubeconfig": kubeconfig, "context": "b", "validate_certs": True, "host": "https://over:1/",
          "api_key": "arg-token"}, environ={})
     assert cfg.verify_ssl is True
@@ -108,12 +108,12 @@ def test_kubeconfig_as_dict():
 
 def test_kubeconfig_from_environment(kubeconfig):
     params = resolve_auth({}, {"K8S_AUTH_KUBECONFIG": kubeconfig, "K8S_AUTH_CONTEXT": "b"})
-    cfg, _ = build_configuration(params, environ={})
+    cfg, _unused = build_configuration(params, environ={})
     assert cfg.host == "https://b.example:6443"
 
 
 def test_default_kubeconfig_variable(kubeconfig):
-    cfg, _ = build_configuration({}, environ={"KUBECONFIG": kubeconfig})
+    cfg, _unused = build_configuration({}, environ={"KUBECONFIG": kubeconfig})
     assert cfg.host == "https://a.example:6443"
 
 
@@ -125,7 +125,7 @@ def test_own_credentials_skip_kubeconfig(tmp_path):
 
 
 def test_basic_auth_and_tls_files():
-    cfg, _ = build_configuration(
+    cfg, _unused = build_configuration(
         {"host": "https://h", "username": "u", "password": "p", "ca_cert": "/ca", "client_cert": "/c",
          "client_key": "/k", "proxy": "http://proxy:3128", "no_proxy": "localhost"}, environ={})
     assert cfg.auth_settings()["BearerToken"]["value"] == "Basic dTpw"
@@ -146,7 +146,7 @@ def test_in_cluster_when_no_kubeconfig(monkeypatch):
 
 def test_kubeconfig_wins_over_in_cluster(monkeypatch, kubeconfig):
     monkeypatch.setattr(kubernetes.config, "load_incluster_config", pytest.fail)
-    cfg, _ = build_configuration({}, environ={"KUBECONFIG": kubeconfig, "KUBERNETES_SERVICE_HOST": "10.0.0.1"})
+    cfg, _unused = build_configuration({}, environ={"KUBECONFIG": kubeconfig, "KUBERNETES_SERVICE_HOST": "10.0.0.1"})
     assert cfg.host == "https://a.example:6443"
 
 
@@ -165,7 +165,7 @@ def test_missing_and_broken_kubeconfig(tmp_path):
 
 
 def test_retry_policy_is_set_once():
-    cfg, _ = build_configuration({"host": "https://h", "api_key": "t"}, environ={})
+    cfg, _unused = build_configuration({"host": "https://h", "api_key": "t"}, environ={})
     retry = cfg.retries
     assert retry.total == client_mod.RETRY_TOTAL
     assert set(retry.status_forcelist) == {429, 500, 502, 503, 504}

@@ -43,7 +43,7 @@ class FakeWatchClient:
         stream = self.streams.pop(0) if self.streams else []
         if isinstance(stream, Exception):
             self.clock.sleep(0.1)
-            raise stream
+            raise stream  # pylint: disable=raising-bad-type
         return self._play(stream, kwargs["timeout"])
 
     def _play(self, stream, timeout):
@@ -384,9 +384,9 @@ def test_events_of_other_objects_are_ignored():
 def test_default_checks():
     check, failure = waiter.default_check("Deployment")
     assert failure is waiter.rollout_failure and check(deploy(1))[0]
-    check, _ = waiter.default_check("CustomResourceDefinition")
+    check, _unused = waiter.default_check("CustomResourceDefinition")
     assert check({"status": {"conditions": [cond("Established", "True")]}})[0]
-    check, _ = waiter.default_check("Namespace")
+    check, _unused = waiter.default_check("Namespace")
     assert check({"status": {"phase": "Active"}})[0]
     check, failure = waiter.default_check("ConfigMap")
     assert check({})[0] and failure is None
