@@ -1,0 +1,236 @@
+#!/usr/bin/python
+# Copyright: mlops.k8s contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: service_account
+short_description: ServiceAccount with a least-privilege Role and binding from a preset
+version_added: 0.1.0
+author: mlops.k8s maintainers (@mlops-k8s)
+description:
+  - Creates or updates a ServiceAccount, a Role (or a ClusterRole with O(cluster_wide=true)) holding the rules of
+    a preset and/or explicit O(rules), and a RoleBinding (or ClusterRoleBinding) of the role to the account.
+  - Rules never contain wildcards nor the C(escalate), C(bind) or C(impersonate) verbs, and no built-in role such
+    as C(cluster-admin) or C(admin) is ever bound; explicit rules breaking this are refused before any write.
+  - Objects are named after the account (O(role_name) to change it); cluster-scoped ones are prefixed with the
+    namespace. The role and binding of the other scope, left by an earlier run with another O(cluster_wide), are
+    removed when they carry the C(app.kubernetes.io/managed-by=mlops.k8s) label.
+  - A run that changes nothing sends no write request.
+options:
+  name:
+    description:
+      - Name of the ServiceAccount.
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of the ServiceAccount (and of the Role and RoleBinding).
+    type: str
+    required: true
+  preset:
+    description:
+      - V(pipeline) is what a train -> deploy pipeline needs (the tempo-pipeline RBAC of the Metaflow/Tempo
+        example, without its wildcards) - run as Argo steps (create and patch C(workflowtaskresults)), submit and
+        follow Argo C(workflows) (C(create), C(get), C(list), C(watch)), read C(workflowtemplates) (C(get),
+        C(list)), create, read, update, delete and watch C(seldondeployments) and C(get) their status, read
+        C(pods) (C(get), C(list), C(watch)) and C(pods/log) (C(get)).
+      - V(seldon-deployer) grants C(create), C(get), C(list), C(watch), C(patch), C(update) and C(delete) on
+        C(seldondeployments) and C(get) on C(seldondeployments/status), in the namespace.
+      - V(argo-workflow) is what the pod of an Argo Workflows step needs with the emissary executor (Argo 3.4 and
+        later, the only executor of 3.5) - C(create) and C(patch) on C(workflowtaskresults). Legacy executors of
+        Argo 3.3 and before patched the pod instead; add that with O(rules) if you still run one.
+      - The rules granted are returned in RV(rules).
+    type: str
+    choices: [pipeline, seldon-deployer, argo-workflow]
+  rules:
+    description:
+      - Explicit rules, granted in addition to the O(preset) ones (or alone).
+      - Without O(preset) and O(rules), only the ServiceAccount is managed (and a role and binding this module made
+        earlier for it are removed).
+    type: list
+    elements: dict
+    suboptions:
+      api_groups:
+        description:
+          - API groups; V("") is the core group.
+        type: list
+        elements: str
+        default: [""]
+      resources:
+        description:
+          - Resources (plural names), and subresources as C(resource/subresource).
+        type: list
+        elements: str
+        required: true
+      verbs:
+        description:
+          - Verbs among C(get), C(list), C(watch), C(create), C(update), C(patch), C(delete), C(deletecollection).
+        type: list
+        elements: str
+        required: true
+      resource_names:
+        description:
+          - Restrict the rule to these object names.
+        type: list
+        elements: str
+  cluster_wide:
+    description:
+      - Grant the rules in every namespace, with a ClusterRole and a ClusterRoleBinding named
+        C(<namespace>-<name>). Prefer the default, a Role in the namespace.
+    type: bool
+    default: false
+  role_name:
+    description:
+      - Name of the Role and the binding (before the namespace prefix of cluster-scoped ones). Defaults to O(name).
+    type: str
+  image_pull_secrets:
+    description:
+      - Names of Secrets of type C(kubernetes.io/dockerconfigjson) the pods of this account pull images with.
+    type: list
+    elements: str
+  automount_service_account_token:
+    description:
+      - Whether pods of this account get its token mounted. Not set leaves the Kubernetes default (mounted).
+    type: bool
+  labels:
+    description:
+      - Labels of the created objects (C(app.kubernetes.io/managed-by=mlops.k8s) is always added).
+    type: dict
+  annotations:
+    description:
+      - Annotations of the ServiceAccount, for example C(eks.amazonaws.com/role-arn) for IAM roles for service
+        accounts.
+    type: dict
+  state:
+    description:
+      - V(present) creates or updates the objects, V(absent) removes the account, its role and its binding.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - mlops.k8s.k8s_auth
+attributes:
+  check_mode:
+    description: Every create, update and delete is sent with C(dryRun=All); nothing is stored.
+    support: full
+  diff_mode:
+    description: Shows each changed object before and after.
+    support: full
+seealso:
+  - module: mlops.k8s.namespace
+  - name: Argo Workflows - workflow RBAC
+    description: The executor's minimal permissions.
+    link: https://argo-workflows.readthedocs.io/en/latest/workflow-rbac/
+"""
+
+EXAMPLES = r"""
+- name: Service account of the train -> deploy pipeline (tempo-pipeline in the Metaflow example)
+  mlops.k8s.service_account:
+    name: tempo-pipeline
+    namespace: production
+    preset: pipeline
+
+- name: Account of the Argo workflow steps, pulling images from a private registry
+  mlops.k8s.service_account:
+    name: workflow
+    namespace: models
+    preset: argo-workflow
+    image_pull_secrets:
+      - registry-credentials
+
+- name: Deployer that may also read config maps
+  mlops.k8s.service_account:
+    name: deployer
+    namespace: models
+    preset: seldon-deployer
+    rules:
+      - resources: [configmaps]
+        verbs: [get, list]
+
+- name: Remove the account with its role and binding
+  mlops.k8s.service_account:
+    name: deployer
+    namespace: models
+    state: absent
+"""
+
+RETURN = r"""
+rules:
+  description: The rules granted (Kubernetes form), empty with O(state=absent).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}]
+service_account:
+  description: Name of the ServiceAccount.
+  returned: when O(state=present)
+  type: str
+  sample: tempo-pipeline
+role:
+  description: Kind and name of the role holding the rules (null without rules).
+  returned: when O(state=present)
+  type: dict
+  sample: {"kind": "Role", "name": "tempo-pipeline"}
+binding:
+  description: Kind and name of the binding (null without rules).
+  returned: when O(state=present)
+  type: dict
+  sample: {"kind": "RoleBinding", "name": "tempo-pipeline"}
+results:
+  description: What happened to each object.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: The object's kind.
+      type: str
+      sample: Role
+    name:
+      description: The object's name.
+      type: str
+      sample: tempo-pipeline
+    action:
+      description: What happened (or would happen in check mode).
+      type: str
+      choices: [created, configured, unchanged, deleted, absent]
+      sample: created
+    changed:
+      description: Whether the object changed.
+      type: bool
+"""
+
+from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.rbac_presets import PRESET_NAMES, run_service_account
+
+
+def argument_spec():
+    return {
+        "name": {"type": "str", "required": True},
+        "namespace": {"type": "str", "required": True},
+        "preset": {"type": "str", "choices": list(PRESET_NAMES)},
+        "rules": {"type": "list", "elements": "dict", "options": {
+            "api_groups": {"type": "list", "elements": "str", "default": [""]},
+            "resources": {"type": "list", "elements": "str", "required": True},
+            "verbs": {"type": "list", "elements": "str", "required": True},
+            "resource_names": {"type": "list", "elements": "str"},
+        }},
+        "cluster_wide": {"type": "bool", "default": False},
+        "role_name": {"type": "str"},
+        "image_pull_secrets": {"type": "list", "elements": "str", "no_log": False},  # names, not secrets
+        "automount_service_account_token": {"type": "bool"},
+        "labels": {"type": "dict"},
+        "annotations": {"type": "dict"},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    }
+
+
+def main():
+    module = K8sAnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module.run(run_service_account)
+
+
+if __name__ == "__main__":
+    main()
