@@ -1,0 +1,286 @@
+"""Request dispatch: authentication, routing to discovery / openapi / resources, and the audit record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from . import discovery, openapi, protobuf, subresources, tables, watch
+from .audit import Audit
+from .auth import ADMIN, Authenticator
+from .errors import ApiError, bad_request, method_not_allowed, status
+from .kinds import Kind, Registry
+from .objects import PATCH_TYPES, Ctx, Objects, parse_body
+from .rbac import RequestAttributes, UserInfo
+from .reviews import review
+from .routing import Target, parse_resource_path
+from .store import Store
+
+log = logging.getLogger("sandbox.apiserver")
+MAX_BODY = 3 * 1024 * 1024
+JSON = "application/json"
+NOT_FOUND = "the server could not find the requested resource"
+
+
+@dataclass
+class Response:
+    code: int
+    body: object = None                  # dict -> JSON, bytes/str -> as is
+    content_type: str = JSON
+    stream: Iterable[bytes] | None = None  # chunked body; may have close()
+    headers: dict = field(default_factory=dict)
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: bytes
+    user: UserInfo | None = None
+    verb: str = ""
+
+    @property
+    def wants_table(self) -> bool:
+        return tables.wants_table(self.headers.get("accept", ""))
+
+    def media(self) -> str:
+        return self.headers.get("content-type", JSON).split(";", 1)[0].strip().lower()
+
+    def patch_type(self) -> str:
+        ctype = self.media()
+        if ctype not in PATCH_TYPES:
+            raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
+                           + ", ".join(PATCH_TYPES[:4]), "UnsupportedMediaType")
+        return ctype
+
+    def object(self) -> object:
+        """The decoded body of a create/update (JSON, YAML or the protobuf kubectl sends for typed creates)."""
+        ctype = self.media()
+        if ctype == "application/vnd.kubernetes.protobuf":
+            try:
+                return protobuf.decode(self.body)
+            except (ValueError, KeyError, UnicodeDecodeError) as e:
+                raise ApiError(415, f"the body of the request was in an unknown format - {e}",
+                               "UnsupportedMediaType") from e
+        if ctype not in (JSON, "application/yaml", "*/*", ""):
+            raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
+                           "application/json, application/yaml", "UnsupportedMediaType")
+        if not self.body:
+            raise bad_request("the request body is empty")
+        return parse_body(self.body, yaml_ok=ctype == "application/yaml")
+
+
+class App:
+    def __init__(self, registry: Registry, store: Store, objects: Objects, auth: Authenticator, audit: Audit, *,
+                 server_address: str = "127.0.0.1:0"):
+        self.registry, self.store, self.objects, self.auth, self.audit = registry, store, objects, auth, audit
+        self.server_address = server_address
+        self.stopping = threading.Event()
+        # (namespace, pod, query) -> log text; replaced by the controllers that run pods
+        self.pod_logs: Callable[[str, str, dict], str] = lambda ns, name, query: ""
+        # sandbox components (sandbox/faults.py, controllers): hook(req) -> Response to answer early (or raise
+        # ConnectionAbortedError to drop the connection); admin_routes "/sandbox/v1/x" -> fn(req) -> Response
+        self.request_hooks: list[Callable[[Request], Response | None]] = []
+        self.admin_routes: dict[str, Callable[[Request], Response]] = {}
+        self.admin_routes["/sandbox/v1/stats"] = self._stats_route
+
+    def _stats_route(self, req: Request) -> Response:
+        return Response(200, {"resourceVersion": self.store.rv, "watchers": self.store.watcher_count,
+                              "threads": threading.active_count()})
+
+    # ------------------------------------------------------------------ entry
+    def handle(self, method: str, raw_path: str, headers: dict, body: bytes) -> Response:
+        url = urlsplit(raw_path)
+        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        req = Request(method, url.path or "/", query, headers, body, verb=method.lower())
+        try:
+            resp = next((r for r in (h(req) for h in self.request_hooks) if r is not None), None) or self._route(req)
+        except ConnectionError:
+            raise
+        except ApiError as e:
+            resp = Response(e.code, e.body)
+        except Exception:
+            log.exception("internal error on %s %s", method, raw_path)
+            resp = Response(500, status(500, "Internal error occurred: unexpected server error", "InternalError"))
+        self.audit.record(user=req.user.name if req.user else None, verb=req.verb, method=method, path=req.path,
+                          query=url.query, dry_run=query.get("dryRun") == "All", status=resp.code)
+        return resp
+
+    def _route(self, req: Request) -> Response:
+        path = req.path
+        if path.rstrip("/") in ("/healthz", "/readyz", "/livez") or path.startswith(("/healthz/", "/readyz/",
+                                                                                       "/livez/")):
+            req.verb = "get"
+            return Response(200, "ok", "text/plain; charset=utf-8")
+        if path.rstrip("/") == "/version":
+            req.verb = "get"
+            return Response(200, discovery.version_info())
+        req.user = self.auth.authenticate(req.headers.get("authorization"))
+        if path.startswith("/sandbox/v1/"):
+            req.verb = req.method.lower()
+            return self._admin(req)
+        target = parse_resource_path(path)
+        if target is None or target.plural is None:
+            if req.method not in ("GET", "HEAD"):
+                raise method_not_allowed()
+            req.verb = "get"
+            return self._nonresource(path, target)
+        return self._resource(req, target)
+
+    # --------------------------------------------------------------- non-resource
+    def _admin(self, req: Request) -> Response:
+        if req.user is not ADMIN:
+            raise ApiError(403, f'forbidden: User "{req.user.name}" cannot get path "{req.path}"', "Forbidden")
+        if req.path.rstrip("/") == "/sandbox/v1/audit":
+            try:
+                since = int(req.query.get("since") or 0)
+            except ValueError as e:
+                raise bad_request("since must be an integer") from e
+            items, last = self.audit.since(since)
+            return Response(200, {"items": items, "last": last})
+        for prefix, route in self.admin_routes.items():
+            if req.path.rstrip("/") == prefix or req.path.startswith(prefix + "/"):
+                return route(req)
+        raise ApiError(404, NOT_FOUND, "NotFound")
+
+    def _nonresource(self, path: str, target: Target | None) -> Response:
+        p = path.rstrip("/") or "/"
+        doc = None
+        if p == "/api":
+            doc = discovery.api_versions(self.server_address)
+        elif p == "/apis":
+            doc = discovery.api_groups(self.registry)
+        elif p.startswith("/openapi/"):
+            doc = openapi.document(self.registry, p)
+        elif target is not None:
+            doc = discovery.resource_list(self.registry, target.group, target.version)
+        elif p.startswith("/apis/") and p.count("/") == 2:
+            doc = discovery.api_group(self.registry, p.split("/")[2])
+        elif p == "/":
+            doc = {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]}
+        if doc is None:
+            raise ApiError(404, NOT_FOUND, "NotFound")
+        return Response(200, doc)
+
+    # --------------------------------------------------------------- resources
+    def _resource(self, req: Request, t: Target) -> Response:
+        kind = self.registry.get(t.group, t.version, t.plural)
+        if kind is None or (t.namespace is not None and not kind.namespaced) or \
+                (t.sub and t.sub not in kind.subresources):
+            raise ApiError(404, NOT_FOUND, "NotFound")
+        req.verb = verb = self._verb(req.method, t, t.legacy_watch or req.query.get("watch") in ("true", "1"))
+        if verb not in kind.verbs and not t.sub:
+            raise method_not_allowed()
+        ns = t.namespace or ""
+        if kind.namespaced and not ns and (t.name or verb in ("create", "deletecollection")):
+            raise ApiError(404, NOT_FOUND, "NotFound")
+        self.auth.authorize(req.user, RequestAttributes(verb=verb, group=kind.group, resource=kind.plural,
+                                                        subresource=t.sub, namespace=ns, name=t.name or ""))
+        dry = req.query.get("dryRun")
+        if dry not in (None, "", "All"):
+            raise bad_request(f'Invalid value: "{dry}": supported values: "All"')
+        validation = req.query.get("fieldValidation")
+        if validation not in (None, "", "Strict", "Warn", "Ignore"):
+            raise bad_request(f'Invalid value: "{validation}": fieldValidation must be one of "Ignore", "Warn", '
+                              'or "Strict"')
+        ctx = Ctx(req.user, req.query, req.headers.get("user-agent", ""))
+        if t.sub:
+            resp = subresources.handle(self, req, kind, t, ctx)
+        else:
+            resp = getattr(self, "_" + verb)(req, kind, ns, t.name, ctx)
+        if ctx.warnings:
+            resp.headers["Warning"] = ", ".join('299 - "%s"' % w.replace("\\", "\\\\").replace('"', '\\"')
+                                                for w in ctx.warnings)
+        return resp
+
+    @staticmethod
+    def _verb(method: str, t: Target, is_watch: bool) -> str:
+        if method in ("GET", "HEAD"):
+            return "watch" if is_watch else ("get" if t.name else "list")
+        verbs = {"POST": "create", "PUT": "update", "PATCH": "patch",
+                 "DELETE": "delete" if t.name else "deletecollection"}
+        if method not in verbs or (method == "POST" and t.name and not t.sub) or \
+                (method in ("PUT", "PATCH") and not t.name):
+            raise method_not_allowed()
+        return verbs[method]
+
+    # --------------------------------------------------------------- verbs
+    def _get(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
+        obj = self.objects.get(kind, ns, name)
+        return Response(200, tables.table(kind, [obj], req.query) if req.wants_table else obj)
+
+    def _list(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
+        items, rv, token, remaining = self.objects.list(kind, ns or None, req.query)
+        meta: dict = {"resourceVersion": str(rv)}
+        if token:
+            meta["continue"], meta["remainingItemCount"] = token, remaining
+        if req.wants_table:
+            return Response(200, tables.table(kind, items, req.query, meta))
+        return Response(200, {"kind": kind.kind + "List", "apiVersion": kind.api_version, "metadata": meta,
+                              "items": items})
+
+    def _watch(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
+        q = dict(req.query)
+        if name:
+            q["fieldSelector"] = ",".join(filter(None, [q.get("fieldSelector", ""), f"metadata.name={name}"]))
+        present = self.objects.present
+        render = (lambda o: tables.table(kind, [present(kind, o)], req.query)) if req.wants_table else \
+            (lambda o: present(kind, o))
+        return Response(200, stream=watch.prepare(self.store, kind, ns or None, q, render=render,
+                                                          stopping=self.stopping))
+
+    def _create(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
+        data = req.object()
+        if kind.verbs == ("create",):
+            return Response(201, review(self.auth, kind, ctx.user, data, ns))
+        return Response(201, self.objects.create(kind, ns, data, ctx))
+
+    def _update(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
+        return Response(200, self.objects.update(kind, ns, name, req.object(), ctx))
+
+    def _patch(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
+        obj, created = self.objects.patch(kind, ns, name, req.body, ctx, ctype=req.patch_type())
+        return Response(201 if created else 200, obj)
+
+    def _delete(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
+        opts = self._delete_options(req)
+        obj, removed = self.objects.delete(kind, ns, name, opts, ctx)
+        # like kube-apiserver: 202 only for a pending deletion that asked for orphanDependents=false
+        code = 202 if not removed and not ctx.dry_run and opts.get("orphanDependents") is False else 200
+        return Response(code, self.objects.delete_result(kind, obj, removed))
+
+    def _deletecollection(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
+        items = self.objects.delete_collection(kind, ns or None, self._delete_options(req), ctx)
+        return Response(200, {"kind": kind.kind + "List", "apiVersion": kind.api_version,
+                              "metadata": {"resourceVersion": str(self.store.rv)}, "items": items})
+
+    @staticmethod
+    def _delete_options(req: Request) -> dict:
+        opts: dict = {}
+        if req.body and req.body.strip():
+            data = parse_body(req.body)
+            if not isinstance(data, dict):
+                raise bad_request("DeleteOptions must be a JSON object")
+            opts = data
+        if req.query.get("propagationPolicy"):
+            opts["propagationPolicy"] = req.query["propagationPolicy"]
+        if req.query.get("orphanDependents"):
+            opts["orphanDependents"] = req.query["orphanDependents"] == "true"
+        if not isinstance(opts.get("preconditions") or {}, dict):
+            raise bad_request("preconditions must be an object")
+        if opts.get("dryRun") == ["All"]:
+            req.query["dryRun"] = "All"
+        return opts

@@ -1,0 +1,120 @@
+"""Authentication (admin bearer token, ServiceAccount tokens from TokenRequest) and authorization."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+
+from . import rbac
+from .errors import ApiError
+from .meta import parse_time
+from .rbac import RequestAttributes, UserInfo
+from .store import Store
+
+ADMIN = UserInfo("sandbox-admin", ("system:masters", "system:authenticated"))
+SA_KEY = ("", "serviceaccounts")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+class StoreView:
+    """What rbac.authorize needs: list(group, resource, namespace)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def list(self, group: str, resource: str, namespace: str | None = None) -> list[dict]:
+        return self.store.list((group, resource), namespace)[0]
+
+
+class Authenticator:
+    def __init__(self, store: Store, admin_token: str, signing_key: bytes, issuer: str = "https://sandbox.local"):
+        self.store, self.admin_token, self.key, self.issuer = store, admin_token, signing_key, issuer
+        self.view = StoreView(store)
+
+    # -- ServiceAccount tokens: HS256 JWTs bound to the ServiceAccount's uid --
+    def issue(self, namespace: str, sa: dict, expiration: int, audiences: list[str]) -> tuple[str, int]:
+        iat = int(time.time())
+        exp = iat + max(600, int(expiration))
+        claims = {"iss": self.issuer, "aud": audiences, "iat": iat, "nbf": iat, "exp": exp,
+                  "sub": f"system:serviceaccount:{namespace}:{sa['metadata']['name']}",
+                  "jti": secrets.token_hex(8),
+                  "kubernetes.io": {"namespace": namespace,
+                                    "serviceaccount": {"name": sa["metadata"]["name"], "uid": sa["metadata"]["uid"]}}}
+        head = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "sandbox"}).encode())
+        body = _b64(json.dumps(claims).encode())
+        sig = _b64(hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha256).digest())
+        return f"{head}.{body}.{sig}", exp
+
+    def _sa_user(self, token: str) -> UserInfo | None:
+        try:
+            head, body, sig = token.split(".")
+            want = _b64(hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha256).digest())
+            if not hmac.compare_digest(want, sig):
+                return None
+            claims = json.loads(_unb64(body))
+            if claims["exp"] < time.time():
+                return None
+            k = claims["kubernetes.io"]
+            ns, name, uid = k["namespace"], k["serviceaccount"]["name"], k["serviceaccount"]["uid"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        sa = self.store.get(SA_KEY, ns, name)
+        if sa is None or sa["metadata"].get("uid") != uid:
+            return None
+        return UserInfo(f"system:serviceaccount:{ns}:{name}",
+                        ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"))
+
+    def _secret_token_user(self, token: str) -> UserInfo | None:
+        """Legacy token Secrets (type kubernetes.io/service-account-token) filled by the token controller."""
+        return self._sa_user(token)
+
+    def authenticate(self, header: str | None) -> UserInfo:
+        if not header or not header.startswith("Bearer "):
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        token = header[len("Bearer "):].strip()
+        if hmac.compare_digest(token, self.admin_token):
+            return ADMIN
+        user = self._sa_user(token)
+        if user is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        return user
+
+    def token_review(self, token: str) -> dict:
+        try:
+            user = self.authenticate(f"Bearer {token}")
+        except ApiError:
+            return {"authenticated": False, "error": "invalid bearer token"}
+        return {"authenticated": True, "user": {"username": user.name, "groups": list(user.groups)}}
+
+    # -- authorization --
+    def allowed(self, user: UserInfo, attrs: RequestAttributes) -> tuple[bool, str]:
+        if "system:masters" in user.groups:
+            return True, ""
+        return rbac.authorize(self.view, user, attrs)
+
+    def authorize(self, user: UserInfo, attrs: RequestAttributes) -> None:
+        ok, _ = self.allowed(user, attrs)
+        if not ok:
+            details = {"kind": attrs.resource}
+            if attrs.name:
+                details["name"] = attrs.name
+            if attrs.group:
+                details["group"] = attrs.group
+            raise ApiError(403, rbac.forbidden_message(user, attrs), "Forbidden",
+                           details if attrs.resource else None)
+
+
+def expiration_of(ts: str) -> float:
+    t = parse_time(ts)
+    return t.timestamp() if t else 0.0

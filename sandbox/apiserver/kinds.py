@@ -1,0 +1,316 @@
+"""Declarative table of the resource kinds the emulator serves, and the run-time registry (CRDs add kinds)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+CREATE_ONLY = ("create",)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    value: Callable[[dict], Any]
+    priority: int = 0
+    description: str = ""
+    format: str = ""
+
+
+@dataclass
+class Kind:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+    short: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    columns: tuple[Column, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    generation: bool = False
+    crd: bool = False
+    schema: dict | None = None          # openAPIV3Schema for CRDs
+    scale_paths: dict = field(default_factory=dict)  # CRD scale subresource paths
+    storage_version: str = ""          # CRDs: the version objects are stored as
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Storage key: every served version of a resource shares one collection."""
+        return (self.group, self.plural)
+
+    @property
+    def gvk(self) -> tuple[str, str, str]:
+        return (self.group, self.version, self.kind)
+
+    @property
+    def has_status(self) -> bool:
+        return "status" in self.subresources
+
+
+def dig(obj: Any, path: str, default: Any = None) -> Any:
+    cur = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return default
+        cur = cur[part]
+    return cur
+
+
+def _col(name, path, type_="string", priority=0, default="<none>"):
+    return Column(name, type_, lambda o: dig(o, path, default), priority)
+
+
+def _count(path):
+    return lambda o: len(dig(o, path, None) or {})
+
+
+def _ports(o):
+    out = []
+    for p in dig(o, "spec.ports", []) or []:
+        s = f"{p.get('port')}"
+        if p.get("nodePort"):
+            s += f":{p['nodePort']}"
+        out.append(f"{s}/{p.get('protocol', 'TCP')}")
+    return ",".join(out) or "<none>"
+
+
+def _selector(o):
+    sel = dig(o, "spec.selector", None) or {}
+    if "matchLabels" in sel or "matchExpressions" in sel:
+        sel = sel.get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sel.items()) or "<none>"
+
+
+def _ready_pod(o):
+    cs = dig(o, "status.containerStatuses", []) or []
+    n = len(dig(o, "spec.containers", []) or [])
+    return f"{sum(1 for c in cs if c.get('ready'))}/{n}"
+
+
+def _containers(attr):
+    return lambda o: ",".join(str(c.get(attr, "")) for c in dig(o, "spec.template.spec.containers", []) or [])
+
+
+def _replicas_ready(o):
+    return f"{dig(o, 'status.readyReplicas', 0) or 0}/{dig(o, 'spec.replicas', 1)}"
+
+
+def _endpoints(o):
+    out = []
+    for sub in o.get("subsets") or []:
+        for a in sub.get("addresses") or []:
+            for p in sub.get("ports") or [{}]:
+                out.append(f"{a.get('ip')}:{p.get('port')}" if p.get("port") else a.get("ip"))
+    return ",".join(out) or "<none>"
+
+
+def _access(o):
+    short = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+    modes = dig(o, "spec.accessModes", None) or dig(o, "status.accessModes", None) or []
+    return ",".join(short.get(m, m) for m in modes)
+
+
+def _claim(o):
+    ref = dig(o, "spec.claimRef", None)
+    return f"{ref.get('namespace')}/{ref.get('name')}" if ref else ""
+
+
+def _role_ref(o):
+    ref = o.get("roleRef") or {}
+    return f"{ref.get('kind')}/{ref.get('name')}"
+
+
+def _hosts(o):
+    hosts = [r.get("host") for r in dig(o, "spec.rules", []) or [] if r.get("host")]
+    return ",".join(hosts) or "*"
+
+
+def _job_completions(o):
+    return f"{dig(o, 'status.succeeded', 0) or 0}/{dig(o, 'spec.completions', 1)}"
+
+
+def _involved(o):
+    ref = o.get("involvedObject") or o.get("regarding") or {}
+    return f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}"
+
+
+def _event_columns(message: str) -> tuple[Column, ...]:
+    """Like kube-apiserver's event table: the Name column comes last and only with -o wide."""
+    def last_seen(o):
+        return o.get("lastTimestamp") or o.get("eventTime") or o.get("deprecatedLastTimestamp") or \
+            dig(o, "series.lastObservedTime") or dig(o, "metadata.creationTimestamp")
+    return (Column("Last Seen", "date", last_seen), _col("Type", "type"), _col("Reason", "reason"),
+            Column("Object", "string", _involved), _col("Message", message),
+            Column("Name", "string", lambda o: o["metadata"]["name"], 1, format="name"))
+
+
+AGE = "__age__"          # column value computed by the table layer from creationTimestamp
+CREATED_AT = "__created__"
+
+_age = Column("Age", "string", lambda o: AGE)
+_created = Column("Created At", "date", lambda o: CREATED_AT)
+
+BUILTINS: tuple[Kind, ...] = (
+    Kind("", "v1", "Namespace", "namespaces", False, ("ns",), (), ("status", "finalize"),
+         (_col("Status", "status.phase"), _age), verbs=("create", "delete", "get", "list", "patch", "update",
+                                                          "watch")),
+    Kind("", "v1", "ConfigMap", "configmaps", True, ("cm",), (), (), (Column("Data", "integer", _count("data")), _age)),
+    Kind("", "v1", "Secret", "secrets", True, (), (), (),
+         (_col("Type", "type"), Column("Data", "integer", _count("data")), _age)),
+    Kind("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), (), ("token",),
+         (Column("Secrets", "integer", lambda o: len(o.get("secrets") or [])), _age)),
+    Kind("", "v1", "Service", "services", True, ("svc",), ("all",), ("status",),
+         (_col("Type", "spec.type"), _col("Cluster-IP", "spec.clusterIP"),
+          Column("External-IP", "string", lambda o: ",".join(dig(o, "spec.externalIPs", []) or []) or "<none>"),
+          Column("Port(s)", "string", _ports), _age, Column("Selector", "string", _selector, 1))),
+    Kind("", "v1", "Endpoints", "endpoints", True, ("ep",), (), (), (Column("Endpoints", "string", _endpoints), _age)),
+    Kind("", "v1", "Pod", "pods", True, ("po",), ("all",), ("status", "log", "eviction", "binding"),
+         (Column("Ready", "string", _ready_pod), _col("Status", "status.phase"),
+          Column("Restarts", "integer", lambda o: sum(c.get("restartCount", 0)
+                                                       for c in dig(o, "status.containerStatuses", []) or [])),
+          _age, _col("IP", "status.podIP", priority=1), _col("Node", "spec.nodeName", priority=1))),
+    Kind("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), (), ("status",),
+         (_col("Capacity", "spec.capacity.storage", default=""), Column("Access Modes", "string", _access),
+          _col("Reclaim Policy", "spec.persistentVolumeReclaimPolicy", default=""), _col("Status", "status.phase"),
+          Column("Claim", "string", _claim), _col("StorageClass", "spec.storageClassName", default=""), _age)),
+    Kind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), (), ("status",),
+         (_col("Status", "status.phase"), _col("Volume", "spec.volumeName", default=""),
+          _col("Capacity", "status.capacity.storage", default=""), Column("Access Modes", "string", _access),
+          _col("StorageClass", "spec.storageClassName", default=""), _age)),
+    Kind("", "v1", "Event", "events", True, ("ev",), (), (), _event_columns("message")),
+    Kind("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), (), ("status",), (_age,)),
+    Kind("", "v1", "LimitRange", "limitranges", True, ("limits",), (), (), (_created,)),
+    Kind("events.k8s.io", "v1", "Event", "events", True, ("ev",), (), (), _event_columns("note")),
+    Kind("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",), ("status", "scale"),
+         (Column("Ready", "string", _replicas_ready), _col("Up-to-date", "status.updatedReplicas", "integer", 0, 0),
+          _col("Available", "status.availableReplicas", "integer", 0, 0), _age,
+          Column("Containers", "string", _containers("name"), 1), Column("Images", "string", _containers("image"), 1),
+          Column("Selector", "string", _selector, 1)), generation=True),
+    Kind("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",), ("status", "scale"),
+         (_col("Desired", "spec.replicas", "integer", 0, 1), _col("Current", "status.replicas", "integer", 0, 0),
+          _col("Ready", "status.readyReplicas", "integer", 0, 0), _age), generation=True),
+    Kind("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("all",), ("status", "scale"),
+         (Column("Ready", "string", _replicas_ready), _age), generation=True),
+    Kind("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("all",), ("status",),
+         (_col("Desired", "status.desiredNumberScheduled", "integer", 0, 0),
+          _col("Current", "status.currentNumberScheduled", "integer", 0, 0),
+          _col("Ready", "status.numberReady", "integer", 0, 0), _age), generation=True),
+    Kind("batch", "v1", "Job", "jobs", True, (), ("all",), ("status",),
+         (Column("Completions", "string", _job_completions), _age), generation=True),
+    Kind("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("all",), ("status",),
+         (_col("Schedule", "spec.schedule"), _col("Suspend", "spec.suspend", "boolean", 0, False),
+          Column("Active", "integer", lambda o: len(dig(o, "status.active", []) or [])),
+          _col("Last Schedule", "status.lastScheduleTime"), _age), generation=True),
+    Kind("rbac.authorization.k8s.io", "v1", "Role", "roles", True, (), (), (), (_created,)),
+    Kind("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False, (), (), (), (_created,)),
+    Kind("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True, (), (), (),
+         (Column("Role", "string", _role_ref), _age)),
+    Kind("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False, (), (), (),
+         (Column("Role", "string", _role_ref), _age)),
+    Kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
+         ("crd", "crds"), ("api-extensions",), ("status",), (_created,), generation=True),
+    Kind("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",), (), (),
+         (_col("Provisioner", "provisioner"), _col("ReclaimPolicy", "reclaimPolicy", default="Delete"),
+          _col("VolumeBindingMode", "volumeBindingMode", default="Immediate"),
+          _col("AllowVolumeExpansion", "allowVolumeExpansion", "boolean", 0, False), _age)),
+    Kind("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), (), ("status",),
+         (_col("Class", "spec.ingressClassName"), Column("Hosts", "string", _hosts),
+          Column("Address", "string", lambda o: ",".join(
+              i.get("ip") or i.get("hostname", "") for i in dig(o, "status.loadBalancer.ingress", []) or [])),
+          Column("Ports", "string", lambda o: "80, 443" if dig(o, "spec.tls") else "80"), _age), generation=True),
+    Kind("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False, (), (), (),
+         (_col("Controller", "spec.controller"), _col("Parameters", "spec.parameters.name"), _age)),
+    Kind("coordination.k8s.io", "v1", "Lease", "leases", True, (), (), (),
+         (_col("Holder", "spec.holderIdentity"), _age)),
+    Kind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
+         verbs=CREATE_ONLY),
+    Kind("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False, verbs=CREATE_ONLY),
+    Kind("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", False, verbs=CREATE_ONLY),
+    Kind("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", True,
+         verbs=CREATE_ONLY),
+    Kind("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=CREATE_ONLY),
+    Kind("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=CREATE_ONLY),
+)
+
+PREFERRED_GROUP_ORDER = ("", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "batch",
+                         "networking.k8s.io", "rbac.authorization.k8s.io", "storage.k8s.io",
+                         "apiextensions.k8s.io", "coordination.k8s.io")
+
+
+class Registry:
+    """Kinds by (group, version, plural); CRDs add and remove kinds at run time."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._kinds: dict[tuple[str, str, str], Kind] = {}
+        self._crd_owned: dict[str, list[tuple[str, str, str]]] = {}
+        for k in BUILTINS:
+            self._kinds[(k.group, k.version, k.plural)] = k
+        self.generation = 0  # bumps whenever discovery changes
+
+    def get(self, group: str, version: str, plural: str) -> Kind | None:
+        return self._kinds.get((group, version, plural))
+
+    def all(self) -> list[Kind]:
+        with self._lock:
+            return list(self._kinds.values())
+
+    def groups(self) -> dict[str, list[str]]:
+        """group -> served versions, preferred (storage/first) first."""
+        out: dict[str, list[str]] = {}
+        for k in self.all():
+            versions = out.setdefault(k.group, [])
+            if k.version not in versions:
+                versions.append(k.version)
+        for g, versions in out.items():
+            pref = next((k.storage_version for k in self.all() if k.group == g and k.storage_version), None)
+            versions.sort(key=lambda v: (v != pref, _version_priority(v)))
+        order = {g: i for i, g in enumerate(PREFERRED_GROUP_ORDER)}
+        return dict(sorted(out.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+    def in_group_version(self, group: str, version: str) -> list[Kind]:
+        return [k for k in self.all() if k.group == group and k.version == version]
+
+    def by_kind(self, group: str, kind: str) -> list[Kind]:
+        return [k for k in self.all() if k.group == group and k.kind == kind]
+
+    def set_crd(self, crd_name: str, kinds: list[Kind]) -> None:
+        with self._lock:
+            for key in self._crd_owned.pop(crd_name, []):
+                self._kinds.pop(key, None)
+            keys = []
+            for k in kinds:
+                key = (k.group, k.version, k.plural)
+                self._kinds[key] = k
+                keys.append(key)
+            self._crd_owned[crd_name] = keys
+            self.generation += 1
+
+    def remove_crd(self, crd_name: str) -> None:
+        self.set_crd(crd_name, [])
+        with self._lock:
+            self._crd_owned.pop(crd_name, None)
+
+
+def _version_priority(v: str) -> tuple:
+    """Kubernetes version ordering: GA > beta > alpha, higher numbers first."""
+    import re
+    m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", v)
+    if not m:
+        return (3, v)
+    major, stage, minor = int(m.group(1)), m.group(2), int(m.group(3) or 0)
+    return ({None: 0, "beta": 1, "alpha": 2}[stage], -major, -minor)

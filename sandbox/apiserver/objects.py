@@ -1,0 +1,452 @@
+"""The verbs on stored objects: create, get, list, update, patch, apply, delete, deletecollection."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import yaml
+
+from . import crds, fields, patch, ssa
+from .defaults import apply_defaults
+from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found
+from .kinds import Kind, Registry
+from .meta import check_name, generate_name, new_uid, now, same_object, spec_part
+from .rbac import UserInfo
+from .selectors import check_field_selector, parse_field_selector, parse_label_selector
+from .store import Store
+
+NS_KEY = ("", "namespaces")
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
+RETURNS_OBJECT = {("", "pods"), ("", "namespaces"), ("", "services")}
+APPLY_TYPES = ("application/apply-patch+yaml", "application/apply-patch+json")
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json", *APPLY_TYPES)
+
+
+@dataclass
+class Ctx:
+    user: UserInfo
+    query: dict = field(default_factory=dict)
+    user_agent: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.query.get("dryRun") == "All"
+
+    @property
+    def manager(self) -> str:
+        fm = self.query.get("fieldManager")
+        if fm:
+            return fm
+        return (self.user_agent.split("/")[0] or "unknown")[:128]
+
+    @property
+    def field_validation(self) -> str:
+        return self.query.get("fieldValidation") or "Warn"
+
+
+def parse_body(raw: bytes, yaml_ok: bool = False) -> object:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise bad_request(f"the request body is not valid UTF-8: {e}") from e
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        if yaml_ok:
+            try:
+                return yaml.safe_load(text)
+            except yaml.YAMLError as ye:
+                raise bad_request(f"error decoding YAML: {ye}") from ye
+        raise bad_request(f"couldn't get version/kind; json parse error: {e}") from e
+
+
+class Objects:
+    def __init__(self, registry: Registry, store: Store):
+        self.registry, self.store = registry, store
+        self.hooks: list[Callable[[Kind, dict, str], None]] = []  # (kind, obj, "put"|"removed")
+
+    # ----- helpers -----
+    def kind_for_key(self, key: tuple[str, str]) -> Kind | None:
+        found = [k for k in self.registry.all() if k.key == key]
+        return next((k for k in found if not k.storage_version or k.version == k.storage_version),
+                    found[0] if found else None)
+
+    @staticmethod
+    def present(kind: Kind, obj: dict) -> dict:
+        if obj.get("apiVersion") == kind.api_version:
+            return obj
+        return dict(obj, apiVersion=kind.api_version)
+
+    def _fire(self, kind: Kind, obj: dict, what: str) -> None:
+        for hook in self.hooks:
+            hook(kind, obj, what)
+
+    def _check_namespace(self, kind: Kind, ns: str, name: str) -> None:
+        if not kind.namespaced:
+            return
+        nso = self.store.get(NS_KEY, "", ns)
+        if nso is None:
+            raise not_found("namespaces", "", ns)
+        if nso["metadata"].get("deletionTimestamp"):
+            raise ApiError(403, f'{kind.plural} "{name}" is forbidden: unable to create new content in namespace '
+                           f"{ns} because it is being terminated", "Forbidden",
+                           {"name": name, "kind": kind.plural, "group": kind.group,
+                            "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                        "message": f"namespace {ns} is being terminated"}]})
+
+    @staticmethod
+    def _check_shape(kind: Kind, body: object, ns: str) -> dict:
+        if not isinstance(body, dict):
+            raise bad_request("the body of the request must be a JSON object")
+        av, k = body.get("apiVersion"), body.get("kind")
+        if av is not None and av != kind.api_version:
+            raise bad_request(f"the API version in the data ({av}) does not match the expected API version "
+                              f"({kind.api_version})")
+        if k is not None and k != kind.kind:
+            raise bad_request(f"the kind in the data ({k}) does not match the expected kind ({kind.kind})")
+        meta = body.get("metadata", {})
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be an object")
+        body = dict(body, apiVersion=kind.api_version, kind=kind.kind, metadata=copy.deepcopy(meta))
+        meta = body["metadata"]
+        causes = []
+        for f in ("labels", "annotations"):
+            v = meta.get(f)
+            if v is not None and (not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values())):
+                causes.append({"reason": "FieldValueInvalid", "field": f"metadata.{f}",
+                               "message": "Invalid value: must be a map of string to string"})
+        fin = meta.get("finalizers")
+        if fin is not None and (not isinstance(fin, list) or not all(isinstance(x, str) for x in fin)):
+            causes.append({"reason": "FieldValueInvalid", "field": "metadata.finalizers",
+                           "message": "Invalid value: must be a list of strings"})
+        refs = meta.get("ownerReferences")
+        if refs is not None and (not isinstance(refs, list) or not all(
+                isinstance(r, dict) and r.get("uid") and r.get("name") and r.get("kind") for r in refs)):
+            causes.append({"reason": "FieldValueInvalid", "field": "metadata.ownerReferences",
+                           "message": "Invalid value: each owner reference needs apiVersion, kind, name and uid"})
+        if causes:
+            raise invalid(kind.kind, kind.group, str(meta.get("name", "")), causes)
+        if kind.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and ns and body_ns != ns:
+                raise bad_request("the namespace of the provided object does not match the namespace sent on the "
+                                  "request")
+            meta["namespace"] = ns or body_ns or "default"
+        else:
+            meta.pop("namespace", None)
+        return body
+
+    def _prepare(self, kind: Kind, new: dict, cur: dict | None, ctx: Ctx, sub: str) -> dict:
+        """Server-owned metadata, status subresource rules, defaults and schema; returns the object to store."""
+        new = fields.drop_unknown(kind.group, "" if kind.crd else kind.kind, new, ctx.field_validation, ctx.warnings)
+        new = self._server_fields(kind, new, cur, sub) if cur is not None else self._new_fields(kind, new)
+        meta = new["metadata"]
+        causes = [] if kind.crd else apply_defaults(kind.kind, kind.group, new, cur)
+        if kind.key == crds.CRD_KEY:
+            causes += crds.validate_crd(new)
+        if causes:
+            raise invalid(kind.kind, kind.group, meta.get("name", ""), causes)
+        if kind.crd:
+            new = crds.check_custom_resource(kind, new, ctx.field_validation, ctx.warnings)
+        if kind.key == crds.CRD_KEY:
+            crds.set_status(new)
+        if cur is not None and kind.generation and spec_part(new) != spec_part(cur):
+            new["metadata"]["generation"] = int(cur["metadata"].get("generation", 1)) + 1
+        if kind.crd and kind.storage_version:
+            new["apiVersion"] = f"{kind.group}/{kind.storage_version}"
+        return new
+
+    @staticmethod
+    def _new_fields(kind: Kind, new: dict) -> dict:
+        meta = new["metadata"]
+        for f in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
+            meta.pop(f, None)
+        meta["uid"] = new_uid()
+        meta["creationTimestamp"] = now()
+        if kind.has_status and not (kind.group == "" and kind.kind in ("Namespace", "Service")):
+            new.pop("status", None)
+        if kind.generation:
+            meta["generation"] = 1
+        if kind.key == crds.CRD_KEY and crds.CLEANUP_FINALIZER not in (meta.get("finalizers") or []):
+            meta["finalizers"] = [*(meta.get("finalizers") or []), crds.CLEANUP_FINALIZER]
+        return new
+
+    @staticmethod
+    def _server_fields(kind: Kind, new: dict, cur: dict, sub: str) -> dict:
+        cm = cur["metadata"]
+        if sub == "status":  # only status changes (and the managedFields recorded for it)
+            managed = new["metadata"].get("managedFields", cm.get("managedFields"))
+            status_part = new.get("status", {})
+            new = copy.deepcopy(cur)
+            new["status"] = status_part
+            new["metadata"]["managedFields"] = managed
+        elif sub == "" and kind.has_status:  # the main resource ignores status
+            if "status" in cur:
+                new["status"] = copy.deepcopy(cur["status"])
+            else:
+                new.pop("status", None)
+        meta = new["metadata"]
+        for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "name",
+                  "namespace", "generation"):
+            if f in cm:
+                meta[f] = cm[f]
+            else:
+                meta.pop(f, None)
+        if cm.get("deletionTimestamp") and set(meta.get("finalizers") or []) - set(cm.get("finalizers") or []):
+            raise forbidden(f'{kind.plural} "{meta["name"]}" is forbidden: no new finalizers can be added if the '
+                            "object is being deleted", kind.plural, kind.group, meta["name"])
+        return new
+
+    def _commit(self, kind: Kind, cur: dict | None, new: dict, ctx: Ctx) -> dict:
+        if cur is not None and same_object(self.present(kind, cur), self.present(kind, new)):
+            return self.present(kind, cur)
+        if ctx.dry_run:
+            if cur is not None:
+                new["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
+            return self.present(kind, new)
+        m = new["metadata"]
+        if m.get("deletionTimestamp") and not m.get("finalizers") and kind.key != NS_KEY:
+            self.store.put(kind.key, new)
+            final = self.store.remove(kind.key, m.get("namespace", ""), m["name"])
+            self._fire(kind, final, "removed")
+            return self.present(kind, final)
+        stored = self.store.put(kind.key, new)
+        self._fire(kind, stored, "put")
+        return self.present(kind, stored)
+
+    def _get_cur(self, kind: Kind, ns: str, name: str) -> dict:
+        cur = self.store.get(kind.key, ns if kind.namespaced else "", name)
+        if cur is None:
+            raise not_found(kind.plural, kind.group, name)
+        return cur
+
+    # ----- verbs -----
+    def get(self, kind: Kind, ns: str, name: str) -> dict:
+        return self.present(kind, self._get_cur(kind, ns, name))
+
+    def list(self, kind: Kind, ns: str | None, query: dict) -> tuple[list[dict], int, str, int]:
+        """Returns (items, list resourceVersion, continue token, remaining)."""
+        try:
+            lsel = parse_label_selector(query.get("labelSelector", ""))
+            fsel = parse_field_selector(query.get("fieldSelector", ""))
+            check_field_selector(kind.group, kind.plural, fsel, kind.kind)
+        except ValueError as e:
+            raise bad_request(str(e)) from e
+        items, rv = self.store.list(kind.key, ns if kind.namespaced else None)
+        items = [o for o in items if lsel.matches(o["metadata"].get("labels") or {}) and fsel.matches(o)]
+        start = query.get("continue")
+        if start:
+            try:
+                after = json.loads(base64.urlsafe_b64decode(start.encode()))
+                pos = (str(after["ns"]), str(after["name"]))
+            except (ValueError, KeyError, TypeError, binascii.Error) as e:
+                raise bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                                  "(version meta.k8s.io/v1)") from e
+            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > pos]
+        token, remaining = "", 0
+        try:
+            limit = int(query.get("limit") or 0)
+        except ValueError as e:
+            raise bad_request(f"invalid limit: {query.get('limit')!r}") from e
+        if limit > 0 and len(items) > limit:
+            remaining = len(items) - limit
+            items = items[:limit]
+            last = items[-1]["metadata"]
+            token = base64.urlsafe_b64encode(json.dumps(
+                {"ns": last.get("namespace", ""), "name": last["name"], "rv": rv}).encode()).decode()
+        return [self.present(kind, o) for o in items], rv, token, remaining
+
+    def create(self, kind: Kind, ns: str, body: object, ctx: Ctx) -> dict:
+        body = self._check_shape(kind, body, ns)
+        meta = body["metadata"]
+        if not meta.get("name"):
+            if meta.get("generateName"):
+                meta["name"] = generate_name(str(meta["generateName"]))
+            else:
+                raise invalid(kind.kind, kind.group, "", [{"reason": "FieldValueRequired", "field": "metadata.name",
+                                                           "message": "Required value: name or generateName is "
+                                                                      "required"}])
+        if not isinstance(meta["name"], str):
+            raise bad_request("metadata.name must be a string")
+        check_name(kind.kind, kind.group, meta["name"])
+        with self.store.lock:
+            self._check_namespace(kind, meta.get("namespace", ""), meta["name"])
+            if self.store.get(kind.key, meta.get("namespace", ""), meta["name"]) is not None:
+                raise already_exists(kind.plural, kind.group, meta["name"])
+            new = self._prepare(kind, body, None, ctx, "")
+            new = ssa.record_update(None, new, ctx.manager, kind.gvk, kind.schema)
+            return self._commit(kind, None, new, ctx)
+
+    def update(self, kind: Kind, ns: str, name: str, body: object, ctx: Ctx, *, sub: str = "") -> dict:
+        body = self._check_shape(kind, body, ns)
+        bname = body["metadata"].get("name")
+        if bname and bname != name:
+            raise bad_request(f"the name of the object ({bname}) does not match the name on the URL ({name})")
+        body["metadata"]["name"] = name
+        with self.store.lock:
+            cur = self._get_cur(kind, ns, name)
+            rv = body["metadata"].get("resourceVersion")
+            if rv and str(rv) != cur["metadata"]["resourceVersion"]:
+                raise conflict(kind.plural, kind.group, name)
+            return self._write(kind, cur, body, ctx, sub)
+
+    def _write(self, kind: Kind, cur: dict, new: dict, ctx: Ctx, sub: str, *, applied: bool = False) -> dict:
+        new = self._prepare(kind, new, cur, ctx, sub)
+        if not applied:
+            new = ssa.record_update(self.present(kind, cur), new, ctx.manager, kind.gvk, kind.schema, sub)
+        return self._commit(kind, cur, new, ctx)
+
+    def patch(self, kind: Kind, ns: str, name: str, raw: bytes, ctx: Ctx, *, ctype: str,
+              sub: str = "") -> tuple[dict, bool]:
+        """Returns (object, created)."""
+        if ctype in APPLY_TYPES:
+            return self.apply(kind, ns, name, raw, ctx, sub=sub)
+        if ctype == "application/strategic-merge-patch+json" and kind.crd:
+            raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
+                           "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                           "UnsupportedMediaType")
+        body = parse_body(raw)
+        with self.store.lock:
+            cur = self._get_cur(kind, ns, name)
+            doc = copy.deepcopy(self.present(kind, cur))
+            try:
+                if ctype == "application/json-patch+json":
+                    if not isinstance(body, list):
+                        raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+                    new = patch.json_patch(doc, body)
+                elif not isinstance(body, dict):
+                    raise bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+                elif ctype == "application/merge-patch+json":
+                    new = patch.merge_patch(doc, body)
+                else:
+                    new = patch.strategic_merge_patch(doc, body, kind.gvk)
+            except patch.PatchError as e:
+                raise ApiError(422, e.message, "Invalid") from e
+            if not isinstance(new, dict):
+                raise ApiError(422, "the patched object is not a JSON object", "Invalid")
+            new = self._check_shape(kind, new, ns)
+            rv = new["metadata"].get("resourceVersion")
+            if rv and str(rv) != cur["metadata"]["resourceVersion"]:
+                raise conflict(kind.plural, kind.group, name)
+            new["metadata"]["name"] = name
+            return self._write(kind, cur, new, ctx, sub), False
+
+    def apply(self, kind: Kind, ns: str, name: str, raw: bytes, ctx: Ctx, *, sub: str = "") -> tuple[dict, bool]:
+        if not ctx.query.get("fieldManager"):
+            raise bad_request("PATCH /apply requires fieldManager to be set")
+        body = parse_body(raw, yaml_ok=True)
+        body = self._check_shape(kind, body, ns)
+        bname = body["metadata"].get("name")
+        if bname and bname != name:
+            raise bad_request(f"the name of the object ({bname}) does not match the name on the URL ({name})")
+        body["metadata"]["name"] = name
+        force = ctx.query.get("force") in ("true", "1", "True")
+        with self.store.lock:
+            cur = self.store.get(kind.key, ns if kind.namespaced else "", name)
+            if cur is None:
+                if sub:
+                    raise not_found(kind.plural, kind.group, name)
+                check_name(kind.kind, kind.group, name)
+                self._check_namespace(kind, body["metadata"].get("namespace", ""), name)
+            rv = body["metadata"].get("resourceVersion")
+            if rv and (cur is None or str(rv) != cur["metadata"]["resourceVersion"]):
+                raise conflict(kind.plural, kind.group, name)
+            live = copy.deepcopy(self.present(kind, cur)) if cur is not None else None
+            try:
+                new = ssa.apply(live, body, ctx.manager, force, kind.gvk, kind.schema, subresource=sub,
+                                status_subresource=kind.has_status)
+            except ssa.ApplyConflict as e:
+                raise apply_conflict(kind, name, e) from e
+            except ssa.ApplyInvalid as e:
+                raise ApiError(422, e.message, "Invalid") from e
+            if cur is None:
+                new = self._prepare(kind, new, None, ctx, "")
+                return self._commit(kind, None, new, ctx), True
+            return self._write(kind, cur, new, ctx, sub, applied=True), False
+
+    def delete(self, kind: Kind, ns: str, name: str, opts: dict, ctx: Ctx) -> tuple[dict, bool]:
+        """Returns (object, removed-now)."""
+        if kind.key == NS_KEY and name in PROTECTED_NAMESPACES:
+            raise forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted', "namespaces",
+                            "", name)
+        with self.store.lock:
+            cur = self._get_cur(kind, ns, name)
+            self._check_preconditions(kind, cur, opts.get("preconditions") or {})
+            policy = opts.get("propagationPolicy") or ("Orphan" if opts.get("orphanDependents") else "Background")
+            if policy not in ("Orphan", "Background", "Foreground"):
+                raise bad_request(f"Unsupported propagation policy: {policy!r}")
+            cm = cur["metadata"]
+            finalizers = list(cm.get("finalizers") or [])
+            extra = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy)
+            if extra and extra not in finalizers and not cm.get("deletionTimestamp"):
+                finalizers.append(extra)
+            if finalizers or kind.key == NS_KEY:
+                return self._mark_deleting(kind, cur, finalizers, ctx), False
+            if ctx.dry_run:
+                return self.present(kind, cur), True
+            final = self.store.remove(kind.key, cm.get("namespace", ""), name)
+            self._fire(kind, final, "removed")
+            return self.present(kind, final), True
+
+    @staticmethod
+    def _check_preconditions(kind: Kind, cur: dict, pre: dict) -> None:
+        cm, name = cur["metadata"], cur["metadata"]["name"]
+        if pre.get("uid") and pre["uid"] != cm.get("uid"):
+            raise conflict(kind.plural, kind.group, name, f"Precondition failed: UID in precondition: "
+                           f"{pre['uid']}, UID in object meta: {cm.get('uid')}")
+        if pre.get("resourceVersion") and str(pre["resourceVersion"]) != cm.get("resourceVersion"):
+            raise conflict(kind.plural, kind.group, name, f"Precondition failed: ResourceVersion in precondition: "
+                           f"{pre['resourceVersion']}, ResourceVersion in object meta: {cm.get('resourceVersion')}")
+
+    def _mark_deleting(self, kind: Kind, cur: dict, finalizers: list[str], ctx: Ctx) -> dict:
+        """Graceful deletion: set deletionTimestamp and keep the object until its finalizers are gone."""
+        cm = cur["metadata"]
+        if cm.get("deletionTimestamp") and (kind.key == NS_KEY or finalizers == list(cm.get("finalizers") or [])):
+            return self.present(kind, cur)
+        new = copy.deepcopy(cur)
+        new["metadata"]["deletionTimestamp"] = cm.get("deletionTimestamp") or now()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        if finalizers:
+            new["metadata"]["finalizers"] = finalizers
+        if kind.key == NS_KEY:  # the namespace's own spec.finalizers ("kubernetes") is handled by the lifecycle
+            new.setdefault("status", {})["phase"] = "Terminating"
+        if ctx.dry_run:
+            return self.present(kind, new)
+        stored = self.store.put(kind.key, new)
+        self._fire(kind, stored, "put")
+        return self.present(kind, stored)
+
+    def delete_result(self, kind: Kind, obj: dict, removed: bool) -> dict:
+        if not removed or kind.crd or kind.key in RETURNS_OBJECT:
+            return obj
+        m = obj["metadata"]
+        details = {"name": m["name"], "kind": kind.plural, "uid": m.get("uid")}
+        if kind.group:
+            details["group"] = kind.group
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+    def delete_collection(self, kind: Kind, ns: str | None, opts: dict, ctx: Ctx) -> list[dict]:
+        items, _, _, _ = self.list(kind, ns, {k: v for k, v in ctx.query.items() if k != "limit"})
+        out = []
+        for o in items:
+            try:
+                obj, _ = self.delete(kind, o["metadata"].get("namespace", ""), o["metadata"]["name"], opts, ctx)
+                out.append(obj)
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+        return out
+
+
+def apply_conflict(kind: Kind, name: str, e: ssa.ApplyConflict) -> ApiError:
+    details = {"name": name, "kind": kind.plural, "causes": e.causes}
+    if kind.group:
+        details["group"] = kind.group
+    return ApiError(409, e.message, "Conflict", details)

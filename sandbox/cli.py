@@ -1,0 +1,156 @@
+"""`python -m sandbox start|stop|status|serve --dir DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def _info(directory: str) -> dict | None:
+    try:
+        with open(os.path.join(directory, "sandbox.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as gone
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _is_serve(pid: int, directory: str) -> bool:
+    """Guard against a recycled pid: only signal our own `sandbox serve --dir DIR` process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+    except OSError:
+        return False
+    return b"sandbox" in args and b"serve" in args and directory.encode() in args
+
+
+def ready(info: dict, timeout: float = 2.0) -> bool:
+    ctx = ssl.create_default_context(cafile=info["ca_file"])
+    try:
+        with urllib.request.urlopen(info["server"] + "/readyz", context=ctx, timeout=timeout) as r:  # noqa: S310
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def running(directory: str) -> dict | None:
+    info = _info(directory)
+    if info and _alive(int(info.get("pid", 0))) and ready(info):
+        return info
+    return None
+
+
+def start(directory: str, port: int = 0, timeout: float = 30.0, snapshot: bool = True) -> dict:
+    directory = os.path.abspath(directory)
+    os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
+    with open(os.path.join(directory, ".start.lock"), "w", encoding="ascii") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two concurrent starts in one directory give one sandbox
+        return _start_locked(directory, port, timeout, snapshot)
+
+
+def _start_locked(directory: str, port: int, timeout: float, snapshot: bool) -> dict:
+    info = running(directory)
+    if info:
+        return info
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(directory, "sandbox.json"))
+    cmd = [sys.executable, "-m", "sandbox", "serve", "--dir", directory, "--port", str(port)]
+    if not snapshot:
+        cmd.append("--no-snapshot")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    with open(os.path.join(directory, "logs", "serve.out"), "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env, cwd=directory)
+    with open(os.path.join(directory, "sandbox.pid"), "w", encoding="ascii") as f:
+        f.write(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sandbox exited with {proc.returncode}; see {directory}/logs/")
+        info = _info(directory)
+        if info and info.get("pid") == proc.pid and ready(info):
+            return info
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"sandbox did not become ready in {timeout}s; see {directory}/logs/")
+
+
+def stop(directory: str, timeout: float = 15.0) -> bool:
+    directory = os.path.abspath(directory)
+    pid = None
+    info = _info(directory)
+    if info:
+        pid = int(info["pid"])
+    else:
+        try:
+            with open(os.path.join(directory, "sandbox.pid"), encoding="ascii") as f:
+                pid = int(f.read().strip())
+        except (FileNotFoundError, ValueError):
+            return False
+    if not _alive(pid) or not _is_serve(pid, directory):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    # whatever the sandbox started in its own process group (model servers, ...) goes with it
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for name in ("sandbox.json", "sandbox.pid"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(directory, name))
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sandbox")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("start", "stop", "status", "serve"):
+        sp = sub.add_parser(name)
+        sp.add_argument("--dir", required=True)
+        if name in ("start", "serve"):
+            sp.add_argument("--port", type=int, default=0)
+            sp.add_argument("--no-snapshot", action="store_true", help="do not load/save DIR/snapshot.json")
+    args = p.parse_args(argv)
+    if args.cmd == "serve":
+        from .server import serve
+        serve(args.dir, args.port, snapshot=not args.no_snapshot)
+        return 0
+    if args.cmd == "start":
+        info = start(args.dir, args.port, snapshot=not args.no_snapshot)
+        print(json.dumps({k: info[k] for k in ("dir", "kubeconfig", "server", "token", "ca_file", "env")}, indent=2))
+        return 0
+    if args.cmd == "stop":
+        print(json.dumps({"stopped": stop(args.dir)}))
+        return 0
+    info = running(os.path.abspath(args.dir))
+    print(json.dumps({"running": bool(info), **({"server": info["server"], "pid": info["pid"]} if info else {})}))
+    return 0 if info else 1

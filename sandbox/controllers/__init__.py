@@ -1,0 +1,111 @@
+"""In-process controllers (component "sandbox.controllers:component"): kubelet/scheduler, Deployment,
+ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, Endpoints, PersistentVolume binder + hostpath provisioner, pod
+logs. Runner/endpoint hooks for later components: sandbox/controllers/runtime.py.
+
+Admin endpoints (admin token only):
+  GET  /sandbox/v1/controllers                 -> {"items": [{"name", "delay", ...settings, "errors", "queued"}]}
+  POST /sandbox/v1/controllers/<name>          {"delay": 2.0, "ready_delay": ...} -> the controller's settings
+  GET  /sandbox/v1/endpoints                   -> {"items": [{"namespace", "pod", "containerPort", "host", "port"}]}
+  POST /sandbox/v1/endpoints                   {"namespace", "pod", "containerPort", "host", "port"}
+  DELETE /sandbox/v1/endpoints/<ns>/<pod>
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ..apiserver.errors import ApiError, bad_request
+from .apps import DeploymentController, ReplicaSetController
+from .batch import CronJobController, JobController
+from .daemonset import DaemonSetController
+from .logs import PodLogs
+from .network import EndpointsController
+from .pods import Kubelet
+from .runtime import endpoints_registry, pod_runners
+from .statefulset import StatefulSetController
+from .storage import PersistentVolumeController
+
+log = logging.getLogger("sandbox.controllers")
+CONTROLLERS = (Kubelet, PersistentVolumeController, ReplicaSetController, DeploymentController,
+               StatefulSetController, DaemonSetController, JobController, CronJobController, EndpointsController)
+
+
+def _json(req) -> dict:
+    try:
+        data = json.loads(req.body or b"{}")
+    except ValueError as e:
+        raise bad_request(f"invalid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise bad_request("the body must be a JSON object")
+    return data
+
+
+def _resp(code: int, body):
+    from ..apiserver.app import Response
+    return Response(code, body)
+
+
+class ControllerManager:
+    def __init__(self, sandbox):
+        self.sb = sandbox
+        pod_runners(sandbox)
+        endpoints_registry(sandbox)
+        self.controllers = [c(sandbox, self) for c in CONTROLLERS]
+        sandbox.controllers = {c.name: c for c in self.controllers}
+
+    def start(self) -> None:
+        self.sb.app.pod_logs = PodLogs(self.sb)
+        self.sb.app.admin_routes["/sandbox/v1/controllers"] = self._controllers_route
+        self.sb.app.admin_routes["/sandbox/v1/endpoints"] = self._endpoints_route
+        for c in self.controllers:
+            c.start()
+
+    def stop(self) -> None:
+        for c in reversed(self.controllers):
+            try:
+                c.stop()
+            except Exception:
+                log.exception("stopping %s", c.name)
+
+    def _controllers_route(self, req):
+        parts = req.path.rstrip("/").split("/")[4:]
+        if not parts:
+            return _resp(200, {"items": [c.describe() for c in self.controllers]})
+        c = self.sb.controllers.get(parts[0])
+        if c is None:
+            raise ApiError(404, f'controller "{parts[0]}" not found (known: {sorted(self.sb.controllers)})',
+                           "NotFound")
+        if req.method == "GET":
+            return _resp(200, c.describe())
+        if req.method not in ("POST", "PUT", "PATCH"):
+            raise ApiError(405, "method not allowed", "MethodNotAllowed")
+        try:
+            return _resp(200, c.configure(_json(req)))
+        except (TypeError, ValueError) as e:
+            raise bad_request(str(e)) from e
+
+    def _endpoints_route(self, req):
+        reg = self.sb.endpoints_registry
+        if req.method == "GET":
+            return _resp(200, {"items": reg.items()})
+        if req.method == "POST":
+            d = _json(req)
+            try:
+                reg.register(str(d["namespace"]), str(d["pod"]), int(d["containerPort"]), str(d.get("host",
+                                                                                                     "127.0.0.1")),
+                             int(d["port"]))
+            except (KeyError, TypeError, ValueError) as e:
+                raise bad_request(f"need namespace, pod, containerPort, port (and host): {e}") from e
+            return _resp(201, {"items": reg.items()})
+        if req.method == "DELETE":
+            parts = req.path.rstrip("/").split("/")[4:]
+            if len(parts) != 2:
+                raise bad_request("DELETE /sandbox/v1/endpoints/<namespace>/<pod>")
+            reg.unregister_pod(parts[0], parts[1])
+            return _resp(200, {"items": reg.items()})
+        raise ApiError(405, "method not allowed", "MethodNotAllowed")
+
+
+def component(sandbox) -> ControllerManager:
+    return ControllerManager(sandbox)

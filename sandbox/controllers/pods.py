@@ -1,0 +1,368 @@
+"""The scheduler and the kubelet of the sandbox's single node: bind pods (waiting for their claims), start them
+(through a registered pod runner, or simulated) and keep their status, conditions and container states."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import logging
+import os
+import secrets
+import threading
+import time
+
+from .base import NODE_NAME, PODS, Controller, now, parse_ts
+from .runtime import RunContext, RunStatus, pod_log_dir
+
+log = logging.getLogger("sandbox.controllers.kubelet")
+PVCS = ("", "persistentvolumeclaims")
+SCS = ("storage.k8s.io", "storageclasses")
+HOST_IP = "172.18.0.2"
+_ips = itertools.count(2)
+_ip_lock = threading.Lock()
+
+
+def _next_ip() -> str:
+    with _ip_lock:
+        n = next(_ips)
+    return f"10.244.{(n // 254) % 254}.{n % 254 + 1}"
+
+
+def pod_claims(pod: dict) -> list[str]:
+    return [v["persistentVolumeClaim"]["claimName"] for v in (pod.get("spec") or {}).get("volumes") or []
+            if isinstance(v, dict) and isinstance(v.get("persistentVolumeClaim"), dict)
+            and v["persistentVolumeClaim"].get("claimName")]
+
+
+class Kubelet(Controller):
+    name = "kubelet"
+    primary = PODS
+    watch_keys = (PVCS,)
+    user = "system:node:" + NODE_NAME
+    manager = "kubelet"
+    component = "kubelet"
+    settings = ("delay", "ready_delay", "run_duration", "poll_interval")
+
+    def __init__(self, sandbox, manager=None):
+        super().__init__(sandbox, manager)
+        self.ready_delay = float(os.environ.get("SANDBOX_POD_READY_DELAY", "0.5"))
+        self.run_duration = float(os.environ.get("SANDBOX_POD_RUN_DURATION", "0.5"))
+        self.poll_interval = 0.25
+        from .base import Client, Recorder
+        self.scheduler = Client(sandbox, "system:kube-scheduler", "kube-scheduler")
+        self.sched_events = Recorder(self.scheduler, "default-scheduler")
+        self.runners = sandbox.pod_runners
+        self.endpoints = sandbox.endpoints_registry
+        self._running: dict[str, tuple[object, str, str]] = {}   # uid -> (runner, ns, name)
+        self._started: dict[str, tuple[float, str, str]] = {}   # uid -> (monotonic start, ns, name)
+        self._sched_tries: dict[str, int] = {}
+
+    def keys_for(self, ev):
+        m = ev.obj["metadata"]
+        if ev.key == PODS:
+            yield m.get("namespace", ""), m["name"]
+            claims = pod_claims(ev.obj)
+            if ev.type == "DELETED" and claims:   # a claim may have become free (ReadWriteOncePod)
+                for p in self.client.list(PODS, m.get("namespace", "")):
+                    if not p["spec"].get("nodeName") and set(claims) & set(pod_claims(p)):
+                        yield m.get("namespace", ""), p["metadata"]["name"]
+        elif ev.key == PVCS:   # a claim changed: pods waiting for it
+            for p in self.client.list(PODS, m.get("namespace", "")):
+                if not p["spec"].get("nodeName") and m["name"] in pod_claims(p):
+                    yield m.get("namespace", ""), p["metadata"]["name"]
+
+    def stop(self) -> None:
+        super().stop()
+        for uid, (runner, ns, name) in list(self._running.items()):
+            try:
+                runner.stop({"metadata": {"namespace": ns, "name": name, "uid": uid}})
+            except Exception:
+                log.exception("stopping runner for %s/%s", ns, name)
+        self._running.clear()
+
+    # ------------------------------------------------------------------
+    def _forget(self, ns: str, name: str, keep_uid: str | None = None) -> None:
+        for uid, (runner, rns, rname) in list(self._running.items()):
+            if rns == ns and rname == name and uid != keep_uid:
+                del self._running[uid]
+                try:
+                    runner.stop({"metadata": {"namespace": ns, "name": name, "uid": uid}})
+                except Exception:
+                    log.exception("runner stop failed for %s/%s", ns, name)
+        for uid in [u for u, (_, sns, sname) in self._started.items() if sns == ns and sname == name
+                    and u != keep_uid]:
+            del self._started[uid]
+        if keep_uid is None:
+            self.endpoints.unregister_pod(ns, name)
+
+    def reconcile(self, ns: str, name: str):  # noqa: PLR0911 - one reconcile step, kept in one place like the real controller
+        pod = self.client.get(PODS, ns, name)
+        if pod is None:
+            self._forget(ns, name)
+            return None
+        uid = pod["metadata"]["uid"]
+        self._forget(ns, name, keep_uid=uid)   # a re-created pod with the same name
+        if pod["metadata"].get("deletionTimestamp"):
+            self._forget(ns, name)
+            self._started.pop(uid, None)
+            return None
+        if not pod["spec"].get("nodeName"):
+            return self._schedule(pod)
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            if uid in self._running:
+                self._forget(ns, name)
+            return None
+        if uid in self._running:
+            return self._sync_runner(pod)
+        if uid not in self._started:
+            runner = self.runners.find(pod)
+            if runner is None and phase == "Running":   # running before a restart (snapshot): adopt it as is
+                self._started[uid] = (time.monotonic() - self.ready_delay, ns, name)
+                return self._sync_simulated(pod)
+            self._started[uid] = (time.monotonic(), ns, name)
+            self._container_events(pod)
+            if runner is not None:
+                self._running[uid] = (runner, ns, name)
+                try:
+                    runner.start(copy.deepcopy(pod), RunContext(self.sb.dir, self.endpoints, pod))
+                except Exception as e:
+                    log.exception("runner failed to start %s/%s", ns, name)
+                    self._write_status(pod, RunStatus("Failed", False, f"runner failed: {e}", "StartError"))
+                    del self._running[uid]
+                    return None
+                self._write_status(pod, RunStatus("Pending", False, reason="ContainerCreating"))
+                return self.poll_interval
+            self._write_log(pod, "started")
+            self._write_status(pod, RunStatus("Pending", False, reason="ContainerCreating"))
+            return self.ready_delay
+        return self._sync_simulated(pod)
+
+    # -- scheduling --
+    def _schedule(self, pod: dict):
+        ns = pod["metadata"].get("namespace", "")
+        for claim in pod_claims(pod):
+            pvc = self.client.get(PVCS, ns, claim)
+            if pvc is None:
+                return self._unschedulable(pod, f'persistentvolumeclaim "{claim}" not found')
+            if pvc["metadata"].get("deletionTimestamp"):
+                return self._unschedulable(pod, f'persistentvolumeclaim "{claim}" is being deleted')
+            if "ReadWriteOncePod" in (pvc["spec"].get("accessModes") or []):
+                users = [p["metadata"]["name"] for p in self.client.list(PODS, ns)
+                         if p["metadata"]["uid"] != pod["metadata"]["uid"] and p["spec"].get("nodeName")
+                         and claim in pod_claims(p) and (p.get("status") or {}).get("phase") not in
+                         ("Succeeded", "Failed")]
+                if users:
+                    return self._unschedulable(pod, "0/1 nodes are available: 1 node has pod using "
+                                                    "PersistentVolumeClaim with the same name and ReadWriteOncePod "
+                                                    "access mode.")
+            if (pvc.get("status") or {}).get("phase") != "Bound":
+                sc = self.client.get(SCS, "", pvc["spec"].get("storageClassName") or "")
+                wffc = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
+                if wffc:
+                    ann = pvc["metadata"].get("annotations") or {}
+                    if ann.get("volume.kubernetes.io/selected-node") != NODE_NAME:
+                        self.scheduler.mutate(PVCS, ns, claim, lambda o: o["metadata"].setdefault(
+                            "annotations", {}).__setitem__("volume.kubernetes.io/selected-node", NODE_NAME))
+                    return self._unschedulable(pod, "running PreBind plugin \"VolumeBinding\": binding volumes: "
+                                                    "context deadline exceeded", event=False, wait=0.5)
+                return self._unschedulable(pod, "0/1 nodes are available: pod has unbound immediate "
+                                                "PersistentVolumeClaims. preemption: 0/1 nodes are available: 1 "
+                                                "Preemption is not helpful for scheduling.")
+
+        def bind(o):
+            o["spec"]["nodeName"] = NODE_NAME
+        bound = self.scheduler.mutate(PODS, ns, pod["metadata"]["name"], bind)
+        self._sched_tries.pop(pod["metadata"]["uid"], None)
+        if bound is not None:
+            def sched_status(o):
+                st = o.setdefault("status", {})
+                st.setdefault("phase", "Pending")
+                _cond(st, "PodScheduled", "True")
+            bound = self.scheduler.mutate(PODS, ns, pod["metadata"]["name"], sched_status, "status") or bound
+            self.sched_events.normal(bound, "Scheduled",
+                                     f"Successfully assigned {ns}/{pod['metadata']['name']} to {NODE_NAME}")
+        return 0.0 if bound is not None else None
+
+    def _unschedulable(self, pod: dict, message: str, event: bool = True, wait: float = 1.0):
+        """Pending with PodScheduled=False; retried with the scheduler's backoff (1s doubling up to 10s), though
+        any change to the pod or its claims retries at once."""
+        def change(o):
+            st = o.setdefault("status", {})
+            st["phase"] = "Pending"
+            _cond(st, "PodScheduled", "False", "Unschedulable", message)
+        self.scheduler.mutate(PODS, pod["metadata"].get("namespace", ""), pod["metadata"]["name"], change,
+                              "status")
+        uid = pod["metadata"]["uid"]
+        tries = self._sched_tries.get(uid, 0)
+        self._sched_tries[uid] = tries + 1
+        if len(self._sched_tries) > 10000:
+            self._sched_tries.clear()
+        if event and (tries == 0 or tries % 4 == 3):
+            self.sched_events.warning(pod, "FailedScheduling", message)
+        return min(10.0, wait * (2 ** min(tries, 4)))
+
+    # -- running --
+    def _container_events(self, pod: dict) -> None:
+        for c in pod["spec"].get("containers") or []:
+            self.recorder.normal(pod, "Pulled", f'Container image "{c.get("image")}" already present on machine')
+            self.recorder.normal(pod, "Created", f"Created container: {c['name']}")
+            self.recorder.normal(pod, "Started", f"Started container {c['name']}")
+
+    def _write_log(self, pod: dict, what: str) -> None:
+        d = pod_log_dir(self.sb.dir, pod["metadata"].get("namespace", ""), pod["metadata"]["name"])
+        try:
+            os.makedirs(d, exist_ok=True)
+            for c in pod["spec"].get("containers") or []:
+                with open(os.path.join(d, f"{c['name']}.log"), "a", encoding="utf-8") as f:
+                    f.write(f"sandbox: simulated container {c['name']} (image {c.get('image')}) {what}\n")
+        except OSError:
+            log.exception("cannot write pod log")
+
+    def _sync_simulated(self, pod: dict):
+        uid = pod["metadata"]["uid"]
+        ann = pod["metadata"].get("annotations") or {}
+        elapsed = time.monotonic() - self._started[uid][0]
+        if elapsed < self.ready_delay:
+            return self.ready_delay - elapsed
+        never_ready = ann.get("sandbox.local/ready") == "false"
+        if pod["spec"].get("restartPolicy", "Always") != "Always":
+            try:
+                duration = float(ann.get("sandbox.local/duration", self.run_duration))
+            except ValueError:
+                duration = self.run_duration
+            left = self.ready_delay + duration - elapsed
+            if left > 0:
+                self._write_status(pod, RunStatus("Running", not never_ready))
+                return left
+            try:
+                code = int(ann.get("sandbox.local/exit-code", "0"))
+            except ValueError:
+                code = 1
+            self._write_log(pod, f"exited with code {code}")
+            self._write_status(pod, RunStatus("Succeeded" if code == 0 else "Failed", False), exit_code=code)
+            return None
+        self._write_status(pod, RunStatus("Running", not never_ready))
+        return None
+
+    def _sync_runner(self, pod: dict):
+        runner, _, _ = self._running[pod["metadata"]["uid"]]
+        try:
+            st = runner.status(copy.deepcopy(pod))
+        except Exception as e:
+            log.exception("runner status failed")
+            st = RunStatus("Failed", False, f"runner failed: {e}", "Error")
+        if st is None:
+            return self.poll_interval
+        self._write_status(pod, st)
+        if st.phase in ("Succeeded", "Failed"):
+            uid = pod["metadata"]["uid"]
+            runner, _, _ = self._running.pop(uid)
+            try:
+                runner.stop(copy.deepcopy(pod))
+            except Exception:
+                log.exception("runner stop failed")
+            return None
+        return self.poll_interval
+
+    def _write_status(self, pod: dict, rs: RunStatus, exit_code: int | None = None) -> None:  # noqa: PLR0915
+        ns, name = pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
+        uid = pod["metadata"]["uid"]
+
+        def change(o):
+            if o["metadata"]["uid"] != uid:
+                return False
+            st = o.setdefault("status", {})
+            started_at = st.get("startTime") or now()
+            st["phase"] = rs.phase
+            st["hostIP"] = HOST_IP
+            st["hostIPs"] = [{"ip": HOST_IP}]
+            if not st.get("podIP"):
+                ip = _next_ip()
+                st["podIP"] = ip
+                st["podIPs"] = [{"ip": ip}]
+            st["startTime"] = started_at
+            if rs.message:
+                st["message"] = rs.message
+            if rs.reason and rs.phase in ("Failed",):
+                st["reason"] = rs.reason
+            running = rs.phase == "Running"
+            terminal = rs.phase in ("Succeeded", "Failed")
+            ready = bool(rs.ready) and running
+            _cond(st, "PodReadyToStartContainers", "True")
+            _cond(st, "Initialized", "True")
+            _cond(st, "Ready", "True" if ready else "False", "" if ready else
+                  ("PodCompleted" if terminal else "ContainersNotReady"),
+                  "" if ready or terminal else "containers with unready status: [%s]" % " ".join(
+                      c["name"] for c in o["spec"].get("containers") or []))
+            _cond(st, "ContainersReady", "True" if ready else "False", "" if ready else
+                  ("PodCompleted" if terminal else "ContainersNotReady"))
+            _cond(st, "PodScheduled", "True")
+            order = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
+            st["conditions"].sort(key=lambda c: order.index(c["type"]) if c["type"] in order else 99)
+            old = {c.get("name"): c for c in st.get("containerStatuses") or []}
+            by_name = {c.name: c for c in rs.containers}
+            cstats = []
+            for c in o["spec"].get("containers") or []:
+                prev = old.get(c["name"]) or {}
+                cid = prev.get("containerID") or f"containerd://{secrets.token_hex(32)}"
+                cs = by_name.get(c["name"])
+                state_name = cs.state if cs else ("waiting" if rs.phase == "Pending" else
+                                                  "terminated" if terminal else "running")
+                c_ready = cs.ready if cs else ready
+                code = cs.exit_code if cs and cs.exit_code is not None else (
+                    exit_code if exit_code is not None else (0 if rs.phase == "Succeeded" else 1))
+                prev_state = prev.get("state") or {}
+                if state_name == "waiting":
+                    state = {"waiting": {"reason": (cs.reason if cs and cs.reason else rs.reason
+                                                    or "ContainerCreating")}}
+                    if cs and cs.message:
+                        state["waiting"]["message"] = cs.message
+                elif state_name == "running":
+                    state = {"running": {"startedAt": (prev_state.get("running") or {}).get("startedAt")
+                                         or now()}}
+                else:
+                    state = prev_state if "terminated" in prev_state else {"terminated": {
+                        "exitCode": code, "reason": (cs.reason if cs and cs.reason else
+                                                     "Completed" if code == 0 else "Error"),
+                        "startedAt": (prev_state.get("running") or {}).get("startedAt") or started_at,
+                        "finishedAt": now(), "containerID": cid}}
+                entry = {"name": c["name"], "state": state, "lastState": prev.get("lastState") or {},
+                         "ready": c_ready, "restartCount": cs.restart_count if cs else prev.get("restartCount", 0),
+                         "image": c.get("image", ""), "imageID": f"docker.io/library/{c.get('image', '')}@sha256:"
+                                                                 + "0" * 64,
+                         "started": state_name == "running"}
+                if state_name != "waiting":
+                    entry["containerID"] = cid
+                cstats.append(entry)
+            st["containerStatuses"] = cstats
+            return None
+        self.client.mutate(PODS, ns, name, change, "status")
+
+
+def _cond(st: dict, ctype: str, status: str, reason: str = "", message: str = "") -> None:
+    conds = st.setdefault("conditions", [])
+    cur = next((c for c in conds if c.get("type") == ctype), None)
+    t = now()
+    new = {"type": ctype, "status": status, "lastProbeTime": None,
+           "lastTransitionTime": t if cur is None or cur.get("status") != status else cur.get("lastTransitionTime")}
+    if reason:
+        new["reason"] = reason
+    if message:
+        new["message"] = message
+    if cur is None:
+        conds.append(new)
+    else:
+        conds[conds.index(cur)] = new
+
+
+def ready_for(pod: dict, seconds: int) -> bool:
+    """Ready for at least minReadySeconds."""
+    c = next((c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    if not c or c.get("status") != "True":
+        return False
+    if seconds <= 0:
+        return True
+    t = parse_ts(c.get("lastTransitionTime"))
+    return t is not None and dt.datetime.now(dt.UTC).timestamp() - t >= seconds

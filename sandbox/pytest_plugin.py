@@ -1,0 +1,119 @@
+"""pytest plugin: a session-scoped `sandbox` fixture (one emulated cluster per test session / xdist worker)."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import urllib.request
+
+import pytest
+
+from . import cli
+
+
+class SandboxHandle:
+    def __init__(self, info: dict):
+        self.dir = info["dir"]
+        self.kubeconfig = info["kubeconfig"]
+        self.server = info["server"]
+        self.token = info["token"]
+        self.ca_file = info["ca_file"]
+        self.env = dict(info["env"])
+        self._ssl = ssl.create_default_context(cafile=self.ca_file)
+
+    # -- audit (contracts.md) --
+    def audit(self, since: int = 0) -> list[dict]:
+        return self._get(f"/sandbox/v1/audit?since={int(since)}")["items"]
+
+    def audit_mark(self) -> int:
+        return self._get("/sandbox/v1/audit?since=999999999999")["last"]
+
+    def writes(self, since: int, user: str | None = "sandbox-admin") -> list[dict]:
+        """Writes by `user` (default: the kubeconfig's admin, i.e. the test client; None: everyone, controllers
+        included - they write as system:serviceaccount:kube-system:<name>-controller, kubelet, ...)."""
+        return [e for e in self.audit(since) if e["method"] in ("POST", "PUT", "PATCH", "DELETE")
+                and not e["dry_run"] and not e["path"].startswith("/sandbox/")
+                and (user is None or e.get("user") == user)]
+
+    # -- faults and controller knobs (sandbox/faults.py, sandbox/controllers/__init__.py) --
+    def _admin(self, method: str, path: str, body: dict | None = None) -> dict:
+        code, _, data = self.request(method, path, json.dumps(body).encode() if body is not None else None)
+        if code >= 300:
+            raise AssertionError(f"{method} {path} -> {code}: {data[:500]!r}")
+        return json.loads(data)
+
+    def fault(self, path_regex: str = "", status: int = 503, *, method: str | list = "*", count: int = 1,
+              retry_after: int | None = None, drop: bool = False, user: str | None = None) -> dict:
+        """The next `count` requests matching answer `status` (429 gets Retry-After) or are dropped."""
+        return self._admin("POST", "/sandbox/v1/faults", {
+            "path_regex": path_regex, "status": status, "method": method, "count": count,
+            "retry_after": retry_after, "drop": drop, "user": user})
+
+    def faults(self) -> list[dict]:
+        return self._admin("GET", "/sandbox/v1/faults")["items"]
+
+    def clear_faults(self) -> None:
+        self._admin("DELETE", "/sandbox/v1/faults")
+
+    def controller(self, name: str, **settings) -> dict:
+        """Read or change a controller's settings, e.g. controller("deployment", delay=2.0)."""
+        if settings:
+            return self._admin("POST", f"/sandbox/v1/controllers/{name}", settings)
+        return self._admin("GET", f"/sandbox/v1/controllers/{name}")
+
+    def register_endpoint(self, namespace: str, pod: str, container_port: int, port: int,
+                          host: str = "127.0.0.1") -> None:
+        """Tell the gateway that `pod`'s `container_port` really listens on host:port."""
+        self._admin("POST", "/sandbox/v1/endpoints", {"namespace": namespace, "pod": pod,
+                                                      "containerPort": container_port, "host": host, "port": port})
+
+    # -- conveniences for tests --
+    def _get(self, path: str) -> dict:
+        req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {self.token}"})  # noqa: S310
+        with urllib.request.urlopen(req, context=self._ssl, timeout=30) as r:  # noqa: S310 - https only
+            return json.load(r)
+
+    def request(self, method: str, path: str, body: bytes | None = None, *, content_type: str = "application/json",
+                token: str | None = None, accept: str = "application/json", timeout: float = 30):
+        """(status, headers, body bytes) for any request, errors included."""
+        headers = {"Content-Type": content_type, "Accept": accept}
+        tok = self.token if token is None else token
+        if tok:
+            headers["Authorization"] = f"Bearer {tok}"
+        req = urllib.request.Request(self.server + path, data=body, method=method, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(req, context=self._ssl, timeout=timeout) as r:  # noqa: S310
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def api_client(self, token: str | None = None):
+        from kubernetes import client, config
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=self.kubeconfig, client_configuration=cfg)
+        if token is not None:
+            cfg.api_key = {"BearerToken": f"Bearer {token}"}
+            cfg.refresh_api_key_hook = None
+        return client.ApiClient(cfg)
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60,
+                kubeconfig: str | None = None) -> subprocess.CompletedProcess:
+        env = dict(os.environ, KUBECONFIG=kubeconfig or self.kubeconfig,
+                   KUBECACHEDIR=os.path.join(self.dir, "kubectl-cache"))
+        proc = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True, env=env,
+                              timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("sandbox"))
+    info = cli.start(directory, snapshot=False)
+    try:
+        yield SandboxHandle(info)
+    finally:
+        cli.stop(directory)

@@ -1,0 +1,107 @@
+"""Integration tests: run real `ansible-playbook` against the embedded sandbox.
+
+The collection is made importable as `mlops.k8s` through a temporary collections path holding a
+symlink to the checkout, so the tests exercise exactly the files in the tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def collections_path(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("collections")
+    target = root / "ansible_collections" / "mlops"
+    target.mkdir(parents=True)
+    (target / "k8s").symlink_to(REPO, target_is_directory=True)
+    return root
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+    data: dict = field(default_factory=dict)
+
+    @property
+    def stats(self) -> dict:
+        """Per-host recap: ok, changed, failures, skipped, ..."""
+        return self.data.get("stats", {}).get("localhost", {})
+
+    def tasks(self) -> list[dict]:
+        """Each task's result on localhost, in order, with the task name under `_task`."""
+        out = []
+        for play in self.data.get("plays", []):
+            for task in play.get("tasks", []):
+                res = dict(task.get("hosts", {}).get("localhost", {}))
+                res["_task"] = task.get("task", {}).get("name", "")
+                out.append(res)
+        return out
+
+    def task(self, name: str) -> dict:
+        matches = [t for t in self.tasks() if t["_task"] == name]
+        assert matches, f"no task named {name!r}; have {[t['_task'] for t in self.tasks()]}"
+        return matches[-1]
+
+
+@pytest.fixture(scope="session")
+def ansible_env(sandbox, collections_path) -> dict:
+    env = dict(os.environ)
+    env.update(sandbox.env)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(collections_path),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        K8S_AUTH_KUBECONFIG=str(sandbox.kubeconfig),
+    )
+    return env
+
+
+@pytest.fixture
+def run_playbook(ansible_env, tmp_path):
+    """Run a playbook (a path, or YAML text / a list of plays) and return the parsed JSON callback output."""
+
+    def run(playbook, *args: str, extra_vars: dict | None = None, env: dict | None = None) -> PlaybookRun:
+        if isinstance(playbook, (list, dict)):
+            text = yaml.safe_dump(playbook, sort_keys=False)
+        elif isinstance(playbook, str) and "\n" in playbook:
+            text = textwrap.dedent(playbook)
+        else:
+            text = None
+        if text is not None:
+            path = tmp_path / f"play-{len(list(tmp_path.glob('play-*.yml')))}.yml"
+            path.write_text(text)
+        else:
+            path = Path(playbook)
+        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)]
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        cmd += list(args)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env={**ansible_env, **(env or {})}, cwd=REPO, timeout=600, check=False
+        )
+        try:
+            data = json.loads(proc.stdout[proc.stdout.index("{") :])
+        except ValueError:
+            data = {}
+        return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, data)
+
+    return run

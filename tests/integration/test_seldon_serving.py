@@ -1,0 +1,253 @@
+"""seldon_deployment and model_predict against the sandbox's Seldon operator and gateway (real ansible-playbook runs).
+
+They need the sandbox Seldon operator component: skipped (with the reason) until the sandbox has it. The sandbox is
+expected to export, in ``sandbox.env``: ``SANDBOX_SELDON_OPERATOR=1``, the gateway base URL as
+``SANDBOX_GATEWAY_URL`` (or ``MLOPS_K8S_GATEWAY_URL``; the playbooks get it as ``MLOPS_K8S_GATEWAY_URL``,
+model_predict's default) and the S3 endpoint and credentials as ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` and
+``AWS_SECRET_ACCESS_KEY``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox import components
+
+REPO = Path(__file__).resolve().parents[2]
+HAS_SELDON_COMPONENT = any("seldon" in spec.lower() for spec in components.COMPONENTS)
+
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.skipif(not HAS_SELDON_COMPONENT,
+                       reason="the sandbox has no Seldon operator component yet (sandbox.components.COMPONENTS)"),
+]
+
+NAMESPACE = "seldon-it-%s" % uuid.uuid4().hex[:6]
+BUCKET = "models"
+IRIS = [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5]]
+SECRET = "s3-secret"
+
+
+def play(*tasks, roles=None):
+    item = {"hosts": "localhost", "gather_facts": False, "tasks": list(tasks)}
+    if roles:
+        item["roles"] = roles
+    return yaml.safe_dump([item], sort_keys=False)
+
+
+def task(title, module, /, **args):
+    return {"name": title, module: args}
+
+
+def run_ok(run_playbook, playbook, *args, **kwargs):
+    run = run_playbook(playbook, *args, **kwargs)
+    assert run.rc == 0, run.stdout[-6000:] + run.stderr[-4000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def seldon_env(sandbox):
+    if sandbox.env.get("SANDBOX_SELDON_OPERATOR") != "1":
+        pytest.skip("the sandbox does not run the Seldon operator (SANDBOX_SELDON_OPERATOR=1 missing from its env)")
+    gateway = sandbox.env.get("MLOPS_K8S_GATEWAY_URL") or sandbox.env.get("SANDBOX_GATEWAY_URL")
+    if not gateway:
+        pytest.skip("the sandbox exports no gateway URL (SANDBOX_GATEWAY_URL)")
+    return dict(sandbox.env, MLOPS_K8S_GATEWAY_URL=gateway)
+
+
+@pytest.fixture
+def run_playbook(run_playbook, seldon_env):
+    """The playbooks see the gateway as MLOPS_K8S_GATEWAY_URL (model_predict's default url)."""
+
+    def run(playbook, *args, **kwargs):
+        env = dict(kwargs.pop("env", None) or {}, MLOPS_K8S_GATEWAY_URL=seldon_env["MLOPS_K8S_GATEWAY_URL"])
+        return run_playbook(playbook, *args, env=env, **kwargs)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def iris_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("iris-model")
+    subprocess.run([sys.executable, str(REPO / "examples" / "iris" / "train.py"), str(out)], check=True,
+                   capture_output=True, timeout=300)
+    assert (out / "model.joblib").is_file()
+    return out
+
+
+_PLATFORM = {}
+
+
+@pytest.fixture
+def platform(seldon_env, iris_model, run_playbook):
+    """Seldon Core + gateway installed, a namespace with the storage secret, the iris model in S3 (once)."""
+    if "model_uri" not in _PLATFORM:
+        setup = play(
+            task("namespace", "mlops.k8s.namespace", name=NAMESPACE),
+            task("storage secret", "mlops.k8s.storage_secret", name=SECRET, namespace=NAMESPACE, format="rclone",
+                 endpoint_url="{{ lookup('ansible.builtin.env', 'AWS_ENDPOINT_URL') | default(omit, true) }}"),
+            dict(task("upload the model", "mlops.k8s.s3_artifact", bucket=BUCKET, prefix="iris/v1",
+                      src=str(iris_model), create_bucket=True), register="artifact"),
+            task("remember", "ansible.builtin.set_fact", model_uri="{{ artifact.model_uri }}"),
+            roles=[{"role": "mlops.k8s.seldon_core"}, {"role": "mlops.k8s.ambassador"}],
+        )
+        run = run_ok(run_playbook, setup)
+        _PLATFORM["model_uri"] = run.task("upload the model")["model_uri"]
+    return _PLATFORM
+
+
+def deploy(name, predictors, **extra):
+    args = {"name": name, "namespace": NAMESPACE, "predictors": predictors, "wait_timeout": 300}
+    args.update(extra)
+    return dict(task("deploy %s" % name, "mlops.k8s.seldon_deployment", **args), register="sdep")
+
+
+def sklearn(model_uri, **extra):
+    pred = {"name": "default", "implementation": "SKLEARN_SERVER", "model_uri": model_uri,
+            "env_secret_ref_name": SECRET}
+    pred.update(extra)
+    return pred
+
+
+def post(url, body, timeout=30):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",  # noqa: S310 - test gateway
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310
+        return json.load(response)
+
+
+def spec_writes(sandbox, mark, name):
+    """Writes to the SeldonDeployment itself (not its status, which the operator owns)."""
+    return [w for w in sandbox.writes(mark)
+            if "/seldondeployments/%s" % name in w["path"] and not w["path"].endswith("/status")]
+
+
+# -- the iris model, both protocols -----------------------------------------------------------------------------
+def test_iris_available_predicts_and_is_idempotent(sandbox, platform, run_playbook):
+    uri = platform["model_uri"]
+    playbook = play(
+        deploy("iris", [sklearn(uri)]),
+        deploy("iris-v2", [sklearn(uri)], protocol="v2"),
+    )
+    run = run_ok(run_playbook, playbook)
+    seldon, v2 = run.task("deploy iris"), run.task("deploy iris-v2")
+    for result in (seldon, v2):
+        assert result["changed"] is True
+        assert result["state"] == "Available"
+        assert result["resource"]["status"]["state"] == "Available"
+    assert seldon["endpoints"]["gateway_path"] == "/seldon/%s/iris/api/v1.0/predictions" % NAMESPACE
+    assert v2["endpoints"]["gateway_path"] == "/seldon/%s/iris-v2/v2/models/classifier/infer" % NAMESPACE
+
+    predict = play(
+        dict(task("seldon protocol", "mlops.k8s.model_predict", name="iris", namespace=NAMESPACE, data=IRIS,
+                  names=["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+                  expected={"shape": [3, 3]}), register="p1"),
+        dict(task("v2 protocol", "mlops.k8s.model_predict", name="iris-v2", namespace=NAMESPACE, protocol="v2",
+                  model_name="classifier",
+                  payload={"inputs": [{"name": "input-0", "shape": [3, 4], "datatype": "FP64",
+                                       "data": [v for row in IRIS for v in row]}],
+                           "outputs": [{"name": "predict_proba"}]},
+                  expected={"outputs[0].shape": [3, 3]}), register="p2"),
+    )
+    run = run_ok(run_playbook, predict)
+    answer = run.task("seldon protocol")["json"]["data"]["ndarray"]
+    assert len(answer) == 3 and all(len(row) == 3 for row in answer)
+    assert all(abs(sum(row) - 1.0) < 1e-6 for row in answer)
+    assert [row.index(max(row)) for row in answer] == [0, 1, 2]  # setosa, versicolor, virginica
+    assert run.task("v2 protocol")["json"]["outputs"][0]["shape"] == [3, 3]
+
+    # second run: nothing changes, nothing is written to the SeldonDeployments
+    mark = sandbox.audit_mark()
+    run = run_ok(run_playbook, playbook)
+    assert run.task("deploy iris")["changed"] is False
+    assert run.task("deploy iris-v2")["changed"] is False
+    assert spec_writes(sandbox, mark, "iris") == [] and spec_writes(sandbox, mark, "iris-v2") == []
+
+    # check mode of a change: a dry run, no write
+    mark = sandbox.audit_mark()
+    run = run_ok(run_playbook, play(deploy("iris", [sklearn(uri, replicas=2)])), "--check", "--diff")
+    assert run.task("deploy iris")["changed"] is True
+    assert spec_writes(sandbox, mark, "iris") == []
+
+
+def test_update_waits_for_the_new_spec(sandbox, platform, run_playbook):
+    uri = platform["model_uri"]
+    run_ok(run_playbook, play(deploy("iris-upd", [sklearn(uri)])))
+    run = run_ok(run_playbook, play(deploy("iris-upd", [sklearn(uri, replicas=2)])))
+    result = run.task("deploy iris-upd")
+    assert result["changed"] is True and result["state"] == "Available"
+    statuses = result["resource"]["status"].get("deploymentStatus") or {}
+    assert any(s.get("availableReplicas") == 2 for s in statuses.values()), statuses
+
+
+# -- a broken model URI -----------------------------------------------------------------------------------------
+def test_broken_model_uri_fails_fast_with_the_reason(platform, run_playbook):
+    broken = "s3://%s/does-not-exist/%s" % (BUCKET, uuid.uuid4().hex)
+    started = time.monotonic()
+    run = run_playbook(play(deploy("iris-broken", [sklearn(broken)], wait_timeout=300)))
+    elapsed = time.monotonic() - started
+    assert run.rc != 0
+    result = run.task("deploy iris-broken")
+    assert result.get("failed") is True
+    assert elapsed < 90, "the task should fail in seconds, not wait for the timeout (took %.0fs)" % elapsed
+    assert result["reason"] == "Failed"
+    assert "SeldonDeployment %s/iris-broken" % NAMESPACE in result["msg"]
+    assert "predictor default" in result["msg"] or "does-not-exist" in result["msg"], result["msg"]
+    assert result["explanation"]["summary"]
+
+
+# -- canary and shadow --------------------------------------------------------------------------------------------
+def test_canary_25_percent(seldon_env, platform, run_playbook):
+    uri = platform["model_uri"]
+    # the canary answers class indices (method predict), the main predictor probabilities: the shape tells them apart
+    run = run_ok(run_playbook, play(deploy("iris-canary", [
+        sklearn(uri, name="main", traffic=75),
+        sklearn(uri, name="canary", traffic=25, parameters={"method": "predict"}),
+    ])))
+    assert run.task("deploy iris-canary")["state"] == "Available"
+    url = seldon_env["MLOPS_K8S_GATEWAY_URL"].rstrip("/") + "/seldon/%s/iris-canary/api/v1.0/predictions" % NAMESPACE
+    canary = 0
+    for _request in range(400):
+        answer = post(url, {"data": {"ndarray": IRIS[:1]}})
+        if not isinstance(answer["data"]["ndarray"][0], list):
+            canary += 1
+    assert 80 <= canary <= 120, "canary got %d of 400 requests, expected about 100" % canary
+
+
+def test_shadow_answers_are_not_returned(platform, run_playbook):
+    uri = platform["model_uri"]
+    run_ok(run_playbook, play(deploy("iris-shadow", [
+        sklearn(uri, name="main"),
+        sklearn(uri, name="shadow", shadow=True, parameters={"method": "predict"}),
+    ])))
+    run = run_ok(run_playbook, play(dict(
+        task("predict", "mlops.k8s.model_predict", name="iris-shadow", namespace=NAMESPACE, data=IRIS,
+             expected={"shape": [3, 3]}),
+        loop="{{ range(20) | list }}")))
+    results = run.task("predict")["results"]
+    assert len(results) == 20 and all(r["shape"] == [3, 3] for r in results)
+
+
+# -- deletion -----------------------------------------------------------------------------------------------------
+def test_absent_waits_for_deletion(platform, run_playbook, sandbox):
+    uri = platform["model_uri"]
+    run_ok(run_playbook, play(deploy("iris-gone", [sklearn(uri)])))
+    absent = play(task("delete", "mlops.k8s.seldon_deployment", name="iris-gone", namespace=NAMESPACE,
+                       state="absent"))
+    run = run_ok(run_playbook, absent)
+    assert run.task("delete")["changed"] is True
+    status, _headers, _body = sandbox.request(
+        "GET", "/apis/machinelearning.seldon.io/v1/namespaces/%s/seldondeployments/iris-gone" % NAMESPACE)
+    assert status == 404
+    run = run_ok(run_playbook, absent)
+    assert run.task("delete")["changed"] is False
