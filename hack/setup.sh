@@ -24,7 +24,7 @@ PYTHON=$(command -v python3.11 || command -v python3)
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 if [ ! -x "$VENV/bin/uv" ]; then
   # uv resolves this dependency set in seconds where pip backtracks for minutes.
-  "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip -q
+  "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip >/dev/null
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
 fi
 "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" -r requirements-test.txt -c constraints.txt

@@ -13,4 +13,5 @@ COMPONENTS: list[str] = [
     "sandbox.controllers:component",   # kubelet, deployments, statefulsets, jobs, endpoints, volumes, pod logs
     "sandbox.s3:component",            # moto S3 -> AWS_ENDPOINT_URL ...
     "sandbox.gateway:component",       # Ambassador-like gateway -> AMBASSADOR_URL
+    "sandbox.seldon:component",        # Seldon Core v1 operator + model pod runner -> SANDBOX_SELDON_OPERATOR
 ]

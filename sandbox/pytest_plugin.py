@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
@@ -109,11 +110,19 @@ class SandboxHandle:
         return proc
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory):
-    directory = str(tmp_path_factory.mktemp("sandbox"))
+@contextlib.contextmanager
+def running_sandbox(tmp_path_factory, name: str = "sandbox"):
+    """A fresh sandbox in a new temporary directory, stopped on exit (for session fixtures of test trees
+    that must not share cluster state with others)."""
+    directory = str(tmp_path_factory.mktemp(name))
     info = cli.start(directory, snapshot=False)
     try:
         yield SandboxHandle(info)
     finally:
         cli.stop(directory)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    with running_sandbox(tmp_path_factory) as handle:
+        yield handle

@@ -1,83 +1,109 @@
-"""Local S3 (component "sandbox.s3:component"): a moto server on 127.0.0.1 in the sandbox process.
+"""Local S3 (component "sandbox.s3:component"): a moto server on 127.0.0.1 in a child process of the sandbox.
 
 Adds AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION (and SANDBOX_S3_URL) to the
-sandbox env. Data lives in memory for the life of the sandbox.
+sandbox env. Data lives in the child's memory for the life of the sandbox.
 
-Importing moto takes ~2 s, so the listening socket is opened first (its port goes to the env at once) and moto
-is imported and starts serving that socket in the background; early connections wait in the listen backlog.
+Importing moto takes ~1.5-3 s, so the listening socket is opened here first (its port goes to the env at once)
+and handed to the child (`python -m sandbox.s3 --fd N`), which imports moto and serves it; early connections wait
+in the listen backlog. A child process, unlike a thread, costs the API server no GIL time while moto imports and
+can be stopped at any moment, even in the middle of that import: `stop()` terminates it (kill after 1 s) and
+reaps it. The child also exits when its stdin (a pipe from the sandbox) closes, so a SIGKILLed sandbox leaves no
+moto behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 
 log = logging.getLogger("sandbox.s3")
 ACCESS_KEY = "sandbox"
 SECRET_KEY = "sandbox-secret-key"  # noqa: S105 - a fixed dummy credential for the local moto server
 REGION = "us-east-1"
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class S3:
     def __init__(self, sandbox):
         self.sb = sandbox
         self.url = ""
-        self._sock: socket.socket | None = None
-        self._server = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
+        self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", int(os.environ.get("SANDBOX_S3_PORT", "0"))))
-        sock.listen(128)
-        self._sock = sock
-        port = sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", int(os.environ.get("SANDBOX_S3_PORT", "0"))))
+            sock.listen(128)
+            port = sock.getsockname()[1]
+            env = dict(os.environ, MOTO_ALLOW_NONEXISTENT_REGION=os.environ.get("MOTO_ALLOW_NONEXISTENT_REGION",
+                                                                                  "true"),
+                       PYTHONPATH=os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")])))
+            logdir = os.path.join(getattr(self.sb, "dir", "") or ".", "logs")
+            out = open(os.path.join(logdir, "s3.log"), "ab") if os.path.isdir(logdir) else subprocess.DEVNULL  # noqa: SIM115
+            try:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "sandbox.s3", "--fd", str(sock.fileno())], pass_fds=(sock.fileno(),),
+                    stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=_ROOT)
+            finally:
+                if out is not subprocess.DEVNULL:
+                    out.close()
+        finally:
+            sock.close()  # the child has its own copy of the listening socket
         self.url = f"http://127.0.0.1:{port}"
         self.sb.env.update({"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
                             "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION,
                             "SANDBOX_S3_URL": self.url})
-        self._thread = threading.Thread(target=self._serve, name="s3", daemon=True)
-        self._thread.start()
-        log.info("S3 (moto) at %s", self.url)
-
-    def _serve(self) -> None:
-        try:
-            from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-            from werkzeug.serving import make_server
-            logging.getLogger("werkzeug").setLevel(logging.WARNING)
-            app = DomainDispatcherApplication(create_backend_app)
-            self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler,
-                                       fd=self._sock.fileno())
-        except Exception:
-            log.exception("S3 (moto) failed to start")
-            return
-        finally:
-            self._ready.set()
-        if not self._stopping.is_set():
-            self._server.serve_forever(poll_interval=0.2)
+        log.info("S3 (moto) at %s, pid %d", self.url, self.proc.pid)
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._ready.wait(30)
-        if self._server is not None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        if proc.poll() is None:
+            proc.terminate()
             try:
-                self._server.shutdown()
-                self._server.server_close()
-            except Exception:
-                log.exception("stopping moto")
-        if self._sock is not None:
-            self._sock.close()
-        if self._thread is not None:
-            self._thread.join(5)
+                proc.wait(1.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5.0)
 
 
 def component(sandbox) -> S3:
     s3 = S3(sandbox)
     sandbox.s3 = s3
     return s3
+
+
+def _serve(fd: int) -> None:
+    """The child: serve moto on the inherited listening socket `fd` until SIGTERM or stdin EOF."""
+    import signal
+
+    def _watch_stdin() -> None:
+        with contextlib.suppress(OSError):
+            while sys.stdin.buffer.read(4096):
+                pass
+        os._exit(0)
+
+    threading.Thread(target=_watch_stdin, name="stdin-eof", daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # in-memory data only: nothing to flush
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler, fd=fd)
+    server.serve_forever(poll_interval=0.5)
+
+
+if __name__ == "__main__":
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m sandbox.s3")
+    p.add_argument("--fd", type=int, required=True)
+    _serve(p.parse_args().fd)

@@ -11,10 +11,54 @@ _ip_lock = threading.Lock()
 _ip_counter = itertools.count(10)
 
 
+_node_port_counter = itertools.count(0)
+
+
+def _next_node_port() -> int:
+    with _ip_lock:
+        n = next(_node_port_counter)
+    return 30000 + (n * 7919 + 2311) % 2768  # spread over 30000-32767 like the random allocator
+
+
 def _next_cluster_ip() -> str:
     with _ip_lock:
         n = next(_ip_counter)
     return f"10.96.{(n // 250) % 250}.{n % 250 + 1}"
+
+
+def image_tag(image: str) -> str:
+    """The tag of an image reference as the kubelet's parser sees it: "latest" when there is neither a tag nor
+    a digest, "" for a digest-only reference."""
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", maxsplit=1)[-1]
+    if ":" in last:
+        return last.rsplit(":", maxsplit=1)[1]
+    return "" if digest else "latest"
+
+
+def _probe(probe: object) -> None:
+    if not isinstance(probe, dict):
+        return
+    for f, v in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3)):
+        probe.setdefault(f, v)
+    if isinstance(probe.get("httpGet"), dict):
+        probe["httpGet"].setdefault("path", "/")
+        probe["httpGet"].setdefault("scheme", "HTTP")
+
+
+def _volumes(spec: dict) -> None:
+    for v in spec.get("volumes") or []:
+        if not isinstance(v, dict):
+            continue
+        for src in ("secret", "configMap", "downwardAPI", "projected"):
+            if isinstance(v.get(src), dict):
+                v[src].setdefault("defaultMode", 420)
+        if isinstance(v.get("hostPath"), dict):
+            v["hostPath"].setdefault("type", "")
+        if isinstance(v.get("downwardAPI"), dict):
+            for item in v["downwardAPI"].get("items") or []:
+                if isinstance(item, dict) and isinstance(item.get("fieldRef"), dict):
+                    item["fieldRef"].setdefault("apiVersion", "v1")
 
 
 def _pod_spec(spec: dict) -> None:
@@ -25,18 +69,24 @@ def _pod_spec(spec: dict) -> None:
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("securityContext", {})
+    _volumes(spec)
     for c in itertools.chain(spec.get("containers") or [], spec.get("initContainers") or []):
         if not isinstance(c, dict):
             continue
-        image = str(c.get("image", ""))
-        untagged = ":" not in image.rsplit("/", maxsplit=1)[-1]
-        c.setdefault("imagePullPolicy", "Always" if untagged or image.endswith(":latest") else "IfNotPresent")
+        c.setdefault("imagePullPolicy", "Always" if image_tag(str(c.get("image", ""))) == "latest"
+                     else "IfNotPresent")
         c.setdefault("terminationMessagePath", "/dev/termination-log")
         c.setdefault("terminationMessagePolicy", "File")
         c.setdefault("resources", {})
         for p in c.get("ports") or []:
             if isinstance(p, dict):
                 p.setdefault("protocol", "TCP")
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            _probe(c.get(probe))
+        for e in c.get("env") or []:
+            ref = (e.get("valueFrom") or {}).get("fieldRef") if isinstance(e, dict) else None
+            if isinstance(ref, dict):
+                ref.setdefault("apiVersion", "v1")
 
 
 def _template(obj: dict) -> None:
@@ -86,20 +136,32 @@ def _service(obj: dict, old: dict | None) -> list[dict]:
         return []
     spec.setdefault("type", "ClusterIP")
     old_spec = (old or {}).get("spec") or {}
-    if spec.get("type") != "ExternalName":
+    stype = spec.get("type")
+    if stype != "ExternalName":
         if old_spec.get("clusterIP") and not spec.get("clusterIP"):
             spec["clusterIP"] = old_spec["clusterIP"]
-        spec.setdefault("clusterIP", _next_cluster_ip())
-        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        if not spec.get("clusterIP"):
+            spec["clusterIP"] = _next_cluster_ip()
+        if not spec.get("clusterIPs"):
+            spec["clusterIPs"] = [spec["clusterIP"]]
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
         spec.setdefault("internalTrafficPolicy", "Cluster")
     spec.setdefault("sessionAffinity", "None")
+    if stype in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if stype == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
+    old_node_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                      for p in old_spec.get("ports") or [] if isinstance(p, dict) and p.get("nodePort")}
     causes = []
     for i, p in enumerate(spec.get("ports") or []):
         if not isinstance(p, dict):
             continue
         p.setdefault("protocol", "TCP")
+        wants_node_port = stype == "NodePort" or (stype == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts"))
+        if wants_node_port and not p.get("nodePort"):
+            p["nodePort"] = old_node_ports.get((p.get("port"), p["protocol"])) or _next_node_port()
         if "port" not in p:
             causes.append({"reason": "FieldValueRequired", "field": f"spec.ports[{i}].port",
                            "message": "Required value"})
@@ -122,7 +184,45 @@ def _pod(obj: dict, old: dict | None) -> list[dict]:
                 causes.append({"reason": "FieldValueRequired", "field": f"spec.containers[{i}].{f}",
                                "message": "Required value"})
     _pod_spec(spec)
+    if old is None:
+        _pod_admission(spec)
     return causes
+
+
+NOT_READY_TOLERATIONS = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
+
+
+def _pod_admission(spec: dict) -> None:
+    """What a new Pod gets from SetDefaults_Pod and the default admission plugins (ServiceAccount, Priority,
+    DefaultTolerationSeconds); the token volume the ServiceAccount plugin mounts is left out."""
+    spec.setdefault("enableServiceLinks", True)
+    for c in itertools.chain(spec.get("containers") or [], spec.get("initContainers") or []):
+        res = c.get("resources") if isinstance(c, dict) else None
+        if isinstance(res, dict) and isinstance(res.get("limits"), dict):  # requests default to limits
+            req = res.setdefault("requests", {})
+            if isinstance(req, dict):
+                for k, v in res["limits"].items():
+                    req.setdefault(k, v)
+    sa = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    spec["serviceAccountName"] = spec["serviceAccount"] = sa
+    if not spec.get("priorityClassName"):
+        spec.setdefault("priority", 0)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    tolerations = spec.setdefault("tolerations", [])
+    if isinstance(tolerations, list):
+        for t in NOT_READY_TOLERATIONS:
+            if not any(isinstance(x, dict) and x.get("key") == t["key"] and x.get("effect") in ("NoExecute", None, "")
+                       for x in tolerations):
+                tolerations.append(dict(t))
+
+
+def _claim_template(pvc: object) -> None:
+    if isinstance(pvc, dict):
+        if isinstance(pvc.get("spec"), dict):
+            pvc["spec"].setdefault("volumeMode", "Filesystem")
+        pvc.setdefault("status", {}).setdefault("phase", "Pending")
 
 
 def _workload(obj: dict, old: dict | None) -> list[dict]:
@@ -138,25 +238,119 @@ def _workload(obj: dict, old: dict | None) -> list[dict]:
         if any(labels.get(k) != v for k, v in (sel.get("matchLabels") or {}).items()):
             causes.append({"reason": "FieldValueInvalid", "field": "spec.template.metadata.labels",
                            "message": f"Invalid value: {labels!r}: `selector` does not match template `labels`"})
-    if obj["kind"] != "DaemonSet":
+    kind = obj["kind"]
+    if kind != "DaemonSet":
         spec.setdefault("replicas", 1)
-    spec.setdefault("revisionHistoryLimit", 10)
-    if obj["kind"] == "Deployment":
+    if kind != "ReplicaSet":
+        spec.setdefault("revisionHistoryLimit", 10)
+    if kind == "Deployment":
         spec.setdefault("progressDeadlineSeconds", 600)
-        spec.setdefault("strategy", {"type": "RollingUpdate",
-                                     "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        strategy = spec.get("strategy")
+        if not isinstance(strategy, dict):
+            strategy = spec["strategy"] = {}
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            ru = strategy.setdefault("rollingUpdate", {})
+            if isinstance(ru, dict):
+                ru.setdefault("maxUnavailable", "25%")
+                ru.setdefault("maxSurge", "25%")
+    elif kind == "StatefulSet":
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        _update_strategy(spec, {"partition": 0})
+        policy = spec.get("persistentVolumeClaimRetentionPolicy")
+        if not isinstance(policy, dict):
+            policy = spec["persistentVolumeClaimRetentionPolicy"] = {}
+        policy.setdefault("whenDeleted", "Retain")
+        policy.setdefault("whenScaled", "Retain")
+        for pvc in spec.get("volumeClaimTemplates") or []:
+            _claim_template(pvc)
+    elif kind == "DaemonSet":
+        _update_strategy(spec, {"maxUnavailable": 1, "maxSurge": 0})
     _template(obj)
     return causes
 
 
+def _update_strategy(spec: dict, rolling: dict) -> None:
+    """StatefulSet / DaemonSet spec.updateStrategy: RollingUpdate with `rolling` unless OnDelete."""
+    strategy = spec.get("updateStrategy")
+    if not isinstance(strategy, dict):
+        strategy = spec["updateStrategy"] = {}
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.get("rollingUpdate")
+        if not isinstance(ru, dict):
+            ru = strategy["rollingUpdate"] = {}
+        for k, v in rolling.items():
+            ru.setdefault(k, v)
+
+
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def _job_spec(spec: dict) -> None:
+    if "completions" not in spec and "parallelism" not in spec:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("manualSelector", False)
+    spec.setdefault("podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+
+
 def _job(obj: dict, old: dict | None) -> list[dict]:
     spec = obj.get("spec")
-    if isinstance(spec, dict):
-        spec.setdefault("backoffLimit", 6)
-        spec.setdefault("completions", 1)
-        spec.setdefault("parallelism", 1)
-        _template(obj)
-    return []
+    if not isinstance(spec, dict):
+        return [{"reason": "FieldValueRequired", "field": "spec", "message": "Required value"}]
+    _job_spec(spec)
+    meta = obj["metadata"]
+    tpl = spec.get("template")
+    if not isinstance(tpl, dict):
+        return [{"reason": "FieldValueRequired", "field": "spec.template", "message": "Required value"}]
+    tpl_meta = tpl.setdefault("metadata", {})
+    labels = tpl_meta.get("labels")
+    if not isinstance(labels, dict):
+        labels = tpl_meta["labels"] = {}
+    causes = []
+    if not spec.get("manualSelector"):
+        # the registry strategy generates a selector on the Job's uid and labels the pod template to match
+        uid = meta.get("uid", "")
+        old_sel = ((old or {}).get("spec") or {}).get("selector")
+        if spec.get("selector") is None and old_sel is not None:
+            spec["selector"] = old_sel
+        if old is None or spec.get("selector") is None:
+            spec["selector"] = {"matchLabels": {JOB_UID_LABELS[0]: uid}}
+            for k in JOB_UID_LABELS:
+                labels[k] = uid
+            for k in JOB_NAME_LABELS:
+                labels[k] = meta.get("name", "")
+    elif not isinstance(spec.get("selector"), dict):
+        causes.append({"reason": "FieldValueRequired", "field": "spec.selector", "message": "Required value"})
+    if not meta.get("labels") and labels:  # defaulting copies the template labels to an unlabelled Job
+        meta["labels"] = dict(labels)
+    _template(obj)
+    return causes
+
+
+def _cronjob(obj: dict, old: dict | None) -> list[dict]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [{"reason": "FieldValueRequired", "field": "spec", "message": "Required value"}]
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    causes = []
+    if not spec.get("schedule"):
+        causes.append({"reason": "FieldValueRequired", "field": "spec.schedule", "message": "Required value"})
+    tpl = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
+    if isinstance(tpl, dict):
+        _pod_spec(tpl.setdefault("spec", {}))
+    else:
+        causes.append({"reason": "FieldValueRequired", "field": "spec.jobTemplate.spec.template",
+                       "message": "Required value"})
+    return causes
 
 
 def _volume_claim(obj: dict, old: dict | None) -> list[dict]:
@@ -181,7 +375,8 @@ def _volume(obj: dict, old: dict | None) -> list[dict]:
 BY_KIND = {("", "Namespace"): _namespace, ("", "Secret"): _secret, ("", "ConfigMap"): _configmap,
            ("", "Service"): _service, ("", "Pod"): _pod, ("apps", "Deployment"): _workload,
            ("apps", "ReplicaSet"): _workload, ("apps", "StatefulSet"): _workload, ("apps", "DaemonSet"): _workload,
-           ("batch", "Job"): _job, ("", "PersistentVolumeClaim"): _volume_claim, ("", "PersistentVolume"): _volume}
+           ("batch", "Job"): _job, ("batch", "CronJob"): _cronjob, ("", "PersistentVolumeClaim"): _volume_claim,
+           ("", "PersistentVolume"): _volume}
 
 
 def apply_defaults(kind: str, group: str, obj: dict, old: dict | None) -> list[dict]:

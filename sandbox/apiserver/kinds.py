@@ -7,6 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import conversion
+from .meta import human_age
+
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 CREATE_ONLY = ("create",)
 
@@ -38,6 +41,11 @@ class Kind:
     schema: dict | None = None          # openAPIV3Schema for CRDs
     scale_paths: dict = field(default_factory=dict)  # CRD scale subresource paths
     storage_version: str = ""          # CRDs: the version objects are stored as
+    # another API's storage this kind is a view of (events.k8s.io Events are stored as core Events), with the
+    # conversions to and from the stored form
+    storage_key: tuple[str, str] | None = None
+    to_storage: Callable[[dict], dict] | None = None
+    from_storage: Callable[[dict], dict] | None = None
 
     @property
     def singular(self) -> str:
@@ -50,7 +58,7 @@ class Kind:
     @property
     def key(self) -> tuple[str, str]:
         """Storage key: every served version of a resource shares one collection."""
-        return (self.group, self.plural)
+        return self.storage_key or (self.group, self.plural)
 
     @property
     def gvk(self) -> tuple[str, str, str]:
@@ -95,10 +103,94 @@ def _selector(o):
     return ",".join(f"{k}={v}" for k, v in sel.items()) or "<none>"
 
 
+def _restartable_init(spec_inits: list, name: str) -> bool:
+    return any(c.get("name") == name and c.get("restartPolicy") == "Always" for c in spec_inits)
+
+
+def _terminated_reason(term: dict, prefix: str = "") -> str:
+    if term.get("reason"):
+        return prefix + term["reason"]
+    if term.get("signal"):
+        return f"{prefix}Signal:{term['signal']}"
+    return f"{prefix}ExitCode:{term.get('exitCode', 0)}"
+
+
+def pod_summary(o: dict) -> tuple[int, int, str, int, str]:
+    """(ready containers, containers, STATUS, restarts, last restart time) as kubectl's pod printer derives
+    them from the container statuses."""
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    inits = [c for c in spec.get("initContainers") or [] if isinstance(c, dict)]
+    total = len(spec.get("containers") or []) + sum(1 for c in inits if c.get("restartPolicy") == "Always")
+    reason = status.get("reason") or status.get("phase") or ""
+    conds = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
+    sched = conds.get("PodScheduled") or {}
+    if sched.get("status") == "False" and sched.get("reason") == "SchedulingGated":
+        reason = "SchedulingGated"
+    ready = restarts = sidecar_restarts = 0
+    last_restart = ""
+
+    def note_restart(cs: dict) -> None:
+        nonlocal last_restart
+        t = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt") or ""
+        last_restart = max(last_restart, t)
+
+    initializing = False
+    for i, cs in enumerate(status.get("initContainerStatuses") or []):
+        restarts += int(cs.get("restartCount") or 0)
+        note_restart(cs)
+        state = cs.get("state") or {}
+        term, waiting = state.get("terminated"), state.get("waiting")
+        sidecar = _restartable_init(inits, cs.get("name", ""))
+        if sidecar:
+            sidecar_restarts += int(cs.get("restartCount") or 0)
+        if term and int(term.get("exitCode") or 0) == 0:
+            continue
+        if sidecar and cs.get("started"):
+            ready += 1 if cs.get("ready") else 0
+            continue
+        if term:
+            reason = _terminated_reason(term, "Init:")
+        elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = f"Init:{i}/{len(inits)}"
+        initializing = True
+        break
+    if not initializing or (conds.get("Initialized") or {}).get("status") == "True":
+        restarts = sidecar_restarts
+        has_running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            restarts += int(cs.get("restartCount") or 0)
+            note_restart(cs)
+            state = cs.get("state") or {}
+            if (state.get("waiting") or {}).get("reason"):
+                reason = state["waiting"]["reason"]
+            elif state.get("terminated") is not None:
+                reason = _terminated_reason(state["terminated"])
+            elif cs.get("ready") and state.get("running") is not None:
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            reason = "Running" if (conds.get("Ready") or {}).get("status") == "True" else "NotReady"
+    meta = o.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        if status.get("reason") == "NodeLost":
+            reason = "Unknown"
+        elif status.get("phase") not in ("Succeeded", "Failed"):
+            reason = "Terminating"
+    return ready, total, reason, restarts, last_restart
+
+
 def _ready_pod(o):
-    cs = dig(o, "status.containerStatuses", []) or []
-    n = len(dig(o, "spec.containers", []) or [])
-    return f"{sum(1 for c in cs if c.get('ready'))}/{n}"
+    ready, total, _, _, _ = pod_summary(o)
+    return f"{ready}/{total}"
+
+
+def _pod_restarts(o):
+    _, _, _, restarts, last = pod_summary(o)
+    if restarts and last:
+        return f"{restarts} ({human_age(last)} ago)"
+    return str(restarts)
 
 
 def _containers(attr):
@@ -150,9 +242,9 @@ def _involved(o):
 
 def _event_columns(message: str) -> tuple[Column, ...]:
     """Like kube-apiserver's event table: the Name column comes last and only with -o wide."""
-    def last_seen(o):
-        return o.get("lastTimestamp") or o.get("eventTime") or o.get("deprecatedLastTimestamp") or \
-            dig(o, "series.lastObservedTime") or dig(o, "metadata.creationTimestamp")
+    def last_seen(o):  # as kubectl's event printer: series, else lastTimestamp, else eventTime
+        return dig(o, "series.lastObservedTime") or o.get("lastTimestamp") or o.get("deprecatedLastTimestamp") or \
+            o.get("eventTime") or dig(o, "metadata.creationTimestamp")
     return (Column("Last Seen", "date", last_seen), _col("Type", "type"), _col("Reason", "reason"),
             Column("Object", "string", _involved), _col("Message", message),
             Column("Name", "string", lambda o: o["metadata"]["name"], 1, format="name"))
@@ -179,10 +271,9 @@ BUILTINS: tuple[Kind, ...] = (
           Column("Port(s)", "string", _ports), _age, Column("Selector", "string", _selector, 1))),
     Kind("", "v1", "Endpoints", "endpoints", True, ("ep",), (), (), (Column("Endpoints", "string", _endpoints), _age)),
     Kind("", "v1", "Pod", "pods", True, ("po",), ("all",), ("status", "log", "eviction", "binding"),
-         (Column("Ready", "string", _ready_pod), _col("Status", "status.phase"),
-          Column("Restarts", "integer", lambda o: sum(c.get("restartCount", 0)
-                                                       for c in dig(o, "status.containerStatuses", []) or [])),
-          _age, _col("IP", "status.podIP", priority=1), _col("Node", "spec.nodeName", priority=1))),
+         (Column("Ready", "string", _ready_pod), Column("Status", "string", lambda o: pod_summary(o)[2]),
+          Column("Restarts", "string", _pod_restarts), _age,
+          _col("IP", "status.podIP", priority=1), _col("Node", "spec.nodeName", priority=1))),
     Kind("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), (), ("status",),
          (_col("Capacity", "spec.capacity.storage", default=""), Column("Access Modes", "string", _access),
           _col("Reclaim Policy", "spec.persistentVolumeReclaimPolicy", default=""), _col("Status", "status.phase"),
@@ -194,7 +285,8 @@ BUILTINS: tuple[Kind, ...] = (
     Kind("", "v1", "Event", "events", True, ("ev",), (), (), _event_columns("message")),
     Kind("", "v1", "ResourceQuota", "resourcequotas", True, ("quota",), (), ("status",), (_age,)),
     Kind("", "v1", "LimitRange", "limitranges", True, ("limits",), (), (), (_created,)),
-    Kind("events.k8s.io", "v1", "Event", "events", True, ("ev",), (), (), _event_columns("note")),
+    Kind("events.k8s.io", "v1", "Event", "events", True, ("ev",), (), (), _event_columns("note"),
+         storage_key=("", "events"), to_storage=conversion.event_to_core, from_storage=conversion.event_from_core),
     Kind("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",), ("status", "scale"),
          (Column("Ready", "string", _replicas_ready), _col("Up-to-date", "status.updatedReplicas", "integer", 0, 0),
           _col("Available", "status.availableReplicas", "integer", 0, 0), _age,
@@ -234,6 +326,13 @@ BUILTINS: tuple[Kind, ...] = (
           Column("Ports", "string", lambda o: "80, 443" if dig(o, "spec.tls") else "80"), _age), generation=True),
     Kind("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False, (), (), (),
          (_col("Controller", "spec.controller"), _col("Parameters", "spec.parameters.name"), _age)),
+    Kind("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), (), ("status",),
+         (_col("Min Available", "spec.minAvailable", default="N/A"),
+          _col("Max Unavailable", "spec.maxUnavailable", default="N/A"),
+          _col("Allowed Disruptions", "status.disruptionsAllowed", "integer", 0, 0), _age), generation=True),
+    Kind("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",), (), (),
+         (_col("Value", "value", "integer", 0, 0), _col("Global-Default", "globalDefault", "boolean", 0, False), _age,
+          _col("PreemptionPolicy", "preemptionPolicy", default=""))),
     Kind("coordination.k8s.io", "v1", "Lease", "leases", True, (), (), (),
          (_col("Holder", "spec.holderIdentity"), _age)),
     Kind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
@@ -247,8 +346,8 @@ BUILTINS: tuple[Kind, ...] = (
 )
 
 PREFERRED_GROUP_ORDER = ("", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "batch",
-                         "networking.k8s.io", "rbac.authorization.k8s.io", "storage.k8s.io",
-                         "apiextensions.k8s.io", "coordination.k8s.io")
+                         "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "storage.k8s.io",
+                         "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io")
 
 
 class Registry:

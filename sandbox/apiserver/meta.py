@@ -21,10 +21,13 @@ def now() -> str:
 
 
 def parse_time(s: str) -> dt.datetime | None:
-    try:
-        return dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    except (TypeError, ValueError):
-        return None
+    """RFC 3339 UTC time (metav1.Time) or with microseconds (metav1.MicroTime)."""
+    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return dt.datetime.strptime(s, fmt).replace(tzinfo=dt.UTC)
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def new_uid() -> str:

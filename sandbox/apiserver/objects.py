@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import crds, fields, patch, ssa
+from . import conversion, crds, fields, patch, ssa
 from .defaults import apply_defaults
 from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found
 from .kinds import Kind, Registry
@@ -82,7 +82,15 @@ class Objects:
     def present(kind: Kind, obj: dict) -> dict:
         if obj.get("apiVersion") == kind.api_version:
             return obj
+        if kind.from_storage is not None:
+            return kind.from_storage(obj)
         return dict(obj, apiVersion=kind.api_version)
+
+    @staticmethod
+    def _to_storage(kind: Kind, obj: dict) -> dict:
+        if kind.to_storage is not None and obj.get("apiVersion") == kind.api_version:
+            return kind.to_storage(obj)
+        return obj
 
     def _fire(self, kind: Kind, obj: dict, what: str) -> None:
         for hook in self.hooks:
@@ -143,12 +151,15 @@ class Objects:
             meta.pop("namespace", None)
         return body
 
-    def _prepare(self, kind: Kind, new: dict, cur: dict | None, ctx: Ctx, sub: str) -> dict:
+    def _prepare(self, kind: Kind, new: dict, cur: dict | None, ctx: Ctx, sub: str, *, patch: bool = False) -> dict:
         """Server-owned metadata, status subresource rules, defaults and schema; returns the object to store."""
-        new = fields.drop_unknown(kind.group, "" if kind.crd else kind.kind, new, ctx.field_validation, ctx.warnings)
+        new = fields.drop_unknown(kind.group, "" if kind.crd else kind.kind, new, ctx.field_validation, ctx.warnings,
+                                  version=kind.version, patch=patch)
         new = self._server_fields(kind, new, cur, sub) if cur is not None else self._new_fields(kind, new)
         meta = new["metadata"]
         causes = [] if kind.crd else apply_defaults(kind.kind, kind.group, new, cur)
+        if cur is None and kind.to_storage is conversion.event_to_core:
+            causes += conversion.validate_new_event(new)
         if kind.key == crds.CRD_KEY:
             causes += crds.validate_crd(new)
         if causes:
@@ -205,6 +216,7 @@ class Objects:
         return new
 
     def _commit(self, kind: Kind, cur: dict | None, new: dict, ctx: Ctx) -> dict:
+        new = self._to_storage(kind, new)
         if cur is not None and same_object(self.present(kind, cur), self.present(kind, new)):
             return self.present(kind, cur)
         if ctx.dry_run:
@@ -240,6 +252,8 @@ class Objects:
         except ValueError as e:
             raise bad_request(str(e)) from e
         items, rv = self.store.list(kind.key, ns if kind.namespaced else None)
+        if kind.from_storage is not None:
+            items = [self.present(kind, o) for o in items]
         items = [o for o in items if lsel.matches(o["metadata"].get("labels") or {}) and fsel.matches(o)]
         start = query.get("continue")
         if start:
@@ -297,8 +311,9 @@ class Objects:
                 raise conflict(kind.plural, kind.group, name)
             return self._write(kind, cur, body, ctx, sub)
 
-    def _write(self, kind: Kind, cur: dict, new: dict, ctx: Ctx, sub: str, *, applied: bool = False) -> dict:
-        new = self._prepare(kind, new, cur, ctx, sub)
+    def _write(self, kind: Kind, cur: dict, new: dict, ctx: Ctx, sub: str, *, applied: bool = False,
+               patch: bool = False) -> dict:
+        new = self._prepare(kind, new, cur, ctx, sub, patch=patch)
         if not applied:
             new = ssa.record_update(self.present(kind, cur), new, ctx.manager, kind.gvk, kind.schema, sub)
         return self._commit(kind, cur, new, ctx)
@@ -336,7 +351,7 @@ class Objects:
             if rv and str(rv) != cur["metadata"]["resourceVersion"]:
                 raise conflict(kind.plural, kind.group, name)
             new["metadata"]["name"] = name
-            return self._write(kind, cur, new, ctx, sub), False
+            return self._write(kind, cur, new, ctx, sub, patch=True), False
 
     def apply(self, kind: Kind, ns: str, name: str, raw: bytes, ctx: Ctx, *, sub: str = "") -> tuple[dict, bool]:
         if not ctx.query.get("fieldManager"):
@@ -364,12 +379,13 @@ class Objects:
                                 status_subresource=kind.has_status)
             except ssa.ApplyConflict as e:
                 raise apply_conflict(kind, name, e) from e
-            except ssa.ApplyInvalid as e:
-                raise ApiError(422, e.message, "Invalid") from e
+            except ssa.ApplyInvalid as e:  # the real server names the object: (ns/name; group/version, Kind=K)
+                target = f"{ns if kind.namespaced else ''}/{name}; {e.gvk_string}"
+                raise ApiError(422, f"failed to create typed patch object ({target}): {e.detail}", "Invalid") from e
             if cur is None:
-                new = self._prepare(kind, new, None, ctx, "")
+                new = self._prepare(kind, new, None, ctx, "", patch=True)
                 return self._commit(kind, None, new, ctx), True
-            return self._write(kind, cur, new, ctx, sub, applied=True), False
+            return self._write(kind, cur, new, ctx, sub, applied=True, patch=True), False
 
     def delete(self, kind: Kind, ns: str, name: str, opts: dict, ctx: Ctx) -> tuple[dict, bool]:
         """Returns (object, removed-now)."""

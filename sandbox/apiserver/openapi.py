@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from . import builtin_schemas
 from .kinds import Kind, Registry
 
 _PARAMS = [{"name": n, "in": "query", "schema": {"type": "string"}, "uniqueItems": True}
@@ -41,6 +42,9 @@ _OBJECT_META = {
 
 
 def _schema_name(k: Kind) -> str:
+    if not k.crd:
+        return builtin_schemas.definition_name(f"{k.version[:1].upper()}{k.version[1:]}{k.kind}", k.group, k.version,
+                                               (k.kind,))
     rev = ".".join(reversed(k.group.split("."))) if k.group else "io.k8s.api.core"
     return f"{rev}.{k.version}.{k.kind}"
 
@@ -82,6 +86,9 @@ def gv_document(registry: Registry, group: str, version: str) -> dict | None:
         return None
     prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
     paths, schemas = {}, {}
+    builtin = [k for k in kinds if not k.crd]
+    if builtin:  # generated from the kubernetes client's models (cached per group-version)
+        schemas.update(builtin_schemas.gv_schemas(group, version, [(k.kind, k.plural) for k in builtin]))
     for k in kinds:
         item = f"{prefix}/namespaces/{{namespace}}/{k.plural}/{{name}}" if k.namespaced else \
             f"{prefix}/{k.plural}/{{name}}"
@@ -90,7 +97,7 @@ def gv_document(registry: Registry, group: str, version: str) -> dict | None:
                            "delete": _op(k, "delete")}
         coll = item.rsplit("/", 1)[0]
         paths[coll] = {"post": _op(k, "post")}
-        if k.crd:
+        if k.crd or _schema_name(k) not in schemas:
             schemas[_schema_name(k)] = _schema(k)
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
             "components": {"schemas": schemas}}

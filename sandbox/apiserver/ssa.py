@@ -79,7 +79,8 @@ class ApplyInvalid(ValueError):
     def __init__(self, gvk: tuple[str, str, str], detail: str):
         group, version, kind = gvk
         gv = "%s/%s" % (group, version) if group else "/" + version
-        self.message = "failed to create typed patch object (%s, Kind=%s): %s" % (gv, kind, detail)
+        self.gvk_string, self.detail = "%s, Kind=%s" % (gv, kind), detail
+        self.message = "failed to create typed patch object (%s): %s" % (self.gvk_string, detail)
         super().__init__(self.message)
 
 

@@ -82,6 +82,11 @@ class WatchStream:
             except TooOld as e:
                 self.error = status(410, f"too old resource version: {e.requested} ({e.oldest})", "Expired")
 
+    def _view(self, obj: dict | None) -> dict | None:
+        """The object as this API version shows it (selectors use its field names)."""
+        conv = self.kind.from_storage
+        return conv(obj) if conv is not None and obj is not None else obj
+
     def _bookmark(self, rv: int, initial_end: bool = False) -> bytes:
         meta: dict = {"resourceVersion": str(rv)}
         if initial_end:
@@ -90,8 +95,8 @@ class WatchStream:
 
     def _translate(self, ev: Event) -> str | None:
         """The event type this client sees, given its selectors (objects move in and out of a selection)."""
-        new_ok = ev.type != "DELETED" and self.p.matches(ev.obj)
-        old_ok = ev.type != "ADDED" and self.p.matches(ev.old)
+        new_ok = ev.type != "DELETED" and self.p.matches(self._view(ev.obj))
+        old_ok = ev.type != "ADDED" and self.p.matches(self._view(ev.old))
         if ev.type == "DELETED":
             return "DELETED" if old_ok else None
         if new_ok:
@@ -104,7 +109,7 @@ class WatchStream:
             return
         try:
             for obj in self.initial:
-                if self.p.matches(obj):
+                if self.p.matches(self._view(obj)):
                     yield _line("ADDED", self.render(obj))
             if self.p.send_initial and self.p.bookmarks:
                 yield self._bookmark(self.start_rv, initial_end=True)

@@ -17,7 +17,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sandbox.pytest_plugin import running_sandbox
+
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    """The collection's integration tests get a cluster of their own: the sandbox's conformance tests
+    (tests/sandbox) install throw-away CRDs and operators that a real platform install would conflict with."""
+    with running_sandbox(tmp_path_factory, "integration-sandbox") as handle:
+        yield handle
 
 
 @pytest.fixture(scope="session")

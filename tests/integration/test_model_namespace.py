@@ -263,23 +263,38 @@ CRDS = [
 
 @pytest.fixture(scope="module")
 def crds(kube):
-    """Minimal SeldonDeployment and Argo CRDs (kept if the platform roles' tests made the real ones)."""
+    """Minimal SeldonDeployment and Argo CRDs (kept if the platform roles' tests made the real ones).
+
+    The ones made here are deleted afterwards, so that a later install of the real CRDs by the platform
+    roles does not meet fields owned by this test's client (a server-side apply conflict, as on a cluster).
+    """
     from kubernetes.client.exceptions import ApiException
 
+    created = []
     for group, kind, plural in CRDS:
         try:
             kube["ext"].create_custom_resource_definition(_crd(group, kind, plural))
+            created.append("%s.%s" % (plural, group))
         except ApiException as exc:
             if exc.status != 409:
                 raise
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while True:
         served = [status_of(kube["custom"].list_cluster_custom_object, g, "v1alpha1" if g == "argoproj.io" else "v1",
                             p) for g, _k, p in CRDS]
         if all(s == 200 for s in served):
-            return
+            break
+        if time.monotonic() > deadline:
+            pytest.fail("the CRDs were not served in time")
         time.sleep(0.2)
-    pytest.fail("the CRDs were not served in time")
+    yield
+    for name in created:
+        kube["ext"].delete_custom_resource_definition(name)
+    deadline = time.monotonic() + 30
+    while any(status_of(kube["ext"].read_custom_resource_definition, name) != 404 for name in created):
+        if time.monotonic() > deadline:
+            pytest.fail("the test CRDs were not deleted in time")
+        time.sleep(0.2)
 
 
 def sa_token(kube, namespace, name):

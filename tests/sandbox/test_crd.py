@@ -143,3 +143,19 @@ def test_seldon_like_crd_from_file(sandbox, ns):
     code, _, data = sandbox.request("GET", path, accept="application/json;as=Table;v=v1;g=meta.k8s.io")
     cols = [c["name"] for c in json.loads(data)["columnDefinitions"]]
     assert cols == ["Name", "Model", "Replicas", "State", "Age"]
+
+
+def test_apply_status_to_main_endpoint_follows_status_subresource(sandbox, ns, widgets):
+    """With a status subresource (v1), `status` in an apply to the main endpoint is neither stored nor owned;
+    without one (v1beta1), it is an ordinary field of the object."""
+    for version, has_sub in (("v1", True), ("v1beta1", False)):
+        w = {"apiVersion": f"crd.example.com/{version}", "kind": "Widget", "metadata": {"name": f"s-{version}"},
+             "spec": {"size": 1}, "status": {"phase": "Applied"}}
+        code, body = call(sandbox, "PATCH", f"/apis/crd.example.com/{version}/namespaces/{ns}/widgets/s-{version}"
+                          "?fieldManager=tool", raw=yaml.safe_dump(w).encode(), content_type=APPLY)
+        assert code == 201, body
+        owned = [m["fieldsV1"] for m in body["metadata"]["managedFields"] if m["manager"] == "tool"]
+        if has_sub:
+            assert "status" not in body and "f:status" not in owned[0]
+        else:
+            assert body["status"] == {"phase": "Applied"} and owned[0]["f:status"] == {"f:phase": {}}

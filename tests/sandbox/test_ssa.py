@@ -79,3 +79,38 @@ def test_apply_status_subresource(sandbox, ns):
                       raw=yaml.safe_dump(status).encode(), content_type=APPLY)
     assert code == 200 and body["status"]["readyReplicas"] == 1
     assert body["spec"]["template"]["spec"]["containers"][0]["image"] == "i"
+
+
+def test_apply_invalid_configuration_is_422(sandbox, ns):
+    """Duplicate / keyless associative-list entries (ssa.ApplyInvalid) are the client's fault, never a 500."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dup"},
+           "spec": {"containers": [{"name": "a", "image": "nginx"}, {"name": "a", "image": "busybox"}]}}
+    code, body = call(sandbox, "PATCH", f"/api/v1/namespaces/{ns}/pods/dup?fieldManager=m",
+                      raw=yaml.safe_dump(pod).encode(), content_type=APPLY)
+    assert code == 422 and body["reason"] == "Invalid", body
+    assert body["message"].startswith(f"failed to create typed patch object ({ns}/dup; /v1, Kind=Pod): ")
+    assert 'duplicate entries for key [name="a"]' in body["message"]
+    pod["spec"]["containers"] = [{"image": "nginx"}]
+    code, body = call(sandbox, "PATCH", f"/api/v1/namespaces/{ns}/pods/dup?fieldManager=m",
+                      raw=yaml.safe_dump(pod).encode(), content_type=APPLY)
+    assert code == 422 and body["reason"] == "Invalid", body
+    assert call(sandbox, "GET", f"/api/v1/namespaces/{ns}/pods/dup")[0] == 404
+
+
+def test_apply_conflict_status_is_kubernetes_format(sandbox, ns):
+    """An Update manager is described with its API version and time, as the real field manager prints it."""
+    code, _ = call(sandbox, "POST", f"/api/v1/namespaces/{ns}/configmaps?fieldManager=editor",
+                   {"metadata": {"name": "cfg"}, "data": {"a": "1", "b": "1"}})
+    assert code == 201
+    _apply(sandbox, ns, "alice", {"c": "1"})
+    code, body = _apply(sandbox, ns, "bob", {"a": "2", "b": "2", "c": "2"})
+    assert code == 409 and body["reason"] == "Conflict"
+    lines = body["message"].split("\n")
+    assert lines[0] == 'Apply failed with 3 conflicts: conflicts with "alice":'
+    assert lines[1] == "- .data.c"
+    assert lines[2].startswith('conflicts with "editor" using v1 at ') and lines[2].endswith("Z:")
+    assert lines[3:] == ["- .data.a", "- .data.b"]
+    causes = body["details"]["causes"]
+    assert {(c["reason"], c["field"]) for c in causes} == {("FieldManagerConflict", f".data.{k}") for k in "abc"}
+    assert {c["message"] for c in causes if c["field"] == ".data.c"} == {'conflict with "alice"'}
+    assert body["details"]["name"] == "cfg" and body["details"]["kind"] == "configmaps"

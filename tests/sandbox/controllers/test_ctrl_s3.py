@@ -43,3 +43,55 @@ def test_multipart_upload(s3):
     out = io.BytesIO()
     s3.download_fileobj("big", "blob.bin", out)
     assert hashlib.sha256(out.getvalue()).digest() == hashlib.sha256(data).digest()
+
+
+class _StubSandbox:
+    def __init__(self, directory: str):
+        self.dir, self.env = directory, {}
+
+
+def _listening(url: str) -> bool:
+    import socket
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    try:
+        with socket.create_connection((u.hostname, u.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _s3_threads() -> list[str]:
+    import threading
+    return [t.name for t in threading.enumerate() if t.name.startswith("s3") or "moto" in t.name.lower()]
+
+
+@pytest.mark.parametrize("use_first", [False, True], ids=["stop-while-moto-imports", "stop-after-use"])
+def test_s3_component_stops_promptly_and_cleanly(tmp_path, use_first):
+    """stop() used to hang (socketserver.shutdown() waiting for a serve_forever() that never ran) and every
+    sandbox stop waited 15 s for the kill; it must be prompt whether moto is still importing or serving."""
+    import time
+
+    from sandbox import s3 as s3mod
+    os.makedirs(tmp_path / "logs")
+    comp = s3mod.component(_StubSandbox(str(tmp_path)))
+    comp.start()
+    url = comp.url
+    assert comp.sb.env["AWS_ENDPOINT_URL"] == url and _listening(url)  # backlog accepts while moto imports
+    proc = getattr(comp, "proc", None)
+    if use_first:
+        import boto3
+        c = boto3.client("s3", endpoint_url=url, aws_access_key_id=s3mod.ACCESS_KEY,
+                         aws_secret_access_key=s3mod.SECRET_KEY, region_name=s3mod.REGION)
+        c.create_bucket(Bucket="stop-test")
+        assert c.list_buckets()["Buckets"][0]["Name"] == "stop-test"
+    import threading
+    t0 = time.monotonic()
+    stopper = threading.Thread(target=comp.stop, daemon=True)
+    stopper.start()
+    stopper.join(5)
+    assert time.monotonic() - t0 < 2.0
+    assert proc is None or proc.poll() is not None    # reaped: no moto process left
+    assert not _listening(url)
+    assert _s3_threads() == []
+    comp.stop()                             # idempotent

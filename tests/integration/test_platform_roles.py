@@ -1,0 +1,419 @@
+"""The platform roles (seldon_core, argo_workflows, ambassador) and playbooks/install_platform.yml / teardown.yml.
+
+Two parts:
+- rendering (no cluster): every role's manifests are rendered with its ``render`` entry point through a real
+  ``ansible-playbook`` run; every document parses, every CRD schema is structural, the Seldon/Argo/Emissary CRDs
+  have the shapes of the real products, and ONE registry variable per role reaches every image field (container
+  images, the executor image, every image in seldon-config);
+- against the sandbox (``@pytest.mark.sandbox``): check mode on fresh namespaces sends no write; install; a second
+  run changes nothing and sends no write; check mode on the installed cluster sends no write; teardown removes
+  everything (CRDs included when asked); re-install works and is idempotent again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = ("seldon_core", "argo_workflows", "ambassador")
+MIRROR = "mirror.example.com:5000/ml-platform"
+PLATFORM_NAMESPACES = ("seldon-system", "argo", "emissary", "emissary-system")
+SELDON_SERVERS = ("SKLEARN_SERVER", "XGBOOST_SERVER", "MLFLOW_SERVER", "TENSORFLOW_SERVER", "TRITON_SERVER")
+
+
+# -- rendering helpers --------------------------------------------------------------------------------------------
+def render(collections_path: Path, out: Path, **extra_vars) -> dict[str, list[dict]]:
+    """Render the three roles' manifests with ansible-playbook; return {role: [documents in apply order]}."""
+    tasks = [{
+        "name": "Render %s" % role,
+        "ansible.builtin.include_role": {"name": "mlops.k8s.%s" % role, "tasks_from": "render"},
+        "vars": {"%s_render_dir" % role: str(out / role)},
+    } for role in ROLES]
+    playbook = out / "render.yml"
+    playbook.parent.mkdir(parents=True, exist_ok=True)
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook),
+           "-e", json.dumps(extra_vars)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    result = {}
+    for role in ROLES:
+        docs = []
+        for path in sorted((out / role).glob("*.yaml")):
+            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d is not None)
+        result[role] = docs
+    return result
+
+
+def find(docs, kind, name=None):
+    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert found, "no %s %s" % (kind, name or "")
+    return found[0] if name else found
+
+
+def walk(node, path=""):
+    """Every (path, key, value) of a nested structure."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield path, key, value
+            yield from walk(value, "%s.%s" % (path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, "%s[%d]" % (path, index))
+
+
+def image_fields(doc):
+    """Every image reference of a document: container images, image env values/args, seldon-config images."""
+    images = []
+    for path, key, value in walk(doc):
+        if key == "image" and isinstance(value, str):
+            images.append(("%s.image" % path, value))
+        if key == "env" and isinstance(value, list):
+            images += [("%s.env.%s" % (path, e["name"]), e["value"]) for e in value
+                       if "IMAGE" in e.get("name", "") and e.get("value") and "PULL_POLICY" not in e["name"]]
+        if key == "args" and isinstance(value, list):
+            images += [("%s.args" % path, value[i + 1]) for i, a in enumerate(value[:-1]) if a == "--executor-image"]
+    if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "seldon-config":
+        data = doc["data"]
+        for server, spec in json.loads(data["predictor_servers"]).items():
+            for protocol, proto in spec["protocols"].items():
+                images.append(("predictor_servers.%s.%s" % (server, protocol), proto["image"]))
+        images.append(("storageInitializer.image", json.loads(data["storageInitializer"])["image"]))
+        explainer = json.loads(data["explainer"])
+        images += [("explainer.image", explainer["image"]), ("explainer.image_v2", explainer["image_v2"])]
+    return images
+
+
+# -- structural schema check (the API server's rules for CRD schemas) --------------------------------------------
+def _node_errors(node, path):
+    """The rules about one schema node (not its children)."""
+    errors = []
+    kind = node.get("type")
+    special = node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
+    if kind is None and not special:
+        errors.append("%s: no type" % path)
+    for junctor in ("anyOf", "allOf", "oneOf"):
+        for sub in node.get(junctor, []):
+            if not node.get("x-kubernetes-int-or-string") and {"type", "additionalProperties", "default"} & set(sub):
+                errors.append("%s.%s: type/additionalProperties/default inside a junctor" % (path, junctor))
+    if "properties" in node and "additionalProperties" in node:
+        errors.append("%s: properties and additionalProperties together" % path)
+    if "properties" in node and kind not in (None, "object"):
+        errors.append("%s: properties on a %s" % (path, kind))
+    if kind == "array" and not isinstance(node.get("items"), dict):
+        errors.append("%s: array without items" % path)
+    if "items" in node and kind != "array":
+        errors.append("%s: items on a %s" % (path, kind))
+    return errors
+
+
+def structural_errors(node, path, root=False):
+    if not isinstance(node, dict):
+        return ["%s: not a mapping" % path]
+    errors = _node_errors(node, path)
+    for key, sub in (node.get("properties") or {}).items():
+        if root and key == "metadata" and set(sub) - {"type", "description", "properties"}:
+            errors.append("%s.metadata: only type/properties allowed at the root's metadata" % path)
+        errors += structural_errors(sub, "%s.%s" % (path, key))
+    if isinstance(node.get("additionalProperties"), dict):
+        errors += structural_errors(node["additionalProperties"], "%s[*]" % path)
+    if isinstance(node.get("items"), dict):
+        errors += structural_errors(node["items"], "%s[]" % path)
+    return errors
+
+
+def check_crd(crd):
+    spec = crd["spec"]
+    assert crd["metadata"]["name"] == "%s.%s" % (spec["names"]["plural"], spec["group"])
+    versions = spec["versions"]
+    assert sum(1 for v in versions if v["storage"]) == 1, crd["metadata"]["name"]
+    for version in versions:
+        schema = version["schema"]["openAPIV3Schema"]
+        assert schema["type"] == "object"
+        errors = structural_errors(schema, "%s/%s" % (crd["metadata"]["name"], version["name"]), root=True)
+        assert not errors, errors
+        for column in version.get("additionalPrinterColumns", []):
+            assert {"name", "type", "jsonPath"} <= set(column)
+
+
+# -- rendering tests ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rendered(collections_path, tmp_path_factory):
+    return render(collections_path, tmp_path_factory.mktemp("render-defaults"))
+
+
+def test_every_rendered_document_parses_and_every_crd_is_structural(rendered):
+    crds = 0
+    for role, docs in rendered.items():
+        assert docs, role
+        for doc in docs:
+            assert doc.get("apiVersion") and doc.get("kind") and doc["metadata"].get("name"), (role, doc)
+            labels = doc["metadata"].get("labels") or {}
+            assert labels.get("app.kubernetes.io/managed-by") == "mlops.k8s", (role, doc["kind"], doc["metadata"])
+            if doc["kind"] == "CustomResourceDefinition":
+                check_crd(doc)
+                crds += 1
+    assert crds == 1 + 8 + 14
+
+
+def test_seldon_deployment_crd_has_the_real_shape(rendered):
+    crd = find(rendered["seldon_core"], "CustomResourceDefinition", "seldondeployments.machinelearning.seldon.io")
+    assert crd["spec"]["names"]["shortNames"] == ["sdep"]
+    versions = {v["name"]: v for v in crd["spec"]["versions"]}
+    assert set(versions) == {"v1", "v1alpha2", "v1alpha3"} and versions["v1"]["storage"]
+    for version in versions.values():
+        assert version["served"]
+        assert version["subresources"]["status"] == {}
+        assert version["subresources"]["scale"] == {"specReplicasPath": ".spec.replicas",
+                                                    "statusReplicasPath": ".status.replicas"}
+        assert "State" in [c["name"] for c in version["additionalPrinterColumns"]]
+    schema = versions["v1"]["schema"]["openAPIV3Schema"]["properties"]
+    spec = schema["spec"]["properties"]
+    assert {"name", "annotations", "protocol", "transport", "replicas", "predictors"} <= set(spec)
+    predictor = spec["predictors"]["items"]
+    assert {"name", "replicas", "traffic", "shadow", "graph", "componentSpecs", "labels", "annotations",
+            "engineResources", "svcOrchSpec", "explainer"} <= set(predictor["properties"])
+    assert predictor["properties"]["componentSpecs"]["items"]["properties"]["spec"][
+        "x-kubernetes-preserve-unknown-fields"]
+    # the recursive graph is spelled out a few levels deep, then kept as unknown fields
+    node, depth = predictor["properties"]["graph"], 1
+    while "properties" in node:
+        assert {"name", "type", "implementation", "modelUri", "children", "parameters", "endpoint"} <= set(
+            node["properties"])
+        node, depth = node["properties"]["children"]["items"], depth + 1
+    assert node["x-kubernetes-preserve-unknown-fields"] and depth > 3
+    status = schema["status"]["properties"]
+    assert status["state"]["enum"] == ["Creating", "Available", "Failed"]
+    assert {"description", "deploymentStatus", "serviceStatus", "address", "replicas"} <= set(status)
+
+
+def test_argo_and_emissary_crds_have_the_real_shape(rendered):
+    argo = {c["spec"]["names"]["kind"]: c for c in find(rendered["argo_workflows"], "CustomResourceDefinition")}
+    assert set(argo) == {"Workflow", "WorkflowTemplate", "CronWorkflow", "ClusterWorkflowTemplate",
+                         "WorkflowTaskResult", "WorkflowTaskSet", "WorkflowEventBinding", "WorkflowArtifactGCTask"}
+    assert argo["Workflow"]["spec"]["names"]["shortNames"] == ["wf"]
+    assert argo["WorkflowTemplate"]["spec"]["names"]["shortNames"] == ["wftmpl"]
+    assert "cwf" in argo["CronWorkflow"]["spec"]["names"]["shortNames"]
+    assert argo["ClusterWorkflowTemplate"]["spec"]["scope"] == "Cluster"
+    workflow = argo["Workflow"]["spec"]["versions"][0]
+    assert [c["name"] for c in workflow["additionalPrinterColumns"]] == ["Status", "Age", "Message"]
+    assert workflow["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-preserve-unknown-fields"]
+
+    emissary = {c["spec"]["names"]["kind"]: c for c in find(rendered["ambassador"], "CustomResourceDefinition")}
+    assert {"Mapping", "Host", "Listener", "Module", "TLSContext"} <= set(emissary)
+    mapping = {v["name"]: v for v in emissary["Mapping"]["spec"]["versions"]}
+    assert set(mapping) == {"v2", "v3alpha1"} and all(v["served"] for v in mapping.values())
+    for version in mapping.values():
+        props = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        assert {"prefix", "service", "weight", "shadow", "rewrite", "timeout_ms", "host"} <= set(props)
+    listener = emissary["Listener"]["spec"]["versions"]
+    assert [v["name"] for v in listener] == ["v3alpha1"] and listener[0]["storage"]
+    conversion = emissary["Mapping"]["spec"]["conversion"]
+    assert conversion["strategy"] == "Webhook"
+    assert conversion["webhook"]["clientConfig"]["service"]["name"] == "emissary-apiext"
+
+
+def test_seldon_config_has_the_real_shape(rendered):
+    config = find(rendered["seldon_core"], "ConfigMap", "seldon-config")
+    servers = json.loads(config["data"]["predictor_servers"])
+    assert set(SELDON_SERVERS) <= set(servers)
+    for name in ("SKLEARN_SERVER", "XGBOOST_SERVER", "MLFLOW_SERVER"):
+        assert set(servers[name]["protocols"]) == {"seldon", "v2"}
+    for spec in servers.values():
+        for protocol in spec["protocols"].values():
+            assert set(protocol) == {"image", "defaultImageVersion"}
+            assert ":" not in protocol["image"].rsplit("/", 1)[-1]  # the tag is defaultImageVersion
+    assert servers["SKLEARN_SERVER"]["protocols"]["seldon"]["defaultImageVersion"] == "1.18.2"
+    assert servers["TRITON_SERVER"]["protocols"]["v2"]["image"] == "nvcr.io/nvidia/tritonserver"
+    for key in ("storageInitializer", "explainer", "credentials"):
+        json.loads(config["data"][key])
+    operator = find(rendered["seldon_core"], "Deployment", "seldon-controller-manager")
+    env = {e["name"]: e.get("value") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AMBASSADOR_ENABLED"] == "true" and env["ISTIO_ENABLED"] == "false"
+    assert env["WATCH_NAMESPACE"] == "" and env["MANAGER_CREATE_RESOURCES"] == "true"
+    assert env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == "docker.io/seldonio/seldon-core-executor:1.18.2"
+    assert operator["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "docker.io/seldonio/seldon-core-operator:1.18.2")
+
+
+def test_one_registry_variable_reaches_every_image(collections_path, tmp_path):
+    rendered = render(collections_path, tmp_path, seldon_core_image_registry=MIRROR,
+                      argo_workflows_image_registry=MIRROR, ambassador_image_registry=MIRROR)
+    seen = []
+    for role, docs in rendered.items():
+        for doc in docs:
+            for where, image in image_fields(doc):
+                seen.append((role, where, image))
+                assert image.startswith(MIRROR + "/"), (role, doc["kind"], doc["metadata"]["name"], where, image)
+    roles = {role for role, _where, _image in seen}
+    assert roles == set(ROLES)
+    wheres = " ".join(where for _role, where, _image in seen)
+    for expected in ("EXECUTOR_CONTAINER_IMAGE_AND_VERSION", "storageInitializer", "explainer.image_v2",
+                     "predictor_servers.TRITON_SERVER.v2", "predictor_servers.SKLEARN_SERVER.seldon", ".args"):
+        assert expected in wheres, expected
+    images = {image for _role, _where, image in seen}
+    assert MIRROR + "/nvidia/tritonserver" in images
+    assert MIRROR + "/argoproj/argoexec:v3.5.12" in images
+    assert MIRROR + "/emissaryingress/emissary:3.9.1" in images
+
+
+def test_render_variants(collections_path, tmp_path):
+    rendered = render(
+        collections_path, tmp_path,
+        seldon_core_watch_namespace="models", seldon_core_gateway="istio", seldon_core_webhook_mode="cert_manager",
+        seldon_core_image_pull_secrets=["regcred"], seldon_core_node_selector={"pool": "ml"},
+        seldon_core_tolerations=[{"key": "ml", "operator": "Exists", "effect": "NoSchedule"}],
+        argo_workflows_watch_namespace="models", argo_workflows_server_enabled=False,
+        argo_workflows_executor_bindings=[{"namespace": "models", "service_account": "default"}],
+        ambassador_crd_conversion_webhook=False, ambassador_create_default_listeners=False,
+    )
+    seldon = rendered["seldon_core"]
+    assert not [d for d in seldon if d["kind"] == "ClusterRole" and d["metadata"]["name"].startswith("seldon-manager")]
+    role = find(seldon, "Role", "seldon-manager-role")
+    assert role["metadata"]["namespace"] == "models"
+    assert find(seldon, "Namespace", "models")["metadata"]["labels"]["seldon.io/controller-id"] == "seldon-system"
+    pod = find(seldon, "Deployment", "seldon-controller-manager")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["WATCH_NAMESPACE"] == "models" and env["ISTIO_ENABLED"] == "true"
+    assert env["AMBASSADOR_ENABLED"] == "false" and env["MANAGER_CREATE_RESOURCES"] == "false"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}] and pod["nodeSelector"] == {"pool": "ml"}
+    assert pod["tolerations"][0]["key"] == "ml"
+    assert pod["volumes"][0]["secret"]["secretName"] == "seldon-webhook-server-cert"
+    find(seldon, "Certificate", "seldon-serving-cert")
+    webhook = find(seldon, "ValidatingWebhookConfiguration")[0]
+    assert webhook["webhooks"][0]["clientConfig"]["service"]["name"] == "seldon-webhook-service"
+
+    argo = rendered["argo_workflows"]
+    assert not [d for d in argo if d["kind"] == "Deployment" and d["metadata"]["name"] == "argo-server"]
+    args = find(argo, "Deployment", "workflow-controller")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--managed-namespace") + 1] == "models" and "--namespaced" in args
+    assert find(argo, "Role", "argo-controller-role")["metadata"]["namespace"] == "models"
+    assert find(argo, "RoleBinding", "argo-workflows-executor-default")["metadata"]["namespace"] == "models"
+
+    emissary = rendered["ambassador"]
+    assert not [d for d in emissary if d["metadata"]["name"] == "emissary-apiext"]
+    assert not [d for d in emissary if d["kind"] == "Listener"]
+    assert all("conversion" not in d["spec"] for d in emissary if d["kind"] == "CustomResourceDefinition")
+
+
+# -- against the sandbox ------------------------------------------------------------------------------------------
+INSTALL = str(REPO / "playbooks" / "install_platform.yml")
+TEARDOWN = str(REPO / "playbooks" / "teardown.yml")
+
+
+def run_ok(run_playbook, playbook, *args, **kwargs):
+    run = run_playbook(playbook, *args, **kwargs)
+    assert run.rc == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    return run
+
+
+def assert_no_writes(sandbox, mark, what):
+    writes = sandbox.writes(mark)
+    assert not writes, "%s wrote to the API: %s" % (what, [(w["method"], w["path"]) for w in writes][:20])
+
+
+def platform_objects(sandbox):
+    """Namespaces, cluster RBAC and CRDs the platform roles own (by name / label)."""
+    kube = sandbox.kubectl
+    namespaces = kube("get", "namespaces", "-o", "name").stdout.split()
+    rbac = kube("get", "clusterroles,clusterrolebindings", "-o", "name", "-l",
+                "app.kubernetes.io/managed-by=mlops.k8s,"
+                "app.kubernetes.io/part-of in (seldon-core,argo-workflows,emissary-ingress)").stdout.split()
+    crds = [c for c in kube("get", "crds", "-o", "name").stdout.split()
+            if c.endswith((".machinelearning.seldon.io", ".argoproj.io", ".getambassador.io"))]
+    return [n for n in namespaces if n.split("/", 1)[1] in PLATFORM_NAMESPACES], rbac, crds
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(900)
+def test_check_mode_on_fresh_namespaces_sends_no_write(sandbox, run_playbook):
+    suffix = uuid.uuid4().hex[:6]
+    fresh = {"seldon_core_namespace": "sc-" + suffix, "argo_workflows_namespace": "argo-" + suffix,
+             "ambassador_namespace": "em-" + suffix, "ambassador_apiext_namespace": "emx-" + suffix}
+    mark = sandbox.audit_mark()
+    run = run_ok(run_playbook, INSTALL, "--check", extra_vars=fresh)
+    assert run.stats["changed"] > 0
+    assert_no_writes(sandbox, mark, "check mode on fresh namespaces")
+    for namespace in fresh.values():
+        assert sandbox.kubectl("get", "namespace", namespace, check=False).returncode != 0
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(900)
+def test_install_then_rerun_changes_nothing_and_sends_no_write(sandbox, run_playbook):
+    run = run_ok(run_playbook, INSTALL)
+    assert run.stats["changed"] > 0
+    for namespace, deployment in (("seldon-system", "seldon-controller-manager"), ("argo", "workflow-controller"),
+                                  ("argo", "argo-server"), ("emissary", "emissary-ingress"),
+                                  ("emissary-system", "emissary-apiext")):
+        status = sandbox.kubectl("get", "deployment", deployment, "-n", namespace, "-o",
+                                 "jsonpath={.status.conditions[?(@.type=='Available')].status}").stdout
+        assert status == "True", (namespace, deployment)
+    explain = sandbox.kubectl("explain", "seldondeployment.spec.predictors").stdout
+    assert "graph" in explain and "componentSpecs" in explain
+    assert "sdep" in sandbox.kubectl("api-resources", "--api-group=machinelearning.seldon.io").stdout
+
+    mark = sandbox.audit_mark()
+    again = run_ok(run_playbook, INSTALL)
+    assert again.stats["changed"] == 0, [t["_task"] for t in again.tasks() if t.get("changed")]
+    assert_no_writes(sandbox, mark, "the second install run")
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(900)
+def test_check_mode_on_the_installed_platform_sends_no_write(sandbox, run_playbook):
+    mark = sandbox.audit_mark()
+    run = run_ok(run_playbook, INSTALL, "--check")
+    assert run.stats["changed"] == 0, [t["_task"] for t in run.tasks() if t.get("changed")]
+    changed = run_ok(run_playbook, INSTALL, "--check", "--diff", extra_vars={"seldon_core_image_registry": MIRROR})
+    assert changed.stats["changed"] > 0
+    assert_no_writes(sandbox, mark, "check mode on the installed platform")
+    image = sandbox.kubectl("get", "deployment", "seldon-controller-manager", "-n", "seldon-system", "-o",
+                            "jsonpath={.spec.template.spec.containers[0].image}").stdout
+    assert image == "docker.io/seldonio/seldon-core-operator:1.18.2"
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(900)
+def test_teardown_removes_everything_but_the_crds(sandbox, run_playbook):
+    run_ok(run_playbook, INSTALL)
+    run = run_ok(run_playbook, TEARDOWN)
+    assert run.stats["changed"] > 0
+    namespaces, rbac, crds = platform_objects(sandbox)
+    assert not namespaces and not rbac, (namespaces, rbac)
+    assert len(crds) == 1 + 8 + 14, crds  # CRDs are kept unless asked for
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(900)
+def test_teardown_with_crds_removes_them_and_is_idempotent(sandbox, run_playbook):
+    run_ok(run_playbook, TEARDOWN, extra_vars={"platform_remove_crds": True})
+    assert platform_objects(sandbox) == ([], [], [])
+    mark = sandbox.audit_mark()
+    again = run_ok(run_playbook, TEARDOWN, extra_vars={"platform_remove_crds": True})
+    assert again.stats["changed"] == 0
+    assert_no_writes(sandbox, mark, "a second teardown")
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(900)
+def test_reinstall_after_teardown(sandbox, run_playbook):
+    """Also leaves the platform installed for the tests that follow."""
+    run_ok(run_playbook, INSTALL)
+    mark = sandbox.audit_mark()
+    idempotent = run_ok(run_playbook, INSTALL)
+    assert idempotent.stats["changed"] == 0, [t["_task"] for t in idempotent.tasks() if t.get("changed")]
+    assert_no_writes(sandbox, mark, "the run after a re-install")
+    namespaces, _rbac, crds = platform_objects(sandbox)
+    assert len(namespaces) == len(PLATFORM_NAMESPACES) and len(crds) == 1 + 8 + 14
