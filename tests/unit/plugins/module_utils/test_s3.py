@@ -25,28 +25,11 @@ from botocore.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
-from moto import mock_aws
 
 MIB = 1024 * 1024
 
 
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-
-
-@pytest.fixture(scope="module")
-def moto_backend():
-    with mock_aws() as mock:
-        yield mock
+pytestmark = pytest.mark.usefixtures("aws_env")
 
 
 @pytest.fixture

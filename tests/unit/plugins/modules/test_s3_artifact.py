@@ -17,7 +17,6 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.mlops.k8s.plugins.module_utils import s3 as s3_utils
 from ansible_collections.mlops.k8s.plugins.modules import s3_artifact
 from botocore.client import BaseClient
-from moto import mock_aws
 
 MIB = 1024 * 1024
 WRITE_OPS = {
@@ -39,25 +38,7 @@ SESSION_TOKEN = "mlops-k8s-unit-test-session-token-abcdef"
 # --------------------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch, tmp_path):
-    """Fake credentials only from the environment; never look for real ones (files, IMDS)."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-
-
-@pytest.fixture(scope="module")
-def moto_backend():
-    """moto's in-process S3, started once per module (requests to an endpoint_url pass through)."""
-    with mock_aws() as mock:
-        yield mock
+pytestmark = pytest.mark.usefixtures("aws_env")
 
 
 @pytest.fixture
