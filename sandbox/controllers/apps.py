@@ -17,6 +17,7 @@ from .base import (
     owned_by,
     parse_ts,
     pod_active,
+    prune_nulls,
     selects,
     set_condition,
 )
@@ -45,17 +46,8 @@ def template_hash(template: dict, collisions: int = 0) -> str:
     return safe_encode(str(fnv32a(raw.encode())))
 
 
-def _prune(v):
-    """Go decodes null and absent alike: drop None values before comparing templates."""
-    if isinstance(v, dict):
-        return {k: _prune(x) for k, x in v.items() if x is not None}
-    if isinstance(v, list):
-        return [_prune(x) for x in v]
-    return v
-
-
 def _without_hash(tpl: dict) -> dict:
-    t = _prune(copy.deepcopy(tpl or {}))
+    t = prune_nulls(copy.deepcopy(tpl or {}))
     labels = (t.get("metadata") or {}).get("labels")
     if labels:
         labels.pop(HASH_LABEL, None)
@@ -155,7 +147,7 @@ class DeploymentController(Controller):
 
     # -- replica sets --
     def _create_rs(self, d: dict, old: list[dict]) -> dict:
-        tpl = _prune(copy.deepcopy(d["spec"]["template"]))
+        tpl = prune_nulls(copy.deepcopy(d["spec"]["template"]))
         collisions = int((d.get("status") or {}).get("collisionCount") or 0)
         h = template_hash(tpl, collisions)
         labels = dict((tpl.get("metadata") or {}).get("labels") or {}, **{HASH_LABEL: h})

@@ -387,3 +387,12 @@ class Controller:
     def describe(self) -> dict:
         return {"name": self.name, **{k: getattr(self, k) for k in self.settings}, "errors": self.errors,
                 "queued": len(self._due)}
+
+
+def prune_nulls(v):
+    """Go decodes null and absent alike: drop None values (recursively) before comparing templates."""
+    if isinstance(v, dict):
+        return {k: prune_nulls(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [prune_nulls(x) for x in v]
+    return v

@@ -20,7 +20,7 @@ import logging
 import os
 
 from ..apiserver.errors import ApiError
-from ..controllers.base import PODS, Controller, condition, controller_of, controller_ref, owned_by
+from ..controllers.base import PODS, Controller, condition, controller_of, controller_ref, owned_by, prune_nulls
 from . import spec as S
 
 log = logging.getLogger("sandbox.seldon")
@@ -63,16 +63,8 @@ def derivative(want, have) -> bool:
     return want == have or str(want) == str(have)
 
 
-def _prune(v):
-    if isinstance(v, dict):
-        return {k: _prune(x) for k, x in v.items() if x is not None}
-    if isinstance(v, list):
-        return [_prune(x) for x in v]
-    return v
-
-
 def _template_key(tpl: dict) -> dict:
-    t = _prune(copy.deepcopy(tpl or {}))
+    t = prune_nulls(copy.deepcopy(tpl or {}))
     (t.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
     return t
 

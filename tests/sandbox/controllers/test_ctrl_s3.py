@@ -23,10 +23,11 @@ def s3(sandbox):
 
 
 def test_bucket_put_get(s3):
-    s3.create_bucket(Bucket="models")
-    s3.put_object(Bucket="models", Key="iris/model.joblib", Body=b"weights")
-    assert s3.get_object(Bucket="models", Key="iris/model.joblib")["Body"].read() == b"weights"
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="models", Prefix="iris/")["Contents"]]
+    bucket = "put-get-test"  # not "models": other test files share this session's S3
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="iris/model.joblib", Body=b"weights")
+    assert s3.get_object(Bucket=bucket, Key="iris/model.joblib")["Body"].read() == b"weights"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="iris/")["Contents"]]
     assert keys == ["iris/model.joblib"]
 
 

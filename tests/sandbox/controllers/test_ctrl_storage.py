@@ -6,7 +6,7 @@ import os
 
 import pytest
 import yaml
-from conftest import Kube, deployment, wait_for
+from ctrl_helpers import Kube, deployment, wait_for
 
 pytestmark = pytest.mark.sandbox
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import yaml
-from conftest import deployment, wait_for
+from ctrl_helpers import deployment, wait_for
 
 pytestmark = pytest.mark.sandbox
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
+from seldon_helpers import (
     BUCKET,
     IRIS,
     IRIS_V2,

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import IRIS, REPO, SDEP_PATH, call, gateway, predictor, sdep_body, wait_for, wait_state
+from seldon_helpers import IRIS, REPO, SDEP_PATH, call, gateway, predictor, sdep_body, wait_for, wait_state
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
