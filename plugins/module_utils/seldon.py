@@ -627,7 +627,7 @@ class Freshness:
     """Decides whether the status seen belongs to the spec we applied.
 
     Seldon Core v1 writes no ``observedGeneration``. When the status has one (``duckv1.Status`` is inlined in the
-    upstream type, and the sandbox operator sets it), it must reach the generation we applied. Otherwise the
+    upstream type, so an operator may set it), it must reach the generation we applied. Otherwise the
     status must have changed since our apply (the operator goes Available -> Creating -> Available on a spec
     change), or, after ``settle`` seconds, the predictor Deployments must have observed their latest generation
     and finished rolling out.
