@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo on a FRESH embedded sandbox (called by hack/demo.sh, i.e. `make demo`):
 #   start a sandbox in a temporary directory -> train the iris model twice (seed 0, and seed 1 for the canary)
-#   -> ansible-playbook playbooks/demo.yml (install platform -> namespace -> upload -> deploy -> predict -> canary
-#   -> teardown -> summary). The sandbox is always stopped, even on failure or Ctrl-C; the exit code is the
+#   -> load the iris training image into the sandbox (its Argo steps run it) -> ansible-playbook playbooks/demo.yml
+#   (install platform -> namespace -> upload -> deploy -> predict -> canary -> Argo train -> deploy -> teardown ->
+#   summary). The sandbox is always stopped, even on failure or Ctrl-C; the exit code is the
 #   playbook's. Extra arguments go to ansible-playbook (e.g. -v, -e demo_canary_requests=200).
 #   DEMO_KEEP=1 keeps the work directory (sandbox logs, models) after a successful run; it is always kept on failure.
 set -uo pipefail
@@ -68,6 +69,16 @@ echo "run-demo: sandbox up: API $(sed -n 's/^ *server: //p' "$KUBECONFIG" | head
 echo "run-demo: training the iris model (seed 0) and its retrained canary (seed 1)"
 "$PY" examples/iris/train.py "$WORK/iris-v1" >/dev/null || exit 1
 "$PY" examples/iris/train.py --seed 1 "$WORK/iris-v2" >/dev/null || exit 1
+
+# The Argo step of the demo runs the training image: on the sandbox an image is a directory, loaded like
+# `kind load docker-image` (on a real cluster: docker build -t ghcr.io/mlops-k8s/iris-train:0.1.0 examples/iris).
+echo "run-demo: loading the iris training image (examples/iris) into the sandbox"
+if ! "$PY" -m sandbox load-image ghcr.io/mlops-k8s/iris-train:0.1.0 examples/iris --dir "$SANDBOX_DIR" \
+    >"$WORK/load-image.log" 2>&1; then
+  cat "$WORK/load-image.log" >&2
+  echo "run-demo: loading the training image failed" >&2
+  exit 1
+fi
 
 # The collection under test is this checkout, as mlops.k8s.
 mkdir -p "$WORK/collections/ansible_collections/mlops"

@@ -1,4 +1,5 @@
-"""`python -m sandbox start|stop|status|serve --dir DIR`."""
+"""`python -m sandbox start|stop|status|serve --dir DIR`, `load-image REF SRC_DIR --dir DIR` (a directory as a
+container image on the sandbox's node, like `kind load docker-image`) and `images --dir DIR` (the loaded ones)."""
 
 from __future__ import annotations
 
@@ -139,7 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("start", "serve"):
             sp.add_argument("--port", type=int, default=0)
             sp.add_argument("--no-snapshot", action="store_true", help="do not load/save DIR/snapshot.json")
+    sp = sub.add_parser("load-image", help="copy SRC_DIR to DIR/images/<registry/repository>/<tag>/ as image REF "
+                                           "(optional SRC_DIR/image.json: workingDir, entrypoint, cmd, env)")
+    sp.add_argument("ref")
+    sp.add_argument("src_dir")
+    sp.add_argument("--dir", required=True)
+    sp = sub.add_parser("images", help="list the images load-image loaded")
+    sp.add_argument("--dir", required=True)
     args = p.parse_args(argv)
+    if args.cmd in ("load-image", "images"):
+        return _images_cmd(args)
     if args.cmd == "serve":
         from .server import serve
         serve(args.dir, args.port, snapshot=not args.no_snapshot)
@@ -154,3 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     info = running(os.path.abspath(args.dir))
     print(json.dumps({"running": bool(info), **({"server": info["server"], "pid": info["pid"]} if info else {})}))
     return 0 if info else 1
+
+
+def _images_cmd(args) -> int:
+    """Works whether or not the sandbox runs: a step pod resolves its image when it starts (and retries)."""
+    from .argo import images
+    directory = os.path.abspath(args.dir)
+    if args.cmd == "images":
+        print(json.dumps({"images": images.loaded(directory)}, indent=2))
+        return 0
+    try:
+        dest = images.load(directory, args.ref, args.src_dir)
+    except (images.ImageError, OSError, ValueError) as e:
+        print(f"load-image: {e}", file=sys.stderr)
+        return 1
+    repo, tag = images.normalize(args.ref)
+    print(json.dumps({"image": f"{repo}:{tag}", "dir": dest}))
+    return 0

@@ -5,7 +5,12 @@
 OUTPUT_DIR gets ``model.joblib`` (a fitted scikit-learn estimator: the SKLEARN_SERVER artifact,
 for the Seldon protocol and for MLServer's V2 protocol alike), ``model-settings.json`` (for
 running the directory with ``mlserver start`` directly) and ``metrics.json``. The path of the
-output directory is printed on the last line (an Argo step can use it as an output parameter).
+output directory is printed on the last line. In an Argo step (the mlops.k8s.train_deploy role)::
+
+    python train.py /mnt/models/iris/run-1 --location-file /tmp/model-location --relative-to /mnt/models
+
+also writes the directory relative to the volume's mount (``iris/run-1``) to /tmp/model-location, the step's output
+parameter: the model server then loads ``pvc://<claim>/iris/run-1``.
 
 The model must be loaded by the SAME scikit-learn version: the sandbox server venvs pin the one
 in sandbox/servers/requirements-*.txt; use that version here too.
@@ -73,6 +78,9 @@ def main(argv=None) -> int:
     parser.add_argument("output_dir", nargs="?", default=str(HERE / "model"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="iris", help="model name in model-settings.json (V2)")
+    parser.add_argument("--location-file", help="also write the output directory's location to this file")
+    parser.add_argument("--relative-to", help="with --location-file: write the location relative to this directory "
+                        "(the mount path of the volume)")
     args = parser.parse_args(argv)
     metrics = train(args.output_dir, seed=args.seed, name=args.name)
     serving = serving_sklearn_version()
@@ -80,7 +88,13 @@ def main(argv=None) -> int:
         print(f"WARNING: trained with scikit-learn {sklearn.__version__} but the sandbox servers load with "
               f"{serving}: the pickle may not load", file=sys.stderr)
     print(f"accuracy={metrics['accuracy']:.3f} sklearn={metrics['sklearn_version']}", file=sys.stderr)
-    print(Path(args.output_dir).resolve())
+    output = Path(args.output_dir).resolve()
+    if args.location_file:
+        location = output.relative_to(Path(args.relative_to).resolve()) if args.relative_to else output
+        location_file = Path(args.location_file)
+        location_file.parent.mkdir(parents=True, exist_ok=True)
+        location_file.write_text(location.as_posix())  # no newline: the value is used as is
+    print(output)
     return 0
 
 

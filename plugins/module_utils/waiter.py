@@ -466,3 +466,54 @@ def wait_for_match(client, resource, namespace=None, *, label_selector=None, fie
 def _fmt(seconds):
     seconds = float(seconds)
     return ("%d" % round(seconds)) if seconds >= 10 or seconds.is_integer() else ("%.1f" % seconds)
+
+
+# -- Argo Workflows -----------------------------------------------------------------------------------------
+WORKFLOW_DONE_PHASES = ("Succeeded", "Failed", "Error")
+
+
+def describe_workflow(obj):
+    """A one-line picture of a Workflow: phase, progress, message and the nodes still running."""
+    if obj is None:
+        return "the Workflow does not exist"
+    status = obj.get("status") or {}
+    if not status.get("phase"):
+        return ("no status yet: the Argo workflow controller has not picked it up (is a workflow-controller "
+                "running and watching namespace %s?)" % ((obj.get("metadata") or {}).get("namespace") or "default"))
+    parts = ["phase %s" % status["phase"]]
+    if status.get("progress"):
+        parts[0] += " (progress %s)" % status["progress"]
+    if status.get("message"):
+        parts.append("message %r" % status["message"])
+    running = []
+    for node in (status.get("nodes") or {}).values():
+        if not isinstance(node, dict) or node.get("type") not in ("Pod", "Suspend", "Retry"):
+            continue
+        if node.get("phase") in ("Pending", "Running") and node.get("type") != "Retry":
+            text = "%s (%s" % (node.get("displayName") or node.get("name"), node.get("phase"))
+            text += ": %s)" % node["message"] if node.get("message") else ")"
+            running.append(text)
+    if running:
+        parts.append("still running: " + ", ".join(sorted(running)))
+    return "; ".join(parts)
+
+
+def workflow_finished(uid=None):
+    """Done when the Workflow's phase is Succeeded, Failed or Error (the object with ``uid`` when given)."""
+
+    def check(obj):
+        if obj is None:
+            return False, "the Workflow does not exist"
+        if uid and (obj.get("metadata") or {}).get("uid") != uid:
+            return False, "the Workflow was replaced by another one with the same name"
+        phase = (obj.get("status") or {}).get("phase")
+        return phase in WORKFLOW_DONE_PHASES, describe_workflow(obj)
+
+    return check
+
+
+def wait_for_workflow(client, resource, name, namespace, *, uid=None, timeout=600, clock=time.monotonic,
+                      sleep=time.sleep):
+    """Watch a Workflow until it has finished (any of WORKFLOW_DONE_PHASES); K8sError reason Timeout otherwise."""
+    return wait_for(client, resource, name, namespace, check=workflow_finished(uid), timeout=timeout,
+                    description="the workflow to finish", clock=clock, sleep=sleep)

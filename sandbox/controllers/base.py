@@ -84,6 +84,12 @@ def set_condition(st: dict, ctype: str, status: str, reason: str = "", message: 
         new["lastUpdateTime"] = t if (cur is None or cur.get("status") != status or cur.get("reason") != reason
                                       or cur.get("message") != message) else cur.get("lastUpdateTime", t)
     new["lastTransitionTime"] = t if cur is None or cur.get("status") != status else cur.get("lastTransitionTime", t)
+    store_condition(conds, cur, new, reason, message)
+
+
+def store_condition(conds: list, cur: dict | None, new: dict, reason: str = "", message: str = "") -> None:
+    """The common tail of every condition setter: add reason and message when given, then replace `cur` (the
+    condition of that type found in `conds`) or append."""
     if reason:
         new["reason"] = reason
     if message:

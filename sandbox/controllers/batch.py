@@ -6,7 +6,18 @@ import copy
 import datetime as dt
 import time
 
-from .base import PODS, Controller, condition, controller_of, controller_ref, now, owned_by, parse_ts, pod_active
+from .base import (
+    PODS,
+    Controller,
+    condition,
+    controller_of,
+    controller_ref,
+    now,
+    owned_by,
+    parse_ts,
+    pod_active,
+    store_condition,
+)
 from .cron import CronError, Schedule
 from .pods import ready_for
 
@@ -29,14 +40,7 @@ def _job_cond(st: dict, ctype: str, status: str, reason: str = "", message: str 
     new = {"type": ctype, "status": status, "lastProbeTime": t, "lastTransitionTime": t}
     if cur and cur.get("status") == status:
         new["lastTransitionTime"] = cur.get("lastTransitionTime", t)
-    if reason:
-        new["reason"] = reason
-    if message:
-        new["message"] = message
-    if cur is None:
-        conds.append(new)
-    else:
-        conds[conds.index(cur)] = new
+    store_condition(conds, cur, new, reason, message)
 
 
 class JobController(Controller):

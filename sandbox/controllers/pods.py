@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 
-from .base import NODE_NAME, PODS, Controller, now, parse_ts
+from .base import NODE_NAME, PODS, Controller, now, parse_ts, store_condition
 from .runtime import RunContext, RunStatus, pod_log_dir
 
 log = logging.getLogger("sandbox.controllers.kubelet")
@@ -347,14 +347,7 @@ def _cond(st: dict, ctype: str, status: str, reason: str = "", message: str = ""
     t = now()
     new = {"type": ctype, "status": status, "lastProbeTime": None,
            "lastTransitionTime": t if cur is None or cur.get("status") != status else cur.get("lastTransitionTime")}
-    if reason:
-        new["reason"] = reason
-    if message:
-        new["message"] = message
-    if cur is None:
-        conds.append(new)
-    else:
-        conds[conds.index(cur)] = new
+    store_condition(conds, cur, new, reason, message)
 
 
 def ready_for(pod: dict, seconds: int) -> bool:

@@ -102,6 +102,52 @@ class RunContext:
         self.registry.register(self.namespace, self.pod, container_port, host, port)
 
 
+class ProcessRunner:
+    """What the process-running pod runners share: one worker per pod UID (a worker has ``pod_name``, a
+    ``stopping`` Event and a blocking ``stop()``), stops in the background so the kubelet is not held up, and
+    `stop_all` when the sandbox stops."""
+
+    join_timeout = 15.0
+
+    def __init__(self, sandbox):
+        self.sb = sandbox
+        self.workers: dict[str, object] = {}
+        self.lock = threading.Lock()
+        self.closing = False
+        self._stoppers: list[threading.Thread] = []
+
+    def stop_worker(self, uid: str, then=None) -> None:
+        """End the worker of pod `uid` in the background, then call ``then(worker)``. Idempotent."""
+        with self.lock:
+            w = self.workers.pop(uid, None)
+            if w is None:
+                return
+            w.stopping.set()
+
+            def run():
+                w.stop()
+                if then is not None:
+                    then(w)
+            t = threading.Thread(target=run, name=f"stop-{w.pod_name}", daemon=True)
+            self._stoppers = [x for x in self._stoppers if x.is_alive()] + [t]
+        t.start()
+
+    def stop_all(self) -> None:
+        """The sandbox stops: end every worker (and wait for them)."""
+        with self.lock:
+            self.closing = True
+            workers = list(self.workers.values())
+            self.workers.clear()
+            stoppers = list(self._stoppers)
+        for w in workers:
+            w.stopping.set()
+        threads = [threading.Thread(target=w.stop, daemon=True) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads + stoppers:
+            t.join(timeout=self.join_timeout)
+
+
 def pod_log_dir(sandbox_dir: str, namespace: str, pod: str) -> str:
     return os.path.join(sandbox_dir, "logs", "pods", namespace, pod)
 

@@ -43,7 +43,7 @@ import threading
 import time
 
 from ..controllers.base import Client, Recorder
-from ..controllers.runtime import ContainerStatus, RunStatus
+from ..controllers.runtime import ContainerStatus, ProcessRunner, RunStatus
 from . import spec as S
 from .storage import DownloadError, download
 
@@ -725,18 +725,14 @@ def _tcp_ok(port: int) -> bool:
         return False
 
 
-class SeldonPodRunner:
+class SeldonPodRunner(ProcessRunner):
     """Registered in `sandbox.pod_runners`: runs the pods of the Deployments the Seldon operator creates."""
 
     def __init__(self, sandbox, component):
-        self.sb = sandbox
+        super().__init__(sandbox)
         self.component = component
-        self.workers: dict[str, PodWorker] = {}
-        self.lock = threading.Lock()
         self.client = Client(sandbox, "system:node:sandbox-node", "kubelet")
         self.recorder = Recorder(self.client, "kubelet")
-        self.closing = False
-        self._stoppers: list[threading.Thread] = []
 
     def time_scale(self) -> float:
         return self.component.time_scale()
@@ -770,27 +766,7 @@ class SeldonPodRunner:
     def stop(self, pod: dict) -> None:
         """The pod is gone: its processes end in the background (terminationGracePeriodSeconds, at most 5s), so
         the kubelet is not held up."""
-        with self.lock:
-            w = self.workers.pop(pod["metadata"].get("uid", ""), None)
-            if w is None:
-                return
-            w.stopping.set()
-            t = threading.Thread(target=w.stop, name=f"seldon-stop-{w.pod_name}", daemon=True)
-            self._stoppers = [x for x in self._stoppers if x.is_alive()] + [t]
-        t.start()
-
-    def stop_all(self) -> None:
-        """The sandbox stops: end every model server (and wait for it)."""
-        with self.lock:
-            self.closing = True
-            workers = list(self.workers.values())
-            self.workers.clear()
-            stoppers = list(self._stoppers)
-        threads = [threading.Thread(target=w.stop, daemon=True) for w in workers]
-        for t in threads:
-            t.start()
-        for t in threads + stoppers:
-            t.join(timeout=15)
+        self.stop_worker(pod["metadata"].get("uid", ""))
 
     def pids(self) -> list[int]:
         with self.lock:

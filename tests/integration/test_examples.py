@@ -7,12 +7,11 @@ objects back. An example is skipped, with the reason, only when the sandbox lack
 from __future__ import annotations
 
 import json
-import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
-from sandbox import components
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -110,17 +109,22 @@ def test_canary_shadow(run_example, sandbox):
 
 
 def test_argo_train_deploy(run_example, sandbox):
-    has_component = any("argo" in spec.lower() for spec in components.COMPONENTS)
-    if not has_component or sandbox.env.get("SANDBOX_ARGO_CONTROLLER") != "1":
-        pytest.skip("the sandbox has no Argo Workflows controller yet (no argo component in "
-                    "sandbox.components.COMPONENTS / SANDBOX_ARGO_CONTROLLER=1 missing from its env): "
-                    "the Workflow would never run")
-    # The training "image" of the example, as the sandbox maps images to directories (s2i sources).
-    image = Path(sandbox.dir) / "images" / "iris-train" / "0.1.0"
-    image.mkdir(parents=True, exist_ok=True)
-    shutil.copy(EXAMPLES / "iris" / "train.py", image / "train.py")
-    run_example("argo_train_deploy")
+    if sandbox.env.get("SANDBOX_ARGO_CONTROLLER") != "1":
+        pytest.skip("the sandbox runs no Argo Workflows controller (SANDBOX_ARGO_CONTROLLER=1 missing from its env)")
+    # The training image of the example, loaded into the sandbox as `kind load docker-image` would (on a cluster:
+    # docker build -t ghcr.io/mlops-k8s/iris-train:0.1.0 examples/iris).
+    subprocess.run([sys.executable, "-m", "sandbox", "load-image", "ghcr.io/mlops-k8s/iris-train:0.1.0",
+                    str(EXAMPLES / "iris"), "--dir", str(sandbox.dir)],
+                   check=True, capture_output=True, cwd=REPO, timeout=120)
+    run = run_example("argo_train_deploy")
+    shown = run.task("Show the steps and where the model was trained to")["msg"]
+    assert shown["phase"] == "Succeeded"
+    assert shown["model_location"] == "iris"
     workflow = _get(sandbox, "/apis/argoproj.io/v1alpha1/namespaces/models/workflows/train-deploy-iris")
     assert workflow["status"]["phase"] == "Succeeded"
     sdep = _sdep(sandbox, "models", "iris-argo")
-    assert sdep["spec"]["predictors"][0]["graph"]["modelUri"].startswith("pvc://model-parameters-pvc/")
+    assert sdep["spec"]["predictors"][0]["graph"]["modelUri"] == "pvc://model-parameters-pvc/iris"
+    assert sdep["status"]["state"] == "Available"
+    # a second run finds the Workflow unchanged: nothing submitted again
+    again = run_example("argo_train_deploy")
+    assert again.stats.get("changed", 0) == 0, [t["_task"] for t in again.tasks() if t.get("changed")]
