@@ -1,18 +1,16 @@
 # Copyright: mlops.k8s contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Argo Workflows: building Workflows and CronWorkflows, submitting, waiting, reading the results.
+"""Argo Workflows: building, validating, submitting and deleting Workflows.
 
 * Building: a Workflow from a whole definition, a spec, a WorkflowTemplate / ClusterWorkflowTemplate
   (``spec.workflowTemplateRef``) or a CronWorkflow (its ``workflowSpec``, labelled and owned as
   ``argo submit --from cronwf/NAME`` does), with the submit options of ``argo submit`` (parameters merged over
-  the source's, entrypoint, service account, labels). A CronWorkflow from friendly options or a definition, with
-  the schedule checked as the Argo controller's cron parser checks it, before anything is written.
+  the source's, entrypoint, service account, labels).
 * Submitting: a named Workflow is created once; when one exists its spec decides (same spec: nothing written;
   another spec: deleted and submitted again, or a clear failure, as ``recreate`` says). ``generateName`` always
   submits. Check mode sends server dry runs only.
-* Results: phase, outputs (``status.outputs.parameters``), the nodes with their pods and outputs, step logs,
-  duration; a failed or timed-out Workflow is explained (failed leaf steps with their messages, the pods'
-  container states, the last log lines, recent warnings).
+* Finishing: the wait for the submitted Workflow and its results, read by ``argo_status`` (which also explains a
+  failed or timed-out Workflow). CronWorkflows and their schedules are in ``argo_schedule``.
 """
 
 from __future__ import annotations
@@ -24,31 +22,30 @@ import re
 
 from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref, to_k8s_error
+from ansible_collections.mlops.k8s.plugins.module_utils.argo_status import (
+    EXPLAIN_LOG_LINES,
+    FAILED_PHASES,
+    WORKFLOW,
+    collect_logs,
+    describe,
+    explain,
+)
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
 
 GROUP = "argoproj.io"
 API_VERSION = "argoproj.io/v1alpha1"
-WORKFLOW = "Workflow"
+# WORKFLOW ("Workflow") comes from argo_status, which reads Workflows without importing this module
 WORKFLOW_TEMPLATE = "WorkflowTemplate"
 CLUSTER_WORKFLOW_TEMPLATE = "ClusterWorkflowTemplate"
 CRON_WORKFLOW = "CronWorkflow"
 
-LABEL_WORKFLOW = "workflows.argoproj.io/workflow"
 LABEL_CRON_WORKFLOW = "workflows.argoproj.io/cron-workflow"
 LABEL_WORKFLOW_TEMPLATE = "workflows.argoproj.io/workflow-template"
 LABEL_CLUSTER_WORKFLOW_TEMPLATE = "workflows.argoproj.io/cluster-workflow-template"
 LABEL_CONTROLLER_INSTANCE_ID = "workflows.argoproj.io/controller-instanceid"
 ANN_SCHEDULED_TIME = "workflows.argoproj.io/scheduled-time"
-ANN_NODE_ID = "workflows.argoproj.io/node-id"
-ANN_NODE_NAME = "workflows.argoproj.io/node-name"
 
-DONE_PHASES = waiter.WORKFLOW_DONE_PHASES
-FAILED_PHASES = ("Failed", "Error")
 RECREATE = ("never", "on_change", "always")
-CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
-MAIN_CONTAINER = "main"
-EXPLAIN_LOG_LINES = 10
-MAX_EVENTS = 10
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _GENERATE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9.-])?$")
@@ -96,6 +93,18 @@ def merge_parameters(existing, parameters):
     return out
 
 
+def submit_options_spec():
+    """Argument spec of the ``argo submit`` options that argo_workflow and cron_workflow both take."""
+    return {
+        "workflow_template": {"type": "str"},
+        "cluster_scope": {"type": "bool", "default": False},
+        "parameters": {"type": "dict"},
+        "entrypoint": {"type": "str"},
+        "service_account": {"type": "str"},
+        "labels": {"type": "dict"},
+    }
+
+
 def apply_submit_options(spec, parameters=None, entrypoint=None, service_account=None):
     """Set the submit options on a Workflow spec (or a CronWorkflow's workflowSpec) in place."""
     if parameters:
@@ -110,7 +119,8 @@ def apply_submit_options(spec, parameters=None, entrypoint=None, service_account
     return spec
 
 
-def _string_labels(labels, what="labels"):
+def string_labels(labels, what="labels"):
+    """Label values as the strings Kubernetes wants (mappings and lists refused)."""
     out = {}
     for key, value in (labels or {}).items():
         if value is None or isinstance(value, (dict, list)):
@@ -120,7 +130,8 @@ def _string_labels(labels, what="labels"):
 
 
 # -- building Workflows -------------------------------------------------------------------------------------
-def _new(kind, spec):
+def new_object(kind, spec):
+    """An empty object of an Argo ``kind`` around ``spec``."""
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": {}, "spec": spec}
 
 
@@ -158,15 +169,20 @@ def target(params, kind):
 def workflow_from_spec(spec):
     if not isinstance(spec, dict):
         raise K8sError("spec must be a mapping (a Workflow spec)")
-    return _new(WORKFLOW, copy.deepcopy(spec))
+    return new_object(WORKFLOW, copy.deepcopy(spec))
+
+
+def template_ref(template, cluster_scope=False):
+    """A ``workflowTemplateRef`` to a WorkflowTemplate (or, with ``cluster_scope``, a ClusterWorkflowTemplate)."""
+    out = {"name": template}
+    if cluster_scope:
+        out["clusterScope"] = True
+    return out
 
 
 def workflow_from_template(template, cluster_scope=False):
     """A Workflow that runs a WorkflowTemplate (or ClusterWorkflowTemplate), as ``argo submit --from``."""
-    ref_ = {"name": template}
-    if cluster_scope:
-        ref_["clusterScope"] = True
-    wf = _new(WORKFLOW, {"workflowTemplateRef": ref_})
+    wf = new_object(WORKFLOW, {"workflowTemplateRef": template_ref(template, cluster_scope)})
     label = LABEL_CLUSTER_WORKFLOW_TEMPLATE if cluster_scope else LABEL_WORKFLOW_TEMPLATE
     wf["metadata"] = {"generateName": template + "-", "labels": {label: template}}
     return wf
@@ -206,6 +222,18 @@ def workflow_from_cron(cron, now=None):
     return {"apiVersion": API_VERSION, "kind": WORKFLOW, "metadata": wf_meta, "spec": copy.deepcopy(spec)}
 
 
+def set_namespace_and_labels(meta, namespace=None, labels=None, default_namespace="default"):
+    """The ``namespace`` option over the object's own (``default_namespace`` when neither gives one), and the
+    ``labels`` option added to the object's labels."""
+    if namespace:
+        meta["namespace"] = namespace
+    elif not meta.get("namespace"):
+        meta["namespace"] = default_namespace
+    if labels:
+        meta["labels"] = dict(meta.get("labels") or {}, **string_labels(labels))
+    return meta
+
+
 def set_identity(obj, name=None, generate_name=None, namespace=None, labels=None, default_namespace="default"):
     """Name (or generateName), namespace and extra labels of a Workflow; options win over the object's own."""
     meta = obj.setdefault("metadata", {})
@@ -215,12 +243,7 @@ def set_identity(obj, name=None, generate_name=None, namespace=None, labels=None
     elif generate_name:
         meta["generateName"] = generate_name
         meta.pop("name", None)
-    if namespace:
-        meta["namespace"] = namespace
-    elif not meta.get("namespace"):
-        meta["namespace"] = default_namespace
-    if labels:
-        meta["labels"] = dict(meta.get("labels") or {}, **_string_labels(labels))
+    set_namespace_and_labels(meta, namespace, labels, default_namespace)
     if meta.get("name"):
         meta.pop("generateName", None)
     return obj
@@ -260,7 +283,7 @@ def build_workflow(params, cron=None):
 
 
 # -- validation ---------------------------------------------------------------------------------------------
-def _check_names(meta, problems):
+def check_names(meta, problems):
     name = meta.get("name")
     generate = meta.get("generateName")
     if name is not None and (not isinstance(name, str) or len(name) > 253 or not _NAME.match(name)):
@@ -350,220 +373,11 @@ def check_workflow_spec(spec, where, problems, template=None):
 def validate_workflow(wf, template=None):
     """Raise K8sError listing what Argo would reject (names, templates, entrypoint, parameter values)."""
     problems = []
-    _check_names(wf.get("metadata") or {}, problems)
+    check_names(wf.get("metadata") or {}, problems)
     check_workflow_spec(wf.get("spec"), "spec", problems, template)
     if problems:
         raise K8sError("invalid Workflow: %s" % "; ".join(problems))
     return wf
-
-
-# -- schedules ----------------------------------------------------------------------------------------------
-_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                           "nov", "dec"))}
-_DAYS = {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
-# (field name, minimum, maximum, names) of the 5 standard fields, with the bounds of the controller's parser
-_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}), ("month", 1, 12, _MONTHS),
-           ("day of week", 0, 6, _DAYS))
-_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-_GO_DURATION = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|ms|s|m|h)"
-                          r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|ms|s|m|h))*$")
-
-
-def _cron_number(text, names):
-    low = text.lower()
-    if low in names:
-        return names[low]
-    if low.startswith("-") and low[1:].isdigit():
-        raise ValueError("negative number (%s) not allowed" % text)
-    if not low.isdigit():
-        raise ValueError("failed to parse int from %s" % text)
-    return int(low)
-
-
-def _cron_range(expr, low, high, names):
-    range_step = expr.split("/")
-    if len(range_step) > 2:
-        raise ValueError("too many slashes: %s" % expr)
-    bounds = range_step[0].split("-")
-    if len(bounds) > 2:
-        raise ValueError("too many hyphens: %s" % expr)
-    if bounds[0] in ("*", "?"):
-        if len(bounds) > 1:
-            raise ValueError("too many hyphens: %s" % expr)
-        start, end = low, high
-    else:
-        start = _cron_number(bounds[0], names)
-        end = _cron_number(bounds[1], names) if len(bounds) == 2 else start
-    if len(range_step) == 2:
-        if not range_step[1].isdigit():
-            raise ValueError("failed to parse int from %s" % range_step[1])
-        step = int(range_step[1])
-        if step == 0:
-            raise ValueError("step of range should be a positive number: %s" % expr)
-        if len(bounds) == 1 and bounds[0] not in ("*", "?"):
-            end = high  # N/step means N-max/step
-    if start < low:
-        raise ValueError("beginning of range (%d) below minimum (%d): %s" % (start, low, expr))
-    if end > high:
-        raise ValueError("end of range (%d) above maximum (%d): %s" % (end, high, expr))
-    if start > end:
-        raise ValueError("beginning of range (%d) beyond end of range (%d): %s" % (start, end, expr))
-
-
-def validate_timezone(name, what="timezone"):
-    """An IANA time zone name, checked against the local zone database when there is one."""
-    if not isinstance(name, str) or not name.strip():
-        raise K8sError("%s must be a time zone name such as Europe/Paris" % what)
-    try:
-        import zoneinfo
-    except ImportError:  # pragma: no cover - Python < 3.9: the controller checks it
-        return
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        if zoneinfo.available_timezones():  # without a zone database nothing can be said here
-            raise K8sError("%s %r is not a known time zone (use an IANA name such as Europe/Paris or UTC)"
-                           % (what, name)) from None
-
-
-def validate_schedule(expr, what="schedule"):
-    """Check a schedule as the controller's standard cron parser does: 5 fields (minute hour day-of-month month
-    day-of-week; lists, ranges, steps, month and day names), an optional ``CRON_TZ=``/``TZ=`` prefix, or a
-    descriptor (@yearly, @monthly, @weekly, @daily, @hourly, @every <duration>)."""
-    if not isinstance(expr, str) or not expr.strip():
-        raise K8sError("%s must be a cron expression such as '0 3 * * *' (got %r)" % (what, expr))
-    text = expr.strip()
-    if text.startswith(("TZ=", "CRON_TZ=")):
-        zone, _sep, text = text.partition(" ")
-        validate_timezone(zone.split("=", 1)[1], "%s: time zone" % what)
-        text = text.strip()
-    if text.startswith("@"):
-        if text in _DESCRIPTORS:
-            return expr
-        if text.startswith("@every "):
-            duration = text[len("@every "):].strip()
-            if _GO_DURATION.match(duration):
-                return expr
-            raise K8sError("%s %r: failed to parse duration %r (use a duration such as 1h30m)" % (what, expr, duration))
-        raise K8sError("%s %r: unrecognized descriptor %s (use @yearly, @monthly, @weekly, @daily, @hourly or "
-                       "@every <duration>)" % (what, expr, text.split()[0]))
-    fields = text.split()
-    if len(fields) != 5:
-        raise K8sError("%s %r: expected exactly 5 fields (minute hour day-of-month month day-of-week), found %d"
-                       % (what, expr, len(fields)))
-    for value, (label, low, high, names) in zip(fields, _FIELDS):  # noqa: B905 - both have 5 items (checked above)
-        try:
-            for part in value.split(","):
-                _cron_range(part, low, high, names)
-        except ValueError as exc:
-            raise K8sError("%s %r: %s: %s" % (what, expr, label, exc)) from None
-    return expr
-
-
-# -- CronWorkflows ------------------------------------------------------------------------------------------
-CRON_FIELDS = (
-    # option, spec key
-    ("timezone", "timezone"),
-    ("concurrency_policy", "concurrencyPolicy"),
-    ("starting_deadline_seconds", "startingDeadlineSeconds"),
-    ("successful_jobs_history_limit", "successfulJobsHistoryLimit"),
-    ("failed_jobs_history_limit", "failedJobsHistoryLimit"),
-    ("suspend", "suspend"),
-)
-
-
-def build_cron_workflow(params):
-    """The CronWorkflow to apply from the module options (a definition, the options overriding its fields)."""
-    if params.get("definition") is not None:
-        cron = load_definition(params["definition"], CRON_WORKFLOW)
-    else:
-        cron = _new(CRON_WORKFLOW, {})
-    spec = cron["spec"]
-    if params.get("schedule") is not None:
-        spec["schedule"] = params["schedule"]
-        spec.pop("schedules", None)
-    if params.get("schedules") is not None:
-        spec["schedules"] = list(params["schedules"])
-        spec.pop("schedule", None)
-    for option, key in CRON_FIELDS:
-        if params.get(option) is not None:
-            spec[key] = params[option]
-    if params.get("workflow_spec") is not None:
-        if not isinstance(params["workflow_spec"], dict):
-            raise K8sError("workflow_spec must be a mapping (a Workflow spec)")
-        spec["workflowSpec"] = copy.deepcopy(params["workflow_spec"])
-    elif params.get("workflow_template"):
-        template_ref = {"name": params["workflow_template"]}
-        if params.get("cluster_scope"):
-            template_ref["clusterScope"] = True
-        spec["workflowSpec"] = {"workflowTemplateRef": template_ref}
-    if isinstance(spec.get("workflowSpec"), dict):
-        apply_submit_options(spec["workflowSpec"], params.get("parameters"), params.get("entrypoint"),
-                             params.get("service_account"))
-    elif any(params.get(k) for k in ("parameters", "entrypoint", "service_account")):
-        raise K8sError("parameters, entrypoint and service_account need a workflow_spec or a workflow_template")
-    meta = cron["metadata"]
-    if params.get("name"):
-        meta["name"] = params["name"]
-    if params.get("namespace"):
-        meta["namespace"] = params["namespace"]
-    elif not meta.get("namespace"):
-        meta["namespace"] = "default"
-    if params.get("labels"):
-        meta["labels"] = dict(meta.get("labels") or {}, **_string_labels(params["labels"]))
-    return validate_cron_workflow(cron)
-
-
-def validate_cron_workflow(cron):
-    """Raise K8sError listing what the Argo controller would reject (before anything is written)."""
-    problems = []
-    meta = cron.get("metadata") or {}
-    spec = cron.get("spec") or {}
-    if not meta.get("name"):
-        problems.append("name is required (the definition has no metadata.name)")
-    else:
-        _check_names({"name": meta["name"], "namespace": meta.get("namespace")}, problems)
-        if len(meta["name"]) > 52:
-            problems.append("metadata.name %r is longer than 52 characters (the Workflows it creates add a "
-                            "timestamp)" % meta["name"])
-    schedules = []
-    if spec.get("schedule") not in (None, "") and spec.get("schedules"):
-        problems.append("give schedule or schedules, not both")
-    if spec.get("schedule") not in (None, ""):
-        schedules.append(("schedule", spec["schedule"]))
-    elif spec.get("schedules") is not None:
-        if not isinstance(spec["schedules"], list) or not spec["schedules"]:
-            problems.append("schedules must be a non-empty list of cron expressions")
-        else:
-            schedules.extend(("schedules[%d]" % i, s) for i, s in enumerate(spec["schedules"]))
-    else:
-        problems.append("a schedule (or schedules) is required")
-    for what, expr in schedules:
-        try:
-            validate_schedule(expr, what)
-        except K8sError as err:
-            problems.append(err.msg)
-    if spec.get("timezone"):
-        try:
-            validate_timezone(spec["timezone"])
-        except K8sError as err:
-            problems.append(err.msg)
-    policy = spec.get("concurrencyPolicy")
-    if policy is not None and policy not in CONCURRENCY_POLICIES:
-        problems.append("concurrencyPolicy %r must be one of %s" % (policy, ", ".join(CONCURRENCY_POLICIES)))
-    for key in ("startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
-        value = spec.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            problems.append("%s must be a number >= 0 (got %r)" % (key, value))
-    if spec.get("suspend") is not None and not isinstance(spec["suspend"], bool):
-        problems.append("suspend must be true or false")
-    if spec.get("workflowSpec") is None:
-        problems.append("a workflow is required: give workflow_spec or workflow_template (spec.workflowSpec)")
-    else:
-        check_workflow_spec(spec["workflowSpec"], "workflowSpec", problems)
-    if problems:
-        raise K8sError("invalid CronWorkflow: %s" % "; ".join(problems))
-    return cron
 
 
 # -- comparing ----------------------------------------------------------------------------------------------
@@ -595,328 +409,22 @@ def labels_to_set(live, desired):
     return {k: v for k, v in want.items() if have.get(k) != v}
 
 
-# -- status -------------------------------------------------------------------------------------------------
-def phase_of(wf):
-    return ((wf or {}).get("status") or {}).get("phase")
-
-
-def _parameters_dict(outputs):
-    return {p.get("name"): p.get("value") for p in (outputs or {}).get("parameters") or []
-            if isinstance(p, dict) and p.get("name")}
-
-
-def outputs_of(wf):
-    """status.outputs.parameters as name -> value."""
-    return _parameters_dict(((wf or {}).get("status") or {}).get("outputs"))
-
-
-def parse_time(text):
-    """An RFC 3339 time of the API (``2026-01-01T00:00:00Z``, fractions allowed) as an aware datetime."""
-    if not text or not isinstance(text, str):
-        return None
-    text = re.sub(r"\.\d+", "", text.strip())
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        return datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def duration_of(wf):
-    """Seconds between startedAt and finishedAt (None until finished)."""
-    status = (wf or {}).get("status") or {}
-    started, finished = parse_time(status.get("startedAt")), parse_time(status.get("finishedAt"))
-    if started is None or finished is None:
-        return None
-    return round((finished - started).total_seconds(), 3)
-
-
-def fnv32a(text):
-    value = 0x811C9DC5
-    for byte in text.encode("utf-8"):
-        value ^= byte
-        value = (value * 0x01000193) & 0xFFFFFFFF
-    return value
-
-
-def template_of(node):
-    return node.get("templateName") or (node.get("templateRef") or {}).get("template")
-
-
-def pod_name_of(workflow, node):
-    """The pod name Argo (POD_NAMES=v2) gives a Pod node: ``<workflow>-<template>-<fnv32a(node name)>``."""
-    name = node.get("name") or ""
-    if name == workflow:
-        return workflow
-    suffix = str(fnv32a(name))
-    template = template_of(node)
-    prefix = "%s-%s" % (workflow, template) if template else workflow
-    prefix = prefix[: 63 - len(suffix) - 1].rstrip("-.")
-    return "%s-%s" % (prefix, suffix)
-
-
-def _pods_by_node(pods):
-    out = {}
-    for pod in pods or []:
-        meta = pod.get("metadata") or {}
-        annotations = meta.get("annotations") or {}
-        for key in (ANN_NODE_ID, ANN_NODE_NAME):
-            if annotations.get(key):
-                out[annotations[key]] = pod
-    return out
-
-
-def nodes_of(wf, pods=None):
-    """The Workflow's nodes as a list (started first), each with its pod and outputs."""
-    meta = (wf or {}).get("metadata") or {}
-    nodes = ((wf or {}).get("status") or {}).get("nodes") or {}
-    by_node = _pods_by_node(pods)
-    out = []
-    for node_id, node in nodes.items():
-        if not isinstance(node, dict):
-            continue
-        pod_name = None
-        if node.get("type") == "Pod":
-            pod = by_node.get(node.get("id") or node_id) or by_node.get(node.get("name"))
-            pod_name = (pod or {}).get("metadata", {}).get("name") or pod_name_of(meta.get("name") or "", node)
-        outputs = node.get("outputs") or {}
-        out.append({
-            "id": node.get("id") or node_id,
-            "name": node.get("name"),
-            "display_name": node.get("displayName") or node.get("name"),
-            "type": node.get("type"),
-            "phase": node.get("phase"),
-            "message": node.get("message"),
-            "template": template_of(node),
-            "pod_name": pod_name,
-            "outputs": _parameters_dict(outputs),
-            "exit_code": outputs.get("exitCode"),
-            "started_at": node.get("startedAt"),
-            "finished_at": node.get("finishedAt"),
-        })
-    out.sort(key=lambda n: (n["started_at"] or "9999", n["name"] or ""))
-    return out
-
-
-# -- pods, logs, events -------------------------------------------------------------------------------------
-def list_pods(client, wf):
-    """The Workflow's pods (label workflows.argoproj.io/workflow), [] when they cannot be listed."""
-    meta = (wf or {}).get("metadata") or {}
-    try:
-        resource = client.find_resource("v1", "Pod")
-        if resource is None or not meta.get("name"):
-            return []
-        return client.list(resource, meta.get("namespace"),
-                           label_selector="%s=%s" % (LABEL_WORKFLOW, meta["name"]))["items"]
-    except K8sError:
-        return []
-
-
-def read_pod_log(client, namespace, pod, container=MAIN_CONTAINER, tail_lines=100):
-    """The last ``tail_lines`` lines of a container's log (``kubectl logs POD -c CONTAINER --tail N``)."""
-    import kubernetes
-
-    api = kubernetes.client.CoreV1Api(client.api_client)
-    try:
-        response = api.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=tail_lines,
-                                               _preload_content=False)
-        data = response.data
-    except Exception as exc:
-        raise to_k8s_error(exc, "logs of container %s of %s" % (container, ref("Pod", namespace, pod))) from None
-    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-
-
-def collect_logs(client, wf, nodes, tail_lines=100):
-    """Main container logs of the Pod nodes: display name -> text (a note when a log cannot be read)."""
-    namespace = ((wf or {}).get("metadata") or {}).get("namespace")
-    logs = {}
-    for node in nodes:
-        if node["type"] != "Pod" or not node["pod_name"] or node["phase"] in ("Skipped", "Omitted"):
-            continue
-        key = node["display_name"] if node["display_name"] not in logs else node["name"]
-        try:
-            logs[key] = read_pod_log(client, namespace, node["pod_name"], MAIN_CONTAINER, tail_lines)
-        except K8sError as err:
-            logs[key] = "(no log: %s)" % err.msg
-    return logs
-
-
-def _short(text, limit=400):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def container_issues(pod, known=None):
-    """What is wrong with a pod's containers: waiting reasons, non-zero exits, pod-level reasons (``known``: the
-    node's message, not repeated)."""
-    status = (pod or {}).get("status") or {}
-    issues = []
-    known = _short(known) if known else None
-    pod_message = _short(status["message"]) if status.get("message") else None
-    if status.get("reason") not in (None, "Error", "Completed") or (pod_message and pod_message != known and (
-            status.get("reason") or status.get("phase") == "Failed")):
-        issues.append("pod %s%s" % (status.get("reason") or "failed",
-                                    ": %s" % pod_message if pod_message and pod_message != known else ""))
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            why = " ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
-            issues.append("not scheduled: %s" % _short(why))
-    for label, key in (("init container", "initContainerStatuses"), ("container", "containerStatuses")):
-        for cs in status.get(key) or []:
-            state = cs.get("state") or {}
-            waiting, terminated = state.get("waiting"), state.get("terminated")
-            if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
-                text = "%s %s %s" % (label, cs.get("name"), waiting["reason"])
-                if waiting.get("message") and _short(waiting["message"]) not in (known or ""):
-                    text += ": %s" % _short(waiting["message"])
-                issues.append(text)
-            elif terminated and str(terminated.get("exitCode", 0)) != "0":
-                text = "%s %s terminated with exit code %s%s" % (
-                    label, cs.get("name"), terminated.get("exitCode"),
-                    " (%s)" % terminated["reason"] if terminated.get("reason") else "")
-                if terminated.get("message") and _short(terminated["message"]) != known:
-                    text += ": %s" % _short(terminated["message"])
-                issues.append(text)
-    return issues
-
-
-def _warning_events(client, namespace, names, notes):
-    try:
-        resource = client.find_resource("v1", "Event")
-        if resource is None:
-            return []
-        try:
-            items = client.list(resource, namespace, field_selector="type=Warning")["items"]
-        except K8sError as err:
-            if err.status != 400:
-                raise
-            items = client.list(resource, namespace)["items"]
-    except K8sError as err:
-        notes.append("cannot list events: %s" % err.msg)
-        return []
-    out = []
-    for event in sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or ""):
-        target = event.get("involvedObject") or event.get("regarding") or {}
-        if target.get("kind") == WORKFLOW and str(event.get("reason") or "").startswith("Workflow"):
-            continue  # the controller's lifecycle events repeat the status
-        if event.get("type") == "Warning" and target.get("name") in names:
-            out.append("%s %s: %s: %s" % (target.get("kind"), target.get("name"), event.get("reason"),
-                                          _short(event.get("message") or event.get("note") or "", 300)))
-    return out[-MAX_EVENTS:]
-
-
-def _last_lines(text, count):
-    lines = [line for line in (text or "").splitlines() if line.strip()]
-    return lines[-count:] if count > 0 else []
-
-
-def _failed_descendant(raw, node_id):
-    """Whether a node below ``node_id`` failed (Argo chains step groups through the previous group's nodes, so
-    the failed step of a later group hangs below an earlier, succeeded one)."""
-    seen = set()
-    todo = list((raw.get(node_id) or {}).get("children") or [])
-    while todo:
-        child = todo.pop()
-        if child in seen:
-            continue
-        seen.add(child)
-        node = raw.get(child) or {}
-        if node.get("phase") in FAILED_PHASES:
-            return True
-        todo.extend(node.get("children") or [])
-    return False
-
-
-def explain(client, wf, pods=None, log_lines=EXPLAIN_LOG_LINES, timed_out=False):
-    """Why a Workflow failed (or is not finished): the failed leaf steps (or the steps still running) with their
-    messages, their pods' container states and last log lines, and recent Warning events. Never raises.
-
-    Returns {summary, phase, message, steps: [{name, display_name, template, phase, message, pod_name, issues,
-    log}], events, notes}.
-    """
-    notes = []
-    meta = (wf or {}).get("metadata") or {}
-    status = (wf or {}).get("status") or {}
-    namespace = meta.get("namespace")
-    if pods is None:
-        pods = list_pods(client, wf)
-    by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
-    nodes = nodes_of(wf, pods)
-    raw = status.get("nodes") or {}
-    if timed_out:
-        chosen = [n for n in nodes if n["type"] in ("Pod", "Suspend") and n["phase"] in ("Pending", "Running")]
-    else:
-        chosen = [n for n in nodes if n["phase"] in FAILED_PHASES and not _failed_descendant(raw, n["id"])]
-    steps = []
-    for node in chosen:
-        entry = {k: node[k] for k in ("name", "display_name", "type", "template", "phase", "message", "pod_name",
-                                      "exit_code")}
-        pod = by_name.get(node["pod_name"]) if node["pod_name"] else None
-        entry["issues"] = container_issues(pod, node["message"]) if pod else []
-        entry["log"] = []
-        if pod is not None and log_lines > 0:
-            try:
-                entry["log"] = _last_lines(read_pod_log(client, namespace, node["pod_name"], MAIN_CONTAINER,
-                                                        max(log_lines, 1) * 2), log_lines)
-            except K8sError as err:
-                notes.append("cannot read the log of pod %s: %s" % (node["pod_name"], err.msg))
-        steps.append(entry)
-    names = {meta.get("name")} | {s["pod_name"] for s in steps if s["pod_name"]}
-    events = _warning_events(client, namespace, names, notes) if meta.get("name") else []
-    explanation = {"phase": status.get("phase"), "message": status.get("message"), "steps": steps,
-                   "events": events, "notes": notes}
-    explanation["summary"] = summarize_explanation(wf, explanation, timed_out)
-    return explanation
-
-
-def summarize_explanation(wf, explanation, timed_out=False):
-    parts = []
-    if timed_out:
-        parts.append(waiter.describe_workflow(wf))
-    else:
-        status_text = "phase %s" % (explanation.get("phase") or "unknown")
-        if explanation.get("message") and explanation["message"] not in [
-                s.get("message") for s in explanation.get("steps") or []]:
-            status_text += ": %s" % explanation["message"]
-        parts.append(status_text)
-    for step in explanation.get("steps") or []:
-        label = "%s step %s" % ("running" if timed_out else "failed", step["display_name"])
-        details = []
-        if step.get("template") and step["template"] != step["display_name"]:
-            details.append("template %s" % step["template"])
-        if step.get("pod_name"):
-            details.append("pod %s" % step["pod_name"])
-        if details:
-            label += " (%s)" % ", ".join(details)
-        text = label
-        bits = []
-        if step.get("message"):
-            bits.append(step["message"])
-        bits.extend(step.get("issues") or [])
-        if bits:
-            text += ": " + "; ".join(bits)
-        if step.get("log"):
-            text += "; last log lines: " + " | ".join(step["log"])
-        parts.append(text)
-    if explanation.get("events"):
-        parts.append("recent warnings: " + " | ".join(explanation["events"]))
-    if explanation.get("notes"):
-        parts.append("(" + "; ".join(explanation["notes"]) + ")")
-    return ". ".join(p.rstrip(".") for p in parts if p)
-
-
 # -- submitting ---------------------------------------------------------------------------------------------
-def _diff(before, after):
-    return res.make_diff(before, after)
+def _outcome(action, workflow, before, want_diff, changed=True, **extra):
+    """What submit returns: {changed, action, workflow, ...extra, diff (before -> workflow) when asked}."""
+    result = dict({"changed": changed, "action": action, "workflow": workflow}, **extra)
+    if want_diff:
+        result["diff"] = res.make_diff(before, workflow)
+    return result
 
 
-def _workflow_resource(client, check_mode, warn):
-    resource = client.find_resource(API_VERSION, WORKFLOW)
+def served_resource(client, kind=WORKFLOW, check_mode=False, warn=None):
+    """The API resource of an Argo ``kind``; without its CRD a clear failure, or in check mode a warning and None."""
+    resource = client.find_resource(API_VERSION, kind)
     if resource is None and not check_mode:
-        raise K8sError(crd_missing_message(), status=404)
+        raise K8sError(crd_missing_message(kind), status=404)
     if resource is None and warn:
-        warn(crd_missing_message() + "; check mode could not validate the Workflow")
+        warn(crd_missing_message(kind) + "; check mode could not validate the %s" % kind)
     return resource
 
 
@@ -987,18 +495,14 @@ def submit(client, wf, *, recreate="on_change", check_mode=False, want_diff=Fals
     """
     if recreate not in RECREATE:
         raise K8sError("recreate must be one of %s" % ", ".join(RECREATE))
-    resource = _workflow_resource(client, check_mode, warn)
+    resource = served_resource(client, WORKFLOW, check_mode, warn)
     meta = wf["metadata"]
     name, namespace = meta.get("name"), meta.get("namespace")
     live = client.get(resource, name, namespace) if (resource is not None and name) else None
     if live is None:
-        created = _create(client, resource, wf, check_mode)
-        result = {"changed": True, "action": "created", "workflow": created}
-        if want_diff:
-            result["diff"] = _diff(None, created)
-        return result
+        return _outcome("created", _create(client, resource, wf, check_mode), None, want_diff)
     what = ref(WORKFLOW, namespace, name)
-    differences = spec_differences(live, wf)
+    differences = ["spec.%s" % k for k in spec_differences(live, wf)]
     if recreate == "always" or (differences and recreate == "on_change"):
         if check_mode:
             client.delete(resource, name, namespace, propagation_policy="Foreground", dry_run=True)
@@ -1010,38 +514,18 @@ def submit(client, wf, *, recreate="on_change", check_mode=False, want_diff=Fals
         else:
             _delete_and_wait(client, resource, live, delete_timeout)
             created = client.create(resource, wf)
-        result = {"changed": True, "action": "recreated", "workflow": created,
-                  "differences": ["spec.%s" % k for k in differences]}
-        if want_diff:
-            result["diff"] = _diff(live, created)
-        return result
+        return _outcome("recreated", created, live, want_diff, differences=differences)
     if differences:
         raise K8sError("%s already exists with a different spec (differs in %s) and recreate=never: delete it, "
                        "use another name, or set recreate=on_change to submit it again"
-                       % (what, ", ".join("spec.%s" % k for k in differences)))
+                       % (what, ", ".join(differences)))
     labels = labels_to_set(live, wf)
     if labels:
         patch = {"apiVersion": API_VERSION, "kind": WORKFLOW,
                  "metadata": {"name": name, "namespace": namespace, "labels": labels}}
         after = client.apply(resource, patch, force_conflicts=True, dry_run=check_mode)
-        result = {"changed": True, "action": "labelled", "workflow": after}
-        if want_diff:
-            result["diff"] = _diff(live, after)
-        return result
-    result = {"changed": False, "action": "unchanged", "workflow": live}
-    if want_diff:
-        result["diff"] = _diff(live, live)
-    return result
-
-
-def describe(client, wf, *, with_pods=True):
-    """phase, outputs, nodes and duration of a Workflow."""
-    pods = list_pods(client, wf) if with_pods and phase_of(wf) else []
-    out = {"phase": phase_of(wf), "outputs": outputs_of(wf), "nodes": nodes_of(wf, pods)}
-    duration = duration_of(wf)
-    if duration is not None:
-        out["duration"] = duration
-    return out, pods
+        return _outcome("labelled", after, live, want_diff)
+    return _outcome("unchanged", live, live, want_diff, changed=False)
 
 
 def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines=100, check_mode=False):
@@ -1089,11 +573,18 @@ def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines
 
 def delete_workflow(client, name, namespace, *, check_mode=False, want_diff=False, wait=True, wait_timeout=600):
     """state=absent: delete the Workflow (its pods with it) and wait until it is gone."""
-    resource = client.find_resource(API_VERSION, WORKFLOW)
-    manifest = res.Manifest({"apiVersion": API_VERSION, "kind": WORKFLOW,
+    return delete(client, WORKFLOW, name, namespace, propagation_policy="Foreground", check_mode=check_mode,
+                  want_diff=want_diff, wait=wait, wait_timeout=wait_timeout)
+
+
+def delete(client, kind, name, namespace, *, propagation_policy, check_mode=False, want_diff=False, wait=True,
+           wait_timeout=600):
+    """state=absent for an Argo ``kind``: delete the object (``namespace`` defaults to default) and, with
+    ``wait``, wait until it is gone. Returns {changed, action, diff?}."""
+    manifest = res.Manifest({"apiVersion": API_VERSION, "kind": kind,
                              "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
-    manifest.resource = resource
-    result = res.delete_manifest(client, manifest, check_mode=check_mode, propagation_policy="Foreground",
+    manifest.resource = client.find_resource(API_VERSION, kind)
+    result = res.delete_manifest(client, manifest, check_mode=check_mode, propagation_policy=propagation_policy,
                                  want_diff=want_diff, wait=wait, wait_timeout=wait_timeout)
     out = {"changed": result["changed"], "action": result["action"]}
     if result.get("diff") is not None:

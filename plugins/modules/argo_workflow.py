@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: argo_workflow
 short_description: Submit an Argo Workflow (or one from a template or CronWorkflow), wait, return outputs and logs
-version_added: 0.2.0
+version_added: 0.1.0
 author: mlops.k8s maintainers (@mlops-k8s)
 description:
   - Submits an Argo Workflows C(argoproj.io/v1alpha1) C(Workflow) from a whole O(definition), from a O(spec), from a
@@ -322,13 +322,8 @@ def argument_spec():
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "definition": {"type": "raw"},
         "spec": {"type": "dict"},
-        "workflow_template": {"type": "str"},
-        "cluster_scope": {"type": "bool", "default": False},
         "cron_workflow": {"type": "str"},
-        "parameters": {"type": "dict"},
-        "entrypoint": {"type": "str"},
-        "service_account": {"type": "str"},
-        "labels": {"type": "dict"},
+        **argo.submit_options_spec(),
         "recreate": {"type": "str", "default": "on_change", "choices": list(argo.RECREATE)},
         "wait": {"type": "bool", "default": True},
         "wait_timeout": {"type": "int", "default": 600},

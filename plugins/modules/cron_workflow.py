@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: cron_workflow
 short_description: Create, update, suspend or delete an Argo CronWorkflow, and optionally run it now
-version_added: 0.2.0
+version_added: 0.1.0
 author: mlops.k8s maintainers (@mlops-k8s)
 description:
   - Builds an Argo Workflows C(argoproj.io/v1alpha1) C(CronWorkflow) from friendly options (schedule, time zone,
@@ -235,7 +235,7 @@ explanation:
   type: dict
 """
 
-from ansible_collections.mlops.k8s.plugins.module_utils import argo
+from ansible_collections.mlops.k8s.plugins.module_utils import argo, argo_schedule
 from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
@@ -250,18 +250,13 @@ def argument_spec():
         "schedule": {"type": "str"},
         "schedules": {"type": "list", "elements": "str"},
         "timezone": {"type": "str"},
-        "concurrency_policy": {"type": "str", "choices": list(argo.CONCURRENCY_POLICIES)},
+        "concurrency_policy": {"type": "str", "choices": list(argo_schedule.CONCURRENCY_POLICIES)},
         "starting_deadline_seconds": {"type": "int"},
         "successful_jobs_history_limit": {"type": "int"},
         "failed_jobs_history_limit": {"type": "int"},
         "suspend": {"type": "bool"},
         "workflow_spec": {"type": "dict"},
-        "workflow_template": {"type": "str"},
-        "cluster_scope": {"type": "bool", "default": False},
-        "parameters": {"type": "dict"},
-        "entrypoint": {"type": "str"},
-        "service_account": {"type": "str"},
-        "labels": {"type": "dict"},
+        **argo.submit_options_spec(),
         "submit": {"type": "bool", "default": False},
         "wait": {"type": "bool", "default": True},
         "wait_timeout": {"type": "int", "default": 600},
@@ -273,25 +268,15 @@ def argument_spec():
 def absent(module):
     params = module.params
     name, namespace = argo.target(params, argo.CRON_WORKFLOW)
-    manifest = res.Manifest({"apiVersion": argo.API_VERSION, "kind": argo.CRON_WORKFLOW,
-                             "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
-    manifest.resource = module.client.find_resource(argo.API_VERSION, argo.CRON_WORKFLOW)
-    result = res.delete_manifest(module.client, manifest, check_mode=module.check_mode,
-                                 propagation_policy="Background", want_diff=module.diff_mode, wait=params["wait"],
-                                 wait_timeout=params["wait_timeout"])
-    out = {"changed": result["changed"], "action": result["action"]}
-    if result.get("diff") is not None:
-        out["diff"] = result["diff"]
-    return out
+    return argo.delete(module.client, argo.CRON_WORKFLOW, name, namespace, propagation_policy="Background",
+                       check_mode=module.check_mode, want_diff=module.diff_mode, wait=params["wait"],
+                       wait_timeout=params["wait_timeout"])
 
 
 def apply_cron(module, cron):
     params = module.params
-    resource = module.client.find_resource(argo.API_VERSION, argo.CRON_WORKFLOW)
-    if resource is None:
-        if not module.check_mode:
-            raise K8sError(argo.crd_missing_message(argo.CRON_WORKFLOW), status=404)
-        module.warn(argo.crd_missing_message(argo.CRON_WORKFLOW) + "; check mode could not validate the CronWorkflow")
+    resource = argo.served_resource(module.client, argo.CRON_WORKFLOW, module.check_mode, module.warn)
+    if resource is None:  # check mode without the CRD
         out = {"changed": True, "action": "created", "cron_workflow": cron}
         if module.diff_mode:
             out["diff"] = res.make_diff(None, cron)
@@ -323,7 +308,7 @@ def run(module):
         raise K8sError("wait_timeout must be >= 0")
     if params["state"] == "absent":
         return absent(module)
-    cron = argo.build_cron_workflow(params)
+    cron = argo_schedule.build_cron_workflow(params)
     out, served = apply_cron(module, cron)
     if not params["submit"]:
         return out

@@ -243,7 +243,7 @@ def cron_task(title="cron", register="cron", **args):
 def test_cron_workflow_lifecycle_and_submit(argo_env, sandbox, run_playbook):
     options = {"name": "nightly", "schedule": "0 3 * * *", "timezone": "UTC", "concurrency_policy": "Forbid",
                "successful_jobs_history_limit": 2, "workflow_spec": dict(HELLO, serviceAccountName=SA)}
-    bad = run_playbook(play(cron_task(**dict(options, schedule="0 27 * * *"))))
+    bad = run_playbook(play(cron_task(**{**options, "schedule": "0 27 * * *"})))
     assert bad.rc != 0
     assert "hour: end of range (27) above maximum (23)" in bad.task("cron")["msg"]
     assert sandbox.kubectl("get", "cronworkflow", "nightly", "-n", NAMESPACE, check=False).returncode != 0

@@ -152,7 +152,7 @@ def test_present_rerun_check_mode_and_absent(sandbox, play, gateway):
     status, wf = get(sandbox, ARGO % (NAMESPACE, "workflows/" + workflow))
     assert status == 200 and wf["status"]["phase"] == "Succeeded"
     assert wf["metadata"]["labels"]["mlops.k8s/train-deploy"] == TEMPLATE
-    status, _ = get(sandbox, "/api/v1/namespaces/%s/serviceaccounts/%s-train-deploy" % (NAMESPACE, NAME))
+    status, _sa = get(sandbox, "/api/v1/namespaces/%s/serviceaccounts/%s-train-deploy" % (NAMESPACE, NAME))
     assert status == 200
     assert res["cron_workflow"] is None
 

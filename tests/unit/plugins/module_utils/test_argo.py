@@ -1,4 +1,4 @@
-"""Argo Workflows helpers: building Workflows and CronWorkflows, schedules, status, explanations, submit."""
+"""Argo Workflows helpers: parameters, building and validating Workflows, comparing, submitting."""
 
 from __future__ import annotations
 
@@ -6,27 +6,17 @@ import copy
 import datetime
 
 import pytest
-from ansible_collections.mlops.k8s.plugins.module_utils import argo, waiter
+from ansible_collections.mlops.k8s.plugins.module_utils import argo
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from k8s_fake import FakeCluster, make_client
 
-SPEC = {"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "busybox",
-                                                                         "command": ["sh", "-c", "echo hi"]}}]}
+SPEC = {"entrypoint": "main", "templates": [
+    {"name": "main", "container": {"image": "busybox", "command": ["sh", "-c", "echo hi"]}}]}
 
 
 def params(**kwargs):
     base = {"name": None, "generate_name": None, "namespace": None, "definition": None, "spec": None,
             "workflow_template": None, "cluster_scope": False, "cron_workflow": None, "parameters": None,
-            "entrypoint": None, "service_account": None, "labels": None}
-    base.update(kwargs)
-    return base
-
-
-def cron_params(**kwargs):
-    base = {"name": "nightly", "namespace": "models", "definition": None, "schedule": "0 3 * * *",
-            "schedules": None, "timezone": None, "concurrency_policy": None, "starting_deadline_seconds": None,
-            "successful_jobs_history_limit": None, "failed_jobs_history_limit": None, "suspend": None,
-            "workflow_spec": None, "workflow_template": "train", "cluster_scope": False, "parameters": None,
             "entrypoint": None, "service_account": None, "labels": None}
     base.update(kwargs)
     return base
@@ -153,255 +143,13 @@ def test_template_arguments_are_checked_against_the_template():
         argo.validate_workflow(wf, template=template)
 
 
-# -- schedules ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("expr", [
-    "0 3 * * *", "*/5 * * * *", "0 0 1,15 * MON-FRI", "30 2 * jan-mar sun", "0 0-23/2 * * ?", "5/10 * * * *",
-    "@hourly", "@daily", "@every 1h30m", "@every 90s", "CRON_TZ=Europe/Paris 0 3 * * *", "TZ=UTC @weekly",
-])
-def test_good_schedules(expr):
-    assert argo.validate_schedule(expr) == expr
-
-
-@pytest.mark.parametrize(("expr", "message"), [
-    ("", "must be a cron expression"),
-    ("0 3 * *", "expected exactly 5 fields (minute hour day-of-month month day-of-week), found 4"),
-    ("0 3 * * * *", "found 6"),
-    ("61 * * * *", "minute: end of range (61) above maximum (59)"),
-    ("0 24 * * *", "hour: end of range (24) above maximum (23)"),
-    ("0 0 0 * *", "day of month: beginning of range (0) below minimum (1)"),
-    ("0 0 * 13 *", "month: end of range (13) above maximum (12)"),
-    ("0 0 * * 7", "day of week: end of range (7) above maximum (6)"),
-    ("0 0 * * mon-sun", "day of week: beginning of range (1) beyond end of range (0)"),
-    ("*/0 * * * *", "step of range should be a positive number"),
-    ("a * * * *", "minute: failed to parse int from a"),
-    ("1-2-3 * * * *", "too many hyphens"),
-    ("@often", "unrecognized descriptor @often"),
-    ("@every soon", "failed to parse duration 'soon'"),
-    ("CRON_TZ=Mars/Olympus 0 3 * * *", "not a known time zone"),
-])
-def test_bad_schedules(expr, message):
-    with pytest.raises(K8sError) as err:
-        argo.validate_schedule(expr)
-    assert message in err.value.msg
-
-
-def test_build_cron_workflow_from_options():
-    cron = argo.build_cron_workflow(cron_params(
-        timezone="Europe/Paris", concurrency_policy="Forbid", starting_deadline_seconds=60,
-        successful_jobs_history_limit=2, failed_jobs_history_limit=1, suspend=True, parameters={"model": "iris"},
-        service_account="runner", labels={"team": "ml"}))
-    assert cron == {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow",
-        "metadata": {"name": "nightly", "namespace": "models", "labels": {"team": "ml"}},
-        "spec": {"schedule": "0 3 * * *", "timezone": "Europe/Paris", "concurrencyPolicy": "Forbid",
-                 "startingDeadlineSeconds": 60, "successfulJobsHistoryLimit": 2, "failedJobsHistoryLimit": 1,
-                 "suspend": True,
-                 "workflowSpec": {"workflowTemplateRef": {"name": "train"},
-                                  "arguments": {"parameters": [{"name": "model", "value": "iris"}]},
-                                  "serviceAccountName": "runner"}}}
-
-
-def test_build_cron_workflow_from_definition_with_overrides():
-    definition = {"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow",
-                  "metadata": {"name": "etl", "namespace": "data"},
-                  "spec": {"schedules": ["0 1 * * *", "0 13 * * *"], "workflowSpec": copy.deepcopy(SPEC)}}
-    cron = argo.build_cron_workflow(cron_params(name=None, namespace=None, schedule=None, workflow_template=None,
-                                                definition=definition, suspend=True))
-    assert cron["metadata"] == {"name": "etl", "namespace": "data"}
-    assert cron["spec"]["schedules"] == ["0 1 * * *", "0 13 * * *"] and cron["spec"]["suspend"] is True
-
-
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"schedule": "0 25 * * *"}, "schedule '0 25 * * *': hour: end of range (25) above maximum (23)"),
-    ({"schedule": None}, "a schedule (or schedules) is required"),
-    ({"schedule": None, "schedules": ["@daily", "bad"]}, "schedules[1] 'bad': expected exactly 5 fields"),
-    ({"timezone": "Nowhere/City"}, "timezone 'Nowhere/City' is not a known time zone"),
-    ({"workflow_template": None}, "a workflow is required: give workflow_spec or workflow_template"),
-    ({"workflow_template": None, "workflow_spec": {"entrypoint": "x", "templates": [{"name": "y"}]}},
-     "workflowSpec.entrypoint 'x' is not one of the templates (y)"),
-    ({"name": None}, "name is required"),
-    ({"name": "x" * 53}, "longer than 52 characters"),
-    ({"starting_deadline_seconds": -1}, "startingDeadlineSeconds must be a number >= 0"),
-    ({"workflow_template": None, "parameters": {"a": 1}}, "parameters, entrypoint and service_account need"),
-])
-def test_bad_cron_workflows(kwargs, message):
-    with pytest.raises(K8sError) as err:
-        argo.build_cron_workflow(cron_params(**kwargs))
-    assert message in err.value.msg
-
-
-# -- comparing and status -----------------------------------------------------------------------------------
+# -- comparing -----------------------------------------------------------------------------------------------
 def test_spec_differences_ignore_empty_values():
     live = {"spec": dict(SPEC, arguments={}, volumes=[])}
     assert argo.spec_differences(live, {"spec": SPEC}) == []
     assert argo.spec_differences(live, {"spec": dict(SPEC, entrypoint="other")}) == ["entrypoint"]
     assert argo.labels_to_set({"metadata": {"labels": {"a": "1", "b": "2"}}},
                               {"metadata": {"labels": {"a": "1", "c": "3"}}}) == {"c": "3"}
-
-
-def test_pod_names_like_argo_v2():
-    node = {"name": "wf-abc.train", "templateName": "train"}
-    assert argo.fnv32a("") == 0x811C9DC5
-    assert argo.pod_name_of("wf-abc", node) == "wf-abc-train-%d" % argo.fnv32a("wf-abc.train")
-    assert argo.pod_name_of("wf-abc", {"name": "wf-abc", "templateName": "main"}) == "wf-abc"
-    long_name = argo.pod_name_of("w" * 60, {"name": "x.y", "templateName": "t"})
-    assert len(long_name) <= 63 and long_name.endswith("-%d" % argo.fnv32a("x.y"))
-    assert argo.pod_name_of("wf", {"name": "wf.s", "templateRef": {"name": "lib", "template": "step"}}) \
-        .startswith("wf-step-")
-
-
-def finished_workflow(phase="Succeeded"):
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-            "metadata": {"name": "wf", "namespace": "models", "uid": "u1"},
-            "status": {
-                "phase": phase, "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:12.5Z",
-                "progress": "1/2", "message": "child 'wf-2' failed" if phase != "Succeeded" else None,
-                "outputs": {"parameters": [{"name": "uri", "value": "s3://m/1"}]},
-                "nodes": {
-                    "wf": {"id": "wf", "name": "wf", "displayName": "wf", "type": "Steps", "templateName": "main",
-                           "phase": phase, "startedAt": "2026-01-01T00:00:00Z", "children": ["wf-1"]},
-                    "wf-1": {"id": "wf-1", "name": "wf[0]", "displayName": "[0]", "type": "StepGroup",
-                             "phase": phase, "startedAt": "2026-01-01T00:00:01Z", "children": ["wf-2", "wf-3"]},
-                    "wf-2": {"id": "wf-2", "name": "wf[0].train", "displayName": "train", "type": "Pod",
-                             "templateName": "train", "phase": "Failed" if phase != "Succeeded" else phase,
-                             "message": "Error (exit code 1)" if phase != "Succeeded" else None,
-                             "startedAt": "2026-01-01T00:00:02Z",
-                             "outputs": {"parameters": [{"name": "uri", "value": "s3://m/1"}], "exitCode": "0"}},
-                    "wf-3": {"id": "wf-3", "name": "wf[0].other", "displayName": "other", "type": "Pod",
-                             "templateName": "other", "phase": "Succeeded", "startedAt": "2026-01-01T00:00:03Z"},
-                }}}
-
-
-def test_outputs_nodes_duration():
-    wf = finished_workflow()
-    pods = [{"metadata": {"name": "wf-train-pod", "annotations": {"workflows.argoproj.io/node-id": "wf-2"}}}]
-    assert argo.outputs_of(wf) == {"uri": "s3://m/1"}
-    assert argo.duration_of(wf) == 12.0
-    assert argo.duration_of({"status": {"startedAt": "2026-01-01T00:00:00Z"}}) is None
-    nodes = argo.nodes_of(wf, pods)
-    assert [n["display_name"] for n in nodes] == ["wf", "[0]", "train", "other"]
-    train = nodes[2]
-    assert train == {"id": "wf-2", "name": "wf[0].train", "display_name": "train", "type": "Pod",
-                     "phase": "Succeeded", "message": None, "template": "train", "pod_name": "wf-train-pod",
-                     "outputs": {"uri": "s3://m/1"}, "exit_code": "0", "started_at": "2026-01-01T00:00:02Z",
-                     "finished_at": None}
-    assert nodes[3]["pod_name"] == argo.pod_name_of("wf", {"name": "wf[0].other", "templateName": "other"})
-    assert nodes[0]["pod_name"] is None
-
-
-def test_describe_and_finished_check():
-    running = {"metadata": {"name": "wf", "namespace": "models", "uid": "u1"},
-               "status": {"phase": "Running", "progress": "0/1", "nodes": {
-                   "a": {"name": "wf.train", "displayName": "train", "type": "Pod", "phase": "Pending",
-                         "message": "ImagePullBackOff"}}}}
-    done, detail = waiter.workflow_finished("u1")(running)
-    assert not done and detail == "phase Running (progress 0/1); still running: train (Pending: ImagePullBackOff)"
-    assert waiter.workflow_finished("u1")(finished_workflow())[0] is True
-    assert waiter.workflow_finished("other")(finished_workflow()) == (
-        False, "the Workflow was replaced by another one with the same name")
-    assert "no status yet" in waiter.describe_workflow({"metadata": {"namespace": "x"}})
-
-
-class LogClient:
-    """explain() needs find_resource/list (events) and logs (patched)."""
-
-    def __init__(self, events=()):
-        self.events = list(events)
-
-    def find_resource(self, api_version, kind):
-        return object() if kind == "Event" else None
-
-    def list(self, resource, namespace=None, **kwargs):
-        return {"items": self.events}
-
-
-def test_explain_failed_leaf_with_container_state_and_log(monkeypatch):
-    wf = finished_workflow("Failed")
-    pod = {"metadata": {"name": "wf-train-1", "annotations": {"workflows.argoproj.io/node-id": "wf-2"}},
-           "status": {"phase": "Failed", "containerStatuses": [
-               {"name": "main", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}},
-               {"name": "wait", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}}
-    monkeypatch.setattr(argo, "read_pod_log", lambda client, ns, name, container, tail: "a\n\nb\nTraceback\nboom\n")
-    events = [{"type": "Warning", "reason": "BackOff", "message": "restarting",
-               "involvedObject": {"kind": "Pod", "name": "wf-train-1"}},
-              {"type": "Warning", "reason": "Other", "involvedObject": {"kind": "Pod", "name": "unrelated"}}]
-    expl = argo.explain(LogClient(events), wf, [pod], log_lines=3)
-    assert [s["display_name"] for s in expl["steps"]] == ["train"]  # the leaf, not the Steps / StepGroup
-    step = expl["steps"][0]
-    assert step["issues"] == ["container main terminated with exit code 1 (Error)"]
-    assert step["log"] == ["b", "Traceback", "boom"]
-    assert expl["events"] == ["Pod wf-train-1: BackOff: restarting"]
-    assert expl["summary"] == (
-        "phase Failed: child 'wf-2' failed. failed step train (pod wf-train-1): Error (exit code 1); container main "
-        "terminated with exit code 1 (Error); last log lines: b | Traceback | boom. recent warnings: Pod wf-train-1: "
-        "BackOff: restarting")
-
-
-def test_explanation_does_not_repeat_itself(monkeypatch):
-    wf = {"metadata": {"name": "wf", "namespace": "models"}, "status": {
-        "phase": "Error", "message": "ErrImagePull: image x:1 is not loaded",
-        "nodes": {"wf": {"id": "wf", "name": "wf", "displayName": "wf", "type": "Pod", "templateName": "main",
-                         "phase": "Error", "message": "ErrImagePull: image x:1 is not loaded"}}}}
-    pod = {"metadata": {"name": "wf", "annotations": {"workflows.argoproj.io/node-id": "wf"}},
-           "status": {"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {
-               "reason": "ErrImagePull", "message": "image x:1 is not loaded"}}}]}}
-    events = [{"type": "Warning", "reason": "WorkflowNodeError", "message": "Error node wf",
-               "involvedObject": {"kind": "Workflow", "name": "wf"}},
-              {"type": "Warning", "reason": "Failed", "message": "Failed to pull image",
-               "involvedObject": {"kind": "Pod", "name": "wf"}}]
-    monkeypatch.setattr(argo, "read_pod_log", lambda *a: "")
-    expl = argo.explain(LogClient(events), wf, [pod])
-    assert expl["summary"] == ("phase Error. failed step wf (template main, pod wf): ErrImagePull: image x:1 is not "
-                               "loaded; container main ErrImagePull. recent warnings: Pod wf: Failed: Failed to "
-                               "pull image")
-    exited = {"status": {"phase": "Failed", "reason": "Error", "message": "exit code 3", "containerStatuses": [
-        {"name": "main", "state": {"terminated": {"exitCode": 3, "reason": "Error", "message": "exit code 3"}}}]}}
-    assert argo.container_issues(exited, "exit code 3") == ["container main terminated with exit code 3 (Error)"]
-    evicted = {"status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"}}
-    assert argo.container_issues(evicted, "pod deleted") == ["pod Evicted: low on memory"]
-
-
-def test_explain_finds_the_failed_step_of_a_later_step_group(monkeypatch):
-    """Argo hangs step group N+1 below the nodes of group N: the failed step is below a succeeded one."""
-    nodes = {
-        "wf": {"id": "wf", "name": "wf", "type": "Steps", "phase": "Failed", "children": ["g0"]},
-        "g0": {"id": "g0", "name": "wf[0]", "type": "StepGroup", "phase": "Succeeded", "children": ["ok"]},
-        "ok": {"id": "ok", "name": "wf[0].ok", "displayName": "ok", "type": "Pod", "phase": "Succeeded",
-               "children": ["g1"]},
-        "g1": {"id": "g1", "name": "wf[1]", "type": "StepGroup", "phase": "Failed", "children": ["bad"]},
-        "bad": {"id": "bad", "name": "wf[1].bad", "displayName": "bad", "type": "Pod", "phase": "Failed",
-                "message": "Error (exit code 3)"},
-    }
-    monkeypatch.setattr(argo, "read_pod_log", lambda *a: "")
-    wf = {"metadata": {"name": "wf", "namespace": "models"}, "status": {"phase": "Failed", "nodes": nodes}}
-    expl = argo.explain(LogClient(), wf, [])
-    assert [s["display_name"] for s in expl["steps"]] == ["bad"]
-
-
-def test_explain_timeout_lists_running_steps(monkeypatch):
-    wf = {"metadata": {"name": "wf", "namespace": "models"},
-          "status": {"phase": "Running", "nodes": {"wf-9": {
-              "id": "wf-9", "name": "wf.pull", "displayName": "pull", "type": "Pod", "templateName": "pull",
-              "phase": "Pending"}}}}
-    pod = {"metadata": {"name": "wf-pull-9", "annotations": {"workflows.argoproj.io/node-id": "wf-9"}},
-           "status": {"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {
-               "reason": "ImagePullBackOff", "message": "image nope:1 is not loaded in the sandbox"}}}]}}
-    monkeypatch.setattr(argo, "read_pod_log", lambda *a: "")
-    expl = argo.explain(LogClient(), wf, [pod], timed_out=True)
-    assert expl["summary"] == (
-        "phase Running; still running: pull (Pending). running step pull (pod wf-pull-9): container main "
-        "ImagePullBackOff: image nope:1 is not loaded in the sandbox")
-
-
-def test_explain_never_raises_on_unreadable_logs(monkeypatch):
-    def no_log(*_args):
-        raise K8sError("403 Forbidden")
-
-    monkeypatch.setattr(argo, "read_pod_log", no_log)
-    wf = finished_workflow("Error")
-    pod = {"metadata": {"name": "p", "annotations": {"workflows.argoproj.io/node-id": "wf-2"}}, "status": {}}
-    expl = argo.explain(LogClient(), wf, [pod])
-    assert expl["notes"] == ["cannot read the log of pod p: 403 Forbidden"]
 
 
 # -- submit against the recorded-response API ---------------------------------------------------------------

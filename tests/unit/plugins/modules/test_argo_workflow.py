@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from ansible_collections.mlops.k8s.plugins.module_utils import argo
+from ansible_collections.mlops.k8s.plugins.module_utils import argo_status
 from ansible_collections.mlops.k8s.plugins.modules import argo_workflow
 
 GV = "argoproj.io/v1alpha1"
@@ -25,7 +25,7 @@ def cluster(fake_cluster, monkeypatch):
     fake_cluster.add_kind("v1", "Event", "events")
     fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
     fake_cluster.logs = {}
-    monkeypatch.setattr(argo, "read_pod_log",
+    monkeypatch.setattr(argo_status, "read_pod_log",
                         lambda client, ns, pod, container="main", tail=100: fake_cluster.logs.get(pod, ""))
     return fake_cluster
 
@@ -239,8 +239,8 @@ def test_check_mode_with_a_missing_source_warns(cluster, run_module):
                                                             "workflow_template|cron_workflow"),
     ({"spec": SPEC}, "name or generate_name is required (the spec gives neither metadata.name nor "
                      "metadata.generateName)"),
-    ({"spec": SPEC, "name": "x", "entrypoint": "nope"}, "invalid Workflow: spec.entrypoint 'nope' is not one of the "
-                                                       "templates (main)"),
+    ({"spec": SPEC, "name": "x", "entrypoint": "nope"},
+     "invalid Workflow: spec.entrypoint 'nope' is not one of the templates (main)"),
     ({"definition": "kind: Workflow\nspec: [", "name": "x"}, "definition: invalid YAML"),
     ({"spec": SPEC, "name": "x", "wait_timeout": -1}, "wait_timeout must be >= 0"),
     ({"state": "absent", "generate_name": "x-"}, "name is required to delete a Workflow"),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
-from ansible_collections.mlops.k8s.plugins.module_utils import argo
+from ansible_collections.mlops.k8s.plugins.module_utils import argo_status
 from ansible_collections.mlops.k8s.plugins.modules import cron_workflow
 
 GV = "argoproj.io/v1alpha1"
-SPEC = {"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "busybox",
-                                                                         "command": ["sh", "-c", "echo hi"]}}]}
+SPEC = {"entrypoint": "main", "templates": [
+    {"name": "main", "container": {"image": "busybox", "command": ["sh", "-c", "echo hi"]}}]}
 ARGS = {"name": "nightly", "namespace": "models", "schedule": "0 3 * * *", "timezone": "UTC",
         "concurrency_policy": "Forbid", "successful_jobs_history_limit": 2, "workflow_spec": SPEC}
 
@@ -19,7 +21,7 @@ def cluster(fake_cluster, monkeypatch):
     fake_cluster.add_kind(GV, "CronWorkflow", "cronworkflows")
     fake_cluster.add_kind("v1", "Event", "events")
     fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
-    monkeypatch.setattr(argo, "read_pod_log", lambda *a, **k: "")
+    monkeypatch.setattr(argo_status, "read_pod_log", lambda *a, **k: "")
     return fake_cluster
 
 
@@ -89,21 +91,25 @@ def test_bad_input_fails_before_any_write(cluster, run_module, args, message):
     assert cluster.writes() == []
 
 
-def test_submit_runs_one_workflow_from_it(cluster, run_module):
+def finish_workflows_with(cluster, status):
+    """Every Workflow created from now on gets ``status``, as the Argo controller would set it."""
     original = cluster._create
 
     def create(req, ctx):
-        status, body = original(req, ctx)
+        created, body = original(req, ctx)
         if not req.dry_run and ctx[1] == "workflows":
-            wf = cluster.objects[(GV, "workflows", "models", body["metadata"]["name"])]
-            wf["status"] = {"phase": "Succeeded", "startedAt": "2026-01-01T00:00:00Z",
-                            "finishedAt": "2026-01-01T00:00:03Z",
-                            "outputs": {"parameters": [{"name": "n", "value": "1"}]}}
-        return status, body
+            cluster.objects[(GV, "workflows", "models", body["metadata"]["name"])]["status"] = copy.deepcopy(status)
+        return created, body
 
     cluster._create = create
+
+
+def test_submit_runs_one_workflow_from_it(cluster, run_module):
+    finish_workflows_with(cluster, {"phase": "Succeeded", "startedAt": "2026-01-01T00:00:00Z",
+                                    "finishedAt": "2026-01-01T00:00:03Z",
+                                    "outputs": {"parameters": [{"name": "n", "value": "1"}]}})
     failed, result = run_module(cron_workflow, args_with(workflow_spec=None, workflow_template="train",
-                                                    parameters={"model": "iris"}, submit=True))
+                                                         parameters={"model": "iris"}, submit=True))
     assert not failed, result
     assert result["changed"] is True
     assert result["outputs"] == {"n": "1"}
@@ -118,23 +124,14 @@ def test_submit_runs_one_workflow_from_it(cluster, run_module):
     # the CronWorkflow is unchanged, but submit always submits
     mark = cluster.mark()
     failed, result = run_module(cron_workflow, args_with(workflow_spec=None, workflow_template="train",
-                                                    parameters={"model": "iris"}, submit=True, wait=False))
+                                                         parameters={"model": "iris"}, submit=True, wait=False))
     assert not failed and result["changed"] and result["action"] == "unchanged"
     assert [r.method for r in cluster.since(mark) if r.is_write] == ["POST"]
 
 
 def test_submit_failure_is_explained(cluster, run_module):
-    original = cluster._create
-
-    def create(req, ctx):
-        status, body = original(req, ctx)
-        if not req.dry_run and ctx[1] == "workflows":
-            wf = cluster.objects[(GV, "workflows", "models", body["metadata"]["name"])]
-            wf["status"] = {"phase": "Error", "message": "pod deleted", "startedAt": "2026-01-01T00:00:00Z",
-                            "finishedAt": "2026-01-01T00:00:03Z"}
-        return status, body
-
-    cluster._create = create
+    finish_workflows_with(cluster, {"phase": "Error", "message": "pod deleted", "startedAt": "2026-01-01T00:00:00Z",
+                                    "finishedAt": "2026-01-01T00:00:03Z"})
     failed, result = run_module(cron_workflow, dict(ARGS, submit=True))
     assert failed
     assert result["msg"].startswith("Workflow models/nightly-") and result["msg"].endswith(
