@@ -450,12 +450,18 @@ class K8sClient:
             **kwargs,
         )
 
-    def delete(self, resource, name, namespace=None, *, propagation_policy=None, dry_run=False):
-        """DELETE; returns the response (the object or a Status) or None when it was already gone."""
+    def delete(self, resource, name, namespace=None, *, propagation_policy=None, dry_run=False, uid=None):
+        """DELETE; returns the response (the object or a Status) or None when it was already gone.
+
+        With ``uid`` the server deletes only that object (a precondition): an object re-created under the same
+        name since it was read gives a 409 Conflict instead of being deleted.
+        """
         namespace = namespace if resource.namespaced else None
         body = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if propagation_policy:
             body["propagationPolicy"] = propagation_policy
+        if uid:
+            body["preconditions"] = {"uid": uid}
         kwargs = {}
         if dry_run:
             kwargs["dry_run"] = "All"

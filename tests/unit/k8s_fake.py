@@ -332,6 +332,10 @@ class FakeCluster:
         obj = self.objects.get(key)
         if obj is None:
             return 404, self._not_found(kind, plural, name)
+        uid = ((req.body or {}).get("preconditions") or {}).get("uid")
+        if uid and uid != obj["metadata"].get("uid"):
+            return 409, status_body(409, "Conflict", "Precondition failed: UID in precondition: %s, UID in object "
+                                    "meta: %s" % (uid, obj["metadata"].get("uid")), {"name": name, "kind": plural})
         if req.query.get("dryRun") != "All":
             del self.objects[key]
         return 200, obj

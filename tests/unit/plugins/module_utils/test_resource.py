@@ -329,3 +329,223 @@ def test_conflict_hint(client, cluster):
     assert str(info.value) == ('ConfigMap models/settings: 409 Conflict: Apply failed with 1 conflict: conflict with '
                                '"kubectl-edit": .data.a (another field manager owns these fields; set '
                                'force_conflicts=true to take them over)')
+
+
+# -- prune -------------------------------------------------------------------------------------------------------
+def labelled_cm(name, namespace="models", app="x", **meta):
+    metadata = dict({"name": name, "namespace": namespace, "labels": {"app": app}}, **meta)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"name": name}}
+
+
+def apply_and_prune(client, definition, selector="app=x", kinds=None, **kwargs):
+    manifests = load(definition, client=client)
+    prune_kinds = res.resolve_prune_kinds(client, manifests, kinds)
+    results = res.apply_all(client, manifests, check_mode=kwargs.get("check_mode", False))
+    skipped = []
+    pruned = res.prune_all(client, manifests, results, prune_kinds, selector, skipped=skipped, **kwargs)
+    return pruned, skipped
+
+
+@pytest.mark.parametrize(("text", "parsed"), [
+    ("v1/ConfigMap", ("v1", "ConfigMap")),
+    ("core/v1/ConfigMap", ("v1", "ConfigMap")),
+    (" apps/v1/Deployment ", ("apps/v1", "Deployment")),
+    ("machinelearning.seldon.io/v1/SeldonDeployment", ("machinelearning.seldon.io/v1", "SeldonDeployment")),
+])
+def test_parse_kind(text, parsed):
+    assert res.parse_kind(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["ConfigMap", "v1/", "/ConfigMap", "a/b/c/Kind", "apps//v1/Deployment", "v1/1x", ""])
+def test_parse_kind_errors(text):
+    with pytest.raises(K8sError, match=r"^prune_kinds: .* is not <apiVersion>/<kind>"):
+        res.parse_kind(text)
+
+
+def test_resolve_prune_kinds(client, cluster):
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}
+    manifests = load([NS, CM, dict(CM, metadata={"name": "b"}), DEPLOY, role, CRD, SDEP], client=client)
+    kinds = res.resolve_prune_kinds(client, manifests)
+    # default: the namespaced kinds of the manifests, once each; never Namespace, CRD or ClusterRole
+    assert [(k.api_version, k.kind) for k in kinds] == [
+        ("v1", "ConfigMap"), ("apps/v1", "Deployment"), ("machinelearning.seldon.io/v1", "SeldonDeployment")]
+    assert kinds[2].resource is None and kinds[2].namespaced is True
+    explicit = res.resolve_prune_kinds(client, manifests, [
+        "v1/Secret", "core/v1/Secret", "rbac.authorization.k8s.io/v1/ClusterRole",
+        "machinelearning.seldon.io/v1/SeldonDeployment"])
+    assert [(k.kind, k.namespaced, k.explicit) for k in explicit] == [
+        ("Secret", True, True), ("ClusterRole", False, True), ("SeldonDeployment", True, True)]
+    with pytest.raises(K8sError, match=r"^prune_kinds: no kind Widget in apiVersion example.com/v1 on this cluster$"):
+        res.resolve_prune_kinds(client, manifests, ["example.com/v1/Widget"])
+    assert cluster.writes() == []
+
+
+def test_prune_deletes_what_is_no_longer_applied(client, cluster):
+    cluster.put(NS)
+    pruned, skipped = apply_and_prune(client, [labelled_cm("a"), labelled_cm("b"), labelled_cm("c")])
+    assert pruned == [] and skipped == []
+    uid_c = cluster.get_obj("v1", "ConfigMap", "c", "models")["metadata"]["uid"]
+    mark = cluster.mark()
+    pruned, skipped = apply_and_prune(client, [labelled_cm("a"), labelled_cm("b")], propagation_policy="Background",
+                                      want_diff=True)
+    assert [(p["kind"], p["api_version"], p["namespace"], p["name"], p["uid"]) for p in pruned] == [
+        ("ConfigMap", "v1", "models", "c", uid_c)]
+    assert pruned[0]["diff"] == {"before": pruned[0]["diff"]["before"], "after": {}}
+    assert pruned[0]["diff"]["before"]["data"] == {"name": "c"}
+    assert cluster.get_obj("v1", "ConfigMap", "c", "models") is None
+    writes = [r for r in cluster.since(mark) if r.is_write]
+    assert [(w.method, w.path) for w in writes] == [("DELETE", "/api/v1/namespaces/models/configmaps/c")]
+    assert writes[0].body["preconditions"] == {"uid": uid_c}
+    assert writes[0].body["propagationPolicy"] == "Background"
+    listed = [r for r in cluster.since(mark) if r.method == "GET" and r.path.endswith("/configmaps")]
+    assert [(r.path, r.query["labelSelector"]) for r in listed] == [("/api/v1/namespaces/models/configmaps", "app=x")]
+
+    mark = cluster.mark()
+    pruned, skipped = apply_and_prune(client, [labelled_cm("a"), labelled_cm("b")])
+    assert pruned == [] and skipped == []
+    assert [r for r in cluster.since(mark) if r.is_write] == []
+
+
+def test_prune_leaves_other_labels_namespaces_kinds_and_controlled_objects(client, cluster):
+    cluster.put(NS)
+    cluster.put(dict(NS, metadata={"name": "other"}))
+    cluster.put(labelled_cm("elsewhere", namespace="other"))
+    cluster.put(labelled_cm("not-ours", app="y"))
+    cluster.put(dict(SECRET, metadata={"name": "s", "namespace": "models", "labels": {"app": "x"}}))
+    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "iris", "uid": "uid-owner", "controller": True}
+    cluster.put(labelled_cm("owned", ownerReferences=[owner]))
+    cluster.put(labelled_cm("merely-referenced", ownerReferences=[dict(owner, controller=False)]))
+    cluster.put(labelled_cm("going", deletionTimestamp="2026-01-01T00:00:00Z", finalizers=["x/y"]))
+    pruned, skipped = apply_and_prune(client, [labelled_cm("a")])
+    assert [p["name"] for p in pruned] == ["merely-referenced"]
+    assert skipped == [
+        {"kind": "ConfigMap", "api_version": "v1", "namespace": "models", "name": "going",
+         "reason": "already being deleted"},
+        {"kind": "ConfigMap", "api_version": "v1", "namespace": "models", "name": "owned",
+         "reason": "managed by its controller Deployment iris"},
+    ]
+    for name, namespace in (("elsewhere", "other"), ("not-ours", "models"), ("owned", "models")):
+        assert cluster.get_obj("v1", "ConfigMap", name, namespace) is not None
+    assert cluster.get_obj("v1", "Secret", "s", "models") is not None  # Secret is not a kind of the manifests
+    pruned, _skipped = apply_and_prune(client, [labelled_cm("a")], kinds=["v1/ConfigMap", "v1/Secret"])
+    assert [(p["kind"], p["name"]) for p in pruned] == [("Secret", "s")]
+
+
+def test_prune_check_mode_is_a_dry_run(client, cluster):
+    cluster.put(NS)
+    cluster.put(labelled_cm("old"))
+    pruned, _skipped = apply_and_prune(client, [labelled_cm("a")], check_mode=True, want_diff=True)
+    assert [(p["name"], p["diff"]["after"]) for p in pruned] == [("old", {})]
+    assert cluster.writes() == []
+    deletes = [r for r in cluster.requests if r.method == "DELETE"]
+    assert len(deletes) == 1 and deletes[0].dry_run
+    assert cluster.get_obj("v1", "ConfigMap", "old", "models") is not None
+
+
+def test_prune_cluster_scoped_only_when_asked(client, cluster):
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "old-role", "labels": {"app": "x"}}}
+    cluster.put(role)
+    cluster.put(NS)
+    cluster.put(dict(NS, metadata={"name": "old-ns", "labels": {"app": "x"}}))
+    applied_ns = dict(NS, metadata={"name": "models", "labels": {"app": "x"}})
+    pruned, _skipped = apply_and_prune(client, [labelled_cm("a")])
+    assert pruned == []
+    kinds = ["v1/ConfigMap", "rbac.authorization.k8s.io/v1/ClusterRole", "v1/Namespace"]
+    pruned, _skipped = apply_and_prune(client, [labelled_cm("a"), applied_ns], kinds=kinds)
+    # namespaced objects first, namespaces last
+    assert [(p["kind"], p["namespace"], p["name"]) for p in pruned] == [
+        ("ClusterRole", None, "old-role"), ("Namespace", None, "old-ns")]
+
+
+def test_prune_never_deletes_the_namespace_of_applied_objects(client, cluster):
+    cluster.put(dict(NS, metadata={"name": "models", "labels": {"app": "x"}}))
+    pruned, skipped = apply_and_prune(client, [labelled_cm("a")], kinds=["v1/ConfigMap", "v1/Namespace"])
+    assert pruned == []
+    assert skipped == [{"kind": "Namespace", "api_version": "v1", "namespace": None, "name": "models",
+                        "reason": "holds objects applied by this task"}]
+    assert [r for r in cluster.requests if r.method == "DELETE"] == []
+
+
+def test_prune_compares_by_group_not_version(client, cluster):
+    cluster.add_kind("apps/v2", "Deployment", "deployments")
+    cluster.put(NS)
+    deploy = dict(DEPLOY, metadata={"name": "iris", "namespace": "models", "labels": {"app": "x"}})
+    res.apply_all(client, load([deploy], client=client))
+    # the fake stores objects per group/version: show the applied one (and an old one) in apps/v2 too
+    cluster.objects[("apps/v2", "deployments", "models", "iris")] = cluster.get_obj(
+        "apps/v1", "Deployment", "iris", "models")
+    cluster.put(dict(deploy, apiVersion="apps/v2", metadata={"name": "old", "namespace": "models",
+                                                             "labels": {"app": "x"}}))
+    pruned, _skipped = apply_and_prune(client, [deploy], kinds=["apps/v2/Deployment"])
+    assert [(p["api_version"], p["name"]) for p in pruned] == [("apps/v2", "old")]
+
+
+def test_prune_skips_an_object_recreated_since_listed(client, cluster, monkeypatch):
+    cluster.put(NS)
+    cluster.put(labelled_cm("old"))
+    real_list = client.list
+
+    def list_then_recreate(*args, **kwargs):
+        listing = real_list(*args, **kwargs)
+        cluster.objects.pop(("v1", "configmaps", "models", "old"))
+        cluster.put(labelled_cm("old"))  # a new uid under the same name
+        return listing
+
+    monkeypatch.setattr(client, "list", list_then_recreate)
+    pruned, skipped = apply_and_prune(client, [labelled_cm("a")])
+    assert pruned == []
+    assert skipped[0]["name"] == "old" and skipped[0]["reason"] == "re-created since it was listed"
+    assert cluster.get_obj("v1", "ConfigMap", "old", "models") is not None
+
+
+def test_prune_ignores_objects_gone_before_delete_and_fails_on_other_errors(client, cluster):
+    cluster.put(NS)
+    cluster.put(labelled_cm("old"))
+    cluster.fail("DELETE", "/configmaps/old", 404)
+    pruned, skipped = apply_and_prune(client, [labelled_cm("a")])
+    assert pruned == [] and skipped == []
+    forbidden = {"kind": "Status", "code": 403, "reason": "Forbidden", "message": "configmaps \"old\" is forbidden"}
+    cluster.fail("DELETE", "/configmaps/old", 403, body=forbidden)
+    done = []
+    with pytest.raises(K8sError, match=r"^ConfigMap models/old: 403 Forbidden"):
+        apply_and_prune(client, [labelled_cm("a")], done=done)
+    assert done == []
+
+
+def test_prune_waits_for_deletion(client, cluster, monkeypatch):
+    cluster.put(NS)
+    cluster.put(labelled_cm("old"))
+    uid = cluster.get_obj("v1", "ConfigMap", "old", "models")["metadata"]["uid"]
+    seen = []
+
+    def fake_wait(_client, resource, name, namespace, **kwargs):
+        check = kwargs["check"]
+        seen.append((resource.kind, name, namespace, kwargs["description"], check(None)[0],
+                     check({"metadata": {"uid": uid}})[0], kwargs["timeout"] <= 7))
+        return res.waiter.WaitResult(None, 0.25, "deleted")
+
+    monkeypatch.setattr(res.waiter, "wait_for", fake_wait)
+    pruned, _skipped = apply_and_prune(client, [labelled_cm("a")], wait=True, wait_timeout=7)
+    assert seen == [("ConfigMap", "old", "models", "deletion", True, False, True)]
+    assert pruned[0]["waited"] == 0.25
+    seen.clear()
+    cluster.put(labelled_cm("old2"))
+    apply_and_prune(client, [labelled_cm("a")], wait=True, check_mode=True)
+    assert seen == []
+
+
+def test_prune_kind_of_a_crd_in_the_batch(client, cluster, monkeypatch):
+    def establish(*_args, **kwargs):
+        cluster.add_kind("machinelearning.seldon.io/v1", "SeldonDeployment", "seldondeployments")
+
+    cluster.put(NS)
+    sdep = dict(SDEP, metadata={"name": "iris", "labels": {"app": "x"}})
+    pruned, _skipped = apply_and_prune(client, [CRD, sdep], check_mode=True)
+    assert pruned == [] and cluster.writes() == []
+    monkeypatch.setattr(res.waiter, "wait_for", establish)
+    pruned, _skipped = apply_and_prune(client, [CRD, sdep])
+    assert pruned == []
+    old = cluster.put(dict(sdep, metadata={"name": "old", "namespace": "models", "labels": {"app": "x"}}))
+    pruned, _skipped = apply_and_prune(client, [CRD, sdep])
+    assert [(p["kind"], p["name"]) for p in pruned] == [("SeldonDeployment", old["metadata"]["name"])]

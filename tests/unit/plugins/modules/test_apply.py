@@ -147,3 +147,106 @@ def test_failure_reports_what_was_done(fake_cluster, run_module):
     assert result["changed"] is True
     assert [(r["kind"], r["action"]) for r in result["results"]] == [("Namespace", "created")]
     assert result["summary"]["created"] == 1
+
+
+# -- prune -------------------------------------------------------------------------------------------------------
+def cm(name, app="x"):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"app": app}},
+            "data": {"name": name}}
+
+
+PRUNE = {"namespace": "models", "prune": True, "prune_selector": "app=x"}
+
+
+def test_prune_then_idempotent(fake_cluster, run_module):
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    failed, result = run_module(apply, dict(PRUNE, definition=[cm("a"), cm("b"), cm("c")]))
+    assert not failed, result
+    assert result["pruned"] == [] and result["prune_skipped"] == [] and result["summary"]["pruned"] == 0
+
+    failed, result = run_module(apply, dict(PRUNE, definition=[cm("a"), cm("b")]))
+    assert not failed, result
+    assert result["changed"] is True  # nothing applied changed, one object pruned
+    assert result["summary"] == {"created": 0, "configured": 0, "unchanged": 2, "deleted": 0, "absent": 0,
+                                 "pruned": 1}
+    assert [(p["kind"], p["api_version"], p["namespace"], p["name"]) for p in result["pruned"]] == [
+        ("ConfigMap", "v1", "models", "c")]
+    assert [r["name"] for r in result["results"]] == ["a", "b"]  # pruned objects are not in results
+    assert fake_cluster.get_obj("v1", "ConfigMap", "c", "models") is None
+    deletes = [r for r in fake_cluster.requests if r.method == "DELETE"]
+    assert deletes[0].body["propagationPolicy"] == "Foreground"
+
+    mark = fake_cluster.mark()
+    failed, result = run_module(apply, dict(PRUNE, definition=[cm("a"), cm("b")]))
+    assert not failed and result["changed"] is False and result["pruned"] == []
+    assert [r for r in fake_cluster.since(mark) if r.is_write] == []
+
+
+def test_prune_check_mode_and_diff(fake_cluster, run_module):
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    run_module(apply, dict(PRUNE, definition=[cm("a"), cm("c")]))
+    mark = fake_cluster.mark()
+    failed, result = run_module(apply, dict(PRUNE, definition=[cm("a")]), check_mode=True, diff=True)
+    assert not failed, result
+    assert result["changed"] is True
+    assert [p["name"] for p in result["pruned"]] == ["c"]
+    assert [r for r in fake_cluster.since(mark) if r.is_write] == []
+    assert fake_cluster.get_obj("v1", "ConfigMap", "c", "models") is not None
+    assert result["diff"] == [{"before": result["pruned"][0]["diff"]["before"], "after": {}}]
+    assert result["diff"][0]["before"]["metadata"]["name"] == "c"
+
+
+def test_prune_nothing_when_an_apply_fails(fake_cluster, run_module):
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    run_module(apply, dict(PRUNE, definition=[cm("a"), cm("old")]))
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "iris", "labels": {"app": "x"}},
+           "spec": {"replicas": -1}}
+    failed, result = run_module(apply, dict(PRUNE, definition=[cm("a"), bad]))
+    assert failed and "422 Invalid" in result["msg"]
+    assert result["pruned"] == [] and result["summary"]["pruned"] == 0
+    assert fake_cluster.get_obj("v1", "ConfigMap", "old", "models") is not None
+    assert [r for r in fake_cluster.requests if r.method == "DELETE"] == []
+
+
+def test_prune_warnings(fake_cluster, run_module):
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    failed, result = run_module(apply, dict(PRUNE, definition=[cm("a"), cm("b", app="y")]))
+    assert not failed, result
+    assert ("1 applied object(s) do not match prune_selector 'app=x', so they will not be pruned once removed "
+            "from the manifests: ConfigMap models/b") in str(result["warnings"])
+    failed, result = run_module(apply, {"definition": [cm("a")], "namespace": "models", "prune_selector": "app=x"})
+    assert not failed and "pruned" not in result
+    assert "prune_selector and prune_kinds are ignored without prune=true" in str(result["warnings"])
+    failed, result = run_module(apply, dict(PRUNE, definition="---\n"))
+    assert not failed and result["pruned"] == [] and result["changed"] is False
+    assert "no object to apply, so nothing is pruned" in str(result["warnings"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"prune": True}, "prune=true requires prune_selector, a label selector such as app=iris"),
+    ({"prune": True, "prune_selector": " "}, "prune=true requires prune_selector"),
+    ({"prune": True, "prune_selector": "app in (x"}, "prune_selector 'app in (x': 'app in (x' is not a label"),
+    ({"prune": True, "prune_selector": "app=x,"}, "empty requirement"),
+    ({"prune": True, "prune_selector": "app!=x"}, "only excludes labels, so it matches unlabelled objects too"),
+    ({"prune": True, "prune_selector": "app=x", "state": "absent"}, "prune=true works with state=present only"),
+    ({"prune": True, "prune_selector": "app=x", "prune_kinds": ["ConfigMap"]},
+     "prune_kinds: 'ConfigMap' is not <apiVersion>/<kind>"),
+    ({"prune": True, "prune_selector": "app=x", "prune_kinds": ["example.com/v1/Widget"]},
+     "prune_kinds: no kind Widget in apiVersion example.com/v1 on this cluster"),
+])
+def test_prune_bad_input_fails_before_any_write(fake_cluster, run_module, args, message):
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    fake_cluster.put(dict(cm("old"), metadata={"name": "old", "namespace": "models", "labels": {"app": "x"}}))
+    failed, result = run_module(apply, dict(args, definition=[cm("a")], namespace="models"))
+    assert failed
+    assert message in result["msg"]
+    assert "Traceback" not in result["msg"]
+    assert fake_cluster.writes() == []
+    assert [r for r in fake_cluster.requests if r.method in ("PATCH", "DELETE", "POST")] == []
+
+
+def test_prune_uses_one_client(fake_cluster, run_module):
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    run_module(apply, dict(PRUNE, definition=[cm("a"), cm("c")], prune_kinds=["v1/ConfigMap", "v1/Secret"]))
+    assert len(fake_cluster.built_with) == 1
+    assert fake_cluster.discovery_hits <= 1
