@@ -277,6 +277,8 @@ class App:
             opts = data
         if req.query.get("propagationPolicy"):
             opts["propagationPolicy"] = req.query["propagationPolicy"]
+        if req.query.get("gracePeriodSeconds"):
+            opts["gracePeriodSeconds"] = req.query["gracePeriodSeconds"]
         if req.query.get("orphanDependents"):
             opts["orphanDependents"] = req.query["orphanDependents"] == "true"
         if not isinstance(opts.get("preconditions") or {}, dict):

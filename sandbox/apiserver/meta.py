@@ -20,6 +20,11 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def format_ts(t: float) -> str:
+    """A Unix time as metav1.Time (RFC 3339 UTC, whole seconds)."""
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_time(s: str) -> dt.datetime | None:
     """RFC 3339 UTC time (metav1.Time) or with microseconds (metav1.MicroTime)."""
     for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):

@@ -6,6 +6,7 @@ import base64
 import binascii
 import copy
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,12 +16,13 @@ from . import conversion, crds, fields, patch, ssa
 from .defaults import apply_defaults
 from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found
 from .kinds import Kind, Registry
-from .meta import check_name, generate_name, new_uid, now, same_object, spec_part
+from .meta import check_name, format_ts, generate_name, new_uid, now, parse_time, same_object, spec_part
 from .rbac import UserInfo
 from .selectors import check_field_selector, parse_field_selector, parse_label_selector
 from .store import Store
 
 NS_KEY = ("", "namespaces")
+POD_KEY = ("", "pods")
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 RETURNS_OBJECT = {("", "pods"), ("", "namespaces"), ("", "services")}
 APPLY_TYPES = ("application/apply-patch+yaml", "application/apply-patch+json")
@@ -224,7 +226,8 @@ class Objects:
                 new["metadata"]["resourceVersion"] = cur["metadata"].get("resourceVersion")
             return self.present(kind, new)
         m = new["metadata"]
-        if m.get("deletionTimestamp") and not m.get("finalizers") and kind.key != NS_KEY:
+        if m.get("deletionTimestamp") and not m.get("finalizers") and not m.get("deletionGracePeriodSeconds") \
+                and kind.key != NS_KEY:   # a graceful deletion still under way (a pod) keeps the object
             self.store.put(kind.key, new)
             final = self.store.remove(kind.key, m.get("namespace", ""), m["name"])
             self._fire(kind, final, "removed")
@@ -392,6 +395,14 @@ class Objects:
         if kind.key == NS_KEY and name in PROTECTED_NAMESPACES:
             raise forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted', "namespaces",
                             "", name)
+        grace = opts.get("gracePeriodSeconds")
+        if grace is not None:
+            if isinstance(grace, bool) or not isinstance(grace, int):
+                try:
+                    grace = int(str(grace))
+                except ValueError as e:
+                    raise bad_request(f"invalid gracePeriodSeconds: {grace!r}") from e
+            opts = dict(opts, gracePeriodSeconds=1 if grace < 0 else grace)   # negative: 1s, as real
         with self.store.lock:
             cur = self._get_cur(kind, ns, name)
             self._check_preconditions(kind, cur, opts.get("preconditions") or {})
@@ -399,10 +410,15 @@ class Objects:
             if policy not in ("Orphan", "Background", "Foreground"):
                 raise bad_request(f"Unsupported propagation policy: {policy!r}")
             cm = cur["metadata"]
+            if cm.get("deletionTimestamp") and cm.get("deletionGracePeriodSeconds"):
+                return self._delete_again(kind, cur, opts, ctx)
             finalizers = list(cm.get("finalizers") or [])
             extra = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy)
             if extra and extra not in finalizers and not cm.get("deletionTimestamp"):
                 finalizers.append(extra)
+            grace = self._grace_period(kind, cur, opts) if not cm.get("deletionTimestamp") else 0
+            if grace > 0:
+                return self._mark_deleting(kind, cur, finalizers, ctx, grace), False
             if finalizers or kind.key == NS_KEY:
                 return self._mark_deleting(kind, cur, finalizers, ctx), False
             if ctx.dry_run:
@@ -421,14 +437,58 @@ class Objects:
             raise conflict(kind.plural, kind.group, name, f"Precondition failed: ResourceVersion in precondition: "
                            f"{pre['resourceVersion']}, ResourceVersion in object meta: {cm.get('resourceVersion')}")
 
-    def _mark_deleting(self, kind: Kind, cur: dict, finalizers: list[str], ctx: Ctx) -> dict:
-        """Graceful deletion: set deletionTimestamp and keep the object until its finalizers are gone."""
+    @staticmethod
+    def _grace_period(kind: Kind, cur: dict, opts: dict) -> int:
+        """Seconds of graceful deletion (0: at once), as the pod strategy decides: DeleteOptions'
+        gracePeriodSeconds, else spec.terminationGracePeriodSeconds; 0 for a pod not bound to a node or already
+        terminated. Only pods are deleted gracefully."""
+        if kind.key != POD_KEY:
+            return 0
+        grace = opts.get("gracePeriodSeconds")
+        if grace is None:
+            grace = (cur.get("spec") or {}).get("terminationGracePeriodSeconds")
+        try:
+            grace = int(grace or 0)
+        except (TypeError, ValueError):
+            grace = 0
+        if not (cur.get("spec") or {}).get("nodeName") or \
+                (cur.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        return max(grace, 0)
+
+    def _delete_again(self, kind: Kind, cur: dict, opts: dict, ctx: Ctx) -> tuple[dict, bool]:
+        """DELETE of an object whose graceful deletion is under way: a shorter grace period moves
+        deletionTimestamp earlier (0 removes it, unless finalizers hold it); anything else changes nothing."""
+        cm = cur["metadata"]
+        grace = opts.get("gracePeriodSeconds")
+        if grace is None or grace >= int(cm["deletionGracePeriodSeconds"]):
+            return self.present(kind, cur), False
+        new = copy.deepcopy(cur)
+        started = parse_time(cm["deletionTimestamp"])
+        end = (started.timestamp() if started else time.time()) - int(cm["deletionGracePeriodSeconds"]) + grace
+        new["metadata"]["deletionTimestamp"] = format_ts(end)
+        new["metadata"]["deletionGracePeriodSeconds"] = grace
+        if ctx.dry_run:
+            return self.present(kind, new), grace == 0 and not cm.get("finalizers")
+        stored = self.store.put(kind.key, new)
+        if grace == 0 and not cm.get("finalizers"):
+            final = self.store.remove(kind.key, cm.get("namespace", ""), cm["name"])
+            self._fire(kind, final, "removed")
+            return self.present(kind, final), True
+        self._fire(kind, stored, "put")
+        return self.present(kind, stored), False
+
+    def _mark_deleting(self, kind: Kind, cur: dict, finalizers: list[str], ctx: Ctx, grace: int = 0) -> dict:
+        """Set deletionTimestamp and keep the object until its finalizers are gone, or (`grace` > 0, a pod) until
+        the kubelet has stopped it and deletes it for good: deletionTimestamp is then the end of the grace
+        period."""
         cm = cur["metadata"]
         if cm.get("deletionTimestamp") and (kind.key == NS_KEY or finalizers == list(cm.get("finalizers") or [])):
             return self.present(kind, cur)
         new = copy.deepcopy(cur)
-        new["metadata"]["deletionTimestamp"] = cm.get("deletionTimestamp") or now()
-        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        new["metadata"]["deletionTimestamp"] = cm.get("deletionTimestamp") or (
+            format_ts(time.time() + grace) if grace else now())
+        new["metadata"]["deletionGracePeriodSeconds"] = grace
         if finalizers:
             new["metadata"]["finalizers"] = finalizers
         if kind.key == NS_KEY:  # the namespace's own spec.finalizers ("kubernetes") is handled by the lifecycle

@@ -896,7 +896,7 @@ class ArgoPodRunner(ProcessRunner):
 
     def _gone(self, w: StepWorker) -> bool:
         cur = self.sb.store.get(PODS, w.ns, w.pod_name)
-        return cur is None or cur["metadata"].get("uid") != w.uid
+        return cur is None or cur["metadata"].get("uid") != w.uid or bool(cur["metadata"].get("deletionTimestamp"))
 
     def _sweep(self) -> None:
         """Remove the files (rootfs, volumes) of ended pods that were deleted since."""

@@ -100,17 +100,27 @@ def _st(rs: dict, f: str) -> int:
 class DeploymentController(Controller):
     name = "deployment"
     primary = DEPLOYS
-    watch_keys = (RSS,)
+    watch_keys = (RSS, PODS)
     settings = ("delay",)
 
     def keys_for(self, ev):
         m = ev.obj["metadata"]
         if ev.key == DEPLOYS:
             yield m.get("namespace", ""), m["name"]
-        else:
+        elif ev.key == RSS:
             ref = controller_of(ev.obj)
             if ref and ref.get("kind") == "Deployment":
                 yield m.get("namespace", ""), ref["name"]
+        elif ev.type == "DELETED" or (ev.obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            # an old pod gone or terminated: a Recreate rollout may go on
+            ref = controller_of(ev.obj)
+            rs = self.client.get(RSS, m.get("namespace", ""), ref["name"]) if ref and \
+                ref.get("kind") == "ReplicaSet" else None
+            dref = controller_of(rs) if rs is not None else None
+            if dref and dref.get("kind") == "Deployment":
+                d = self.client.get(DEPLOYS, m.get("namespace", ""), dref["name"])
+                if d is not None and (d["spec"].get("strategy") or {}).get("type") == "Recreate":
+                    yield m.get("namespace", ""), dref["name"]
 
     def reconcile(self, ns: str, name: str):
         d = self.client.get(DEPLOYS, ns, name)
@@ -227,8 +237,9 @@ class DeploymentController(Controller):
     def _old_gone(self, d, old) -> bool:
         if any(_spec_replicas(rs) or _st(rs, "replicas") for rs in old):
             return False
-        uids = {rs["metadata"]["uid"] for rs in old}
-        return not any(pod_active(p) and any(owned_by(p, u) for u in uids)
+        uids = {rs["metadata"]["uid"] for rs in old}   # a pod being deleted counts until it has terminated
+        return not any((p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                       and any(owned_by(p, u) for u in uids)
                        for p in self.client.list(PODS, d["metadata"]["namespace"]))
 
     def _rolling(self, d, new_rs, old, replicas) -> None:

@@ -188,11 +188,14 @@ class Client:
     def update_status(self, key: Key, obj: dict) -> dict:
         return self.update(key, obj, "status")
 
-    def delete(self, key: Key, ns: str, name: str, policy: str = "Background", uid: str | None = None) -> None:
+    def delete(self, key: Key, ns: str, name: str, policy: str = "Background", uid: str | None = None,
+               *, grace: int | None = None) -> None:
         kind = self.kind(key)
         opts: dict = {"propagationPolicy": policy}
         if uid:
             opts["preconditions"] = {"uid": uid}
+        if grace is not None:
+            opts["gracePeriodSeconds"] = grace
         try:
             self._do("delete", "DELETE", kind, ns, name, "", lambda: self.objects.delete(kind, ns, name, opts,
                                                                                          self.ctx()), 200)

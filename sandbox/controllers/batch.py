@@ -63,6 +63,10 @@ class JobController(Controller):
             return None
         spec, uid = job["spec"], job["metadata"]["uid"]
         pods = [p for p in self.client.list(PODS, ns) if owned_by(p, uid)]
+        # a pod being deleted is counted neither way (the kubelet makes it terminal just before it goes)
+        terminating = sum(1 for p in pods if p["metadata"].get("deletionTimestamp")
+                          and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed"))
+        pods = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         succeeded = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Succeeded")
         failed = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Failed")
         active = [p for p in pods if pod_active(p)]
@@ -112,7 +116,7 @@ class JobController(Controller):
             st["ready"] = ready
             st["succeeded"] = succeeded
             st["failed"] = failed
-            st["terminating"] = 0
+            st["terminating"] = terminating
             st["uncountedTerminatedPods"] = {}
             for f in ("active", "succeeded", "failed"):
                 if not st[f]:

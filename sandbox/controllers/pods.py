@@ -13,7 +13,7 @@ import threading
 import time
 
 from .base import NODE_NAME, PODS, Controller, now, parse_ts, store_condition
-from .runtime import RunContext, RunStatus, pod_log_dir
+from .runtime import ContainerStatus, RunContext, RunStatus, pod_log_dir
 
 log = logging.getLogger("sandbox.controllers.kubelet")
 PVCS = ("", "persistentvolumeclaims")
@@ -49,6 +49,7 @@ class Kubelet(Controller):
         self.ready_delay = float(os.environ.get("SANDBOX_POD_READY_DELAY", "0.5"))
         self.run_duration = float(os.environ.get("SANDBOX_POD_RUN_DURATION", "0.5"))
         self.poll_interval = 0.25
+        self.stop_timeout = 60.0   # a runner that never says it has stopped: the pod goes anyway after this
         from .base import Client, Recorder
         self.scheduler = Client(sandbox, "system:kube-scheduler", "kube-scheduler")
         self.sched_events = Recorder(self.scheduler, "default-scheduler")
@@ -57,6 +58,7 @@ class Kubelet(Controller):
         self._running: dict[str, tuple[object, str, str]] = {}   # uid -> (runner, ns, name)
         self._started: dict[str, tuple[float, str, str]] = {}   # uid -> (monotonic start, ns, name)
         self._sched_tries: dict[str, int] = {}
+        self._terminating: dict[str, tuple[object, str, str, float]] = {}   # uid -> (runner, ns, name, since)
 
     def keys_for(self, ev):
         m = ev.obj["metadata"]
@@ -93,6 +95,9 @@ class Kubelet(Controller):
         for uid in [u for u, (_, sns, sname) in self._started.items() if sns == ns and sname == name
                     and u != keep_uid]:
             del self._started[uid]
+        for uid in [u for u, (_, tns, tname, _) in self._terminating.items() if tns == ns and tname == name
+                    and u != keep_uid]:
+            del self._terminating[uid]   # gone (force-deleted): its runner is already stopping
         if keep_uid is None:
             self.endpoints.unregister_pod(ns, name)
 
@@ -104,9 +109,7 @@ class Kubelet(Controller):
         uid = pod["metadata"]["uid"]
         self._forget(ns, name, keep_uid=uid)   # a re-created pod with the same name
         if pod["metadata"].get("deletionTimestamp"):
-            self._forget(ns, name)
-            self._started.pop(uid, None)
-            return None
+            return self._terminate(pod)
         if not pod["spec"].get("nodeName"):
             return self._schedule(pod)
         phase = (pod.get("status") or {}).get("phase")
@@ -138,6 +141,67 @@ class Kubelet(Controller):
             self._write_status(pod, RunStatus("Pending", False, reason="ContainerCreating"))
             return self.ready_delay
         return self._sync_simulated(pod)
+
+    # -- graceful termination --
+    def _terminate(self, pod: dict):
+        """The pod is being deleted: stop it (a runner ends its processes in the background; a simulated pod just
+        stops), wait until the runner has stopped, mark the containers terminated and the pod terminal, then
+        delete it for good with grace 0, as the kubelet's status manager does. A pod held by finalizers after
+        that (or deleted with grace 0 while finalizers hold it) is only stopped."""
+        m = pod["metadata"]
+        ns, name, uid = m.get("namespace", ""), m["name"], m["uid"]
+        phase = (pod.get("status") or {}).get("phase")
+        entry = self._running.pop(uid, None)
+        started = self._started.pop(uid, None) is not None
+        if entry is not None or started:
+            self.endpoints.unregister_pod(ns, name)
+            if phase not in ("Succeeded", "Failed"):
+                for c in pod["spec"].get("containers") or []:
+                    self.recorder.normal(pod, "Killing", f"Stopping container {c['name']}")
+        if entry is not None:
+            self._terminating[uid] = (entry[0], ns, name, time.monotonic())
+            try:
+                entry[0].stop(copy.deepcopy(pod))
+            except Exception:
+                log.exception("runner stop failed for %s/%s", ns, name)
+        term = self._terminating.get(uid)
+        if term is not None:
+            if not self._runner_stopped(term[0], pod) and time.monotonic() - term[3] < self.stop_timeout:
+                return self.poll_interval
+            del self._terminating[uid]
+        if not pod["spec"].get("nodeName"):
+            return None
+        if phase not in ("Succeeded", "Failed"):
+            self._write_terminated(pod, signalled=entry is not None or term is not None
+                                   or self.runners.find(pod) is not None)
+        if m.get("deletionGracePeriodSeconds"):
+            self.client.delete(PODS, ns, name, uid=uid, grace=0)
+        return None
+
+    @staticmethod
+    def _runner_stopped(runner, pod: dict) -> bool:
+        stopped = getattr(runner, "stopped", None)
+        if stopped is None:
+            return True
+        try:
+            return bool(stopped(copy.deepcopy(pod)))
+        except Exception:
+            log.exception("runner stopped() failed for %s", pod["metadata"]["name"])
+            return True
+
+    def _write_terminated(self, pod: dict, signalled: bool) -> None:
+        """Every container terminated (a process ended by SIGTERM exits 143; a simulated container exits 0, as a
+        well-behaved server does on SIGTERM), the pod terminal: Succeeded if every container exited 0."""
+        old = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
+        cstats = []
+        for c in pod["spec"].get("containers") or []:
+            cur = old.get(c["name"]) or {}
+            prev = (cur.get("state") or {}).get("terminated")
+            code = int(prev.get("exitCode") or 0) if prev else (143 if signalled else 0)
+            cstats.append(ContainerStatus(c["name"], "terminated", False, code, "Completed" if code == 0 else "Error",
+                                          restart_count=int(cur.get("restartCount") or 0)))
+        phase = "Succeeded" if all(cs.exit_code == 0 for cs in cstats) else "Failed"
+        self._write_status(pod, RunStatus(phase, False, containers=cstats))
 
     # -- scheduling --
     def _schedule(self, pod: dict):

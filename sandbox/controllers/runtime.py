@@ -17,7 +17,11 @@ A runner is any object with
 ``status(pod: dict) -> RunStatus``
     polled by the kubelet about every `poll_interval` seconds and mirrored into the pod's status;
 ``stop(pod: dict) -> None``
-    the pod was deleted (or the sandbox stops): end its processes. Must be idempotent.
+    the pod is being deleted (or the sandbox stops): end its processes, without blocking. Must be idempotent;
+``stopped(pod: dict) -> bool`` (optional)
+    whether the processes `stop` ended are all gone. When a pod is deleted gracefully (it has a
+    deletionTimestamp) the kubelet calls `stop`, polls `stopped` every `poll_interval` and only then marks the
+    containers terminated and deletes the pod for good; a runner without `stopped` counts as stopped at once.
 
 Pods that no runner matches are simulated: Running, and Ready after the kubelet's ``ready_delay``
 (restartPolicy Never/OnFailure pods then Succeed after ``run_duration``; annotations
@@ -115,6 +119,7 @@ class ProcessRunner:
         self.lock = threading.Lock()
         self.closing = False
         self._stoppers: list[threading.Thread] = []
+        self._stopping: dict[str, threading.Thread] = {}   # uid -> the thread ending that pod's worker
 
     def stop_worker(self, uid: str, then=None) -> None:
         """End the worker of pod `uid` in the background, then call ``then(worker)``. Idempotent."""
@@ -130,7 +135,18 @@ class ProcessRunner:
                     then(w)
             t = threading.Thread(target=run, name=f"stop-{w.pod_name}", daemon=True)
             self._stoppers = [x for x in self._stoppers if x.is_alive()] + [t]
-        t.start()
+            self._stopping = {u: x for u, x in self._stopping.items() if x.is_alive()}
+            self._stopping[uid] = t
+            t.start()
+
+    def stopped(self, pod: dict) -> bool:
+        """Whether the worker of this pod has ended (after `stop_worker`), or there never was one."""
+        uid = pod["metadata"].get("uid", "")
+        with self.lock:
+            if uid in self.workers:
+                return False
+            t = self._stopping.get(uid)
+            return t is None or not t.is_alive()
 
     def stop_all(self) -> None:
         """The sandbox stops: end every worker (and wait for them)."""

@@ -50,11 +50,16 @@ class StatefulSetController(Controller):
                 if i is not None:
                     pods[i] = p
         parallel = spec.get("podManagementPolicy") == "Parallel"
-        # failed pods are recreated
+        # failed pods are recreated (once gone: a pod being deleted keeps its name until then)
         for i, p in list(pods.items()):
-            if (p.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+            if (p.get("status") or {}).get("phase") in ("Failed", "Succeeded") and \
+                    not p["metadata"].get("deletionTimestamp"):
                 self.client.delete(PODS, ns, p["metadata"]["name"], uid=p["metadata"]["uid"])
-                del pods[i]
+                left = self.client.get(PODS, ns, p["metadata"]["name"])
+                if left is None or left["metadata"]["uid"] != p["metadata"]["uid"]:
+                    del pods[i]
+                else:
+                    pods[i] = left
         acted = False
         for i in range(replicas):
             if i in pods:
@@ -70,8 +75,11 @@ class StatefulSetController(Controller):
         if not acted:
             extra = sorted((i for i in pods if i >= replicas), reverse=True)
             if extra and (parallel or all(pod_ready(pods[i]) for i in pods if i < replicas)):
+                # OrderedReady: one at a time, the next once the previous is gone
                 for i in extra if parallel else extra[:1]:
                     p = pods.pop(i)
+                    if p["metadata"].get("deletionTimestamp"):
+                        continue
                     self.client.delete(PODS, ns, p["metadata"]["name"], uid=p["metadata"]["uid"])
                     self.recorder.normal(sts, "SuccessfulDelete",
                                          f"delete Pod {p['metadata']['name']} in StatefulSet {name} successful")
