@@ -347,8 +347,13 @@ class K8sClient:
 
         The lazy discoverer re-reads discovery from the server once when a kind is missing from the cache.
         """
+        search = {"api_version": api_version, "kind": kind}
+        if api_version and "/" not in api_version:
+            # the core group (/api/v1): without the prefix the discoverer would read /apis/<group>/<version> of every
+            # group that has a version of that name
+            search["prefix"] = "api"
         try:
-            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+            return self.dynamic.resources.get(**search)
         except ResourceNotFoundError:
             return None
         except ResourceNotUniqueError as exc:

@@ -212,6 +212,17 @@ def test_discovery_is_cached_across_tasks(tmp_path):
     assert cluster.since(mark) == []  # no discovery request at all
 
 
+def test_a_core_kind_is_looked_up_in_the_core_group_only(tmp_path):
+    """apiVersion v1 means /api/v1: reading the v1 version of every other group would cost a request each."""
+    cluster = FakeCluster()
+    cluster.add_kind("machinelearning.seldon.io/v1", "SeldonDeployment", "seldondeployments")
+    client = make_client(cluster, cache_file=str(tmp_path / "disc.json"))
+    assert client.resource("v1", "ConfigMap").group_version == "v1"
+    paths = [r.path for r in cluster.since(0)]
+    assert "/api/v1" in paths
+    assert not [p for p in paths if p.startswith("/apis/") and p.endswith("/v1")], paths
+
+
 def test_unknown_kind_refreshes_discovery_once_then_fails(tmp_path):
     cache = str(tmp_path / "disc.json")
     cluster = FakeCluster()
