@@ -46,17 +46,17 @@ def test_count_requests_keeps_the_clients_requests_only():
 
 
 def test_task_timings_and_spans_from_json_callback_output():
-    data = {"plays": [{"play": {"duration": {"start": "2025-01-01T10:00:00.000000Z",
-                                             "end": "2025-01-01T10:00:03.500000Z"}},
-                       "tasks": [
-                           {"task": {"name": "submit", "duration": {"start": "2025-01-01T10:00:00.250000Z",
-                                                                    "end": "2025-01-01T10:00:01Z"}}},
-                           {"task": {"name": "poll", "duration": {"start": "2025-01-01T10:00:01.000000Z",
-                                                                  "end": "2025-01-01T10:00:03.250000Z"}}},
-                           {"task": {"name": "unfinished", "duration": {"start": "2025-01-01T10:00:03Z"}}},
-                       ]}]}
+    def task(name, **duration):
+        return {"task": {"name": name, "duration": duration}}
+
+    play = {"duration": {"start": "2025-01-01T10:00:00.000000Z", "end": "2025-01-01T10:00:03.500000Z"}}
+    data = {"plays": [{"play": play, "tasks": [
+        task("submit", start="2025-01-01T10:00:00.250000Z", end="2025-01-01T10:00:01Z"),
+        task("poll", start="2025-01-01T10:00:01.000000Z", end="2025-01-01T10:00:03.250000Z"),
+        task("unfinished", start="2025-01-01T10:00:03Z"),
+    ]}]}
     timings = bench.task_timings(data)
-    assert [name for name, _, _ in timings] == ["submit", "poll"]
+    assert [t[0] for t in timings] == ["submit", "poll"]
     assert timings[0][2] - timings[0][1] == pytest.approx(0.75)
     assert bench.span(timings, "submit", "poll") == pytest.approx(3.0)
     assert bench.play_seconds(data) == pytest.approx(3.5)
