@@ -47,6 +47,7 @@ from . import common as C
 from . import conditions, images
 
 log = logging.getLogger("sandbox.argo.executor")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 PODS = ("", "pods")
 PVCS = ("", "persistentvolumeclaims")
 PVS = ("", "persistentvolumes")
@@ -635,14 +636,16 @@ class StepWorker(threading.Thread):
             verb = "replaced"
         elif action == "apply":
             ann = manifest.setdefault("metadata", {}).setdefault("annotations", {})
-            ann["kubectl.kubernetes.io/last-applied-configuration"] = json.dumps(manifest, sort_keys=True)
+            ann[LAST_APPLIED] = json.dumps(manifest, sort_keys=True)
             code, out = api.call("GET", path)
             if code == 404:
                 code, out = api.call("POST", coll + "?fieldManager=kubectl-client-side-apply", manifest)
                 verb = "created"
             elif code == 200:
                 ctype = "application/merge-patch+json" if kind.crd else "application/strategic-merge-patch+json"
-                code, out = api.call("PATCH", path + "?fieldManager=kubectl-client-side-apply", manifest, ctype)
+                last = ((out.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+                body = apply_patch(json.loads(last) if last else {}, manifest)
+                code, out = api.call("PATCH", path + "?fieldManager=kubectl-client-side-apply", body, ctype)
                 verb = "configured"
         elif action == "patch":
             strategy = res.get("mergeStrategy") or "strategic"
@@ -828,6 +831,17 @@ class StepWorker(threading.Thread):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+def apply_patch(last: object, new: object) -> object:
+    """What `kubectl apply` sends for an object that exists: the new manifest, plus null for every map key the last
+    applied configuration had and the new one has not (so fields removed from the manifest are removed). Lists are
+    replaced whole."""
+    if not isinstance(last, dict) or not isinstance(new, dict):
+        return new
+    out = {k: apply_patch(last.get(k), v) for k, v in new.items()}
+    out.update({k: None for k in last if k not in new})
+    return out
+
+
 class ArgoPodRunner(ProcessRunner):
     """Registered in `sandbox.pod_runners` (priority 5): runs the step pods of Argo Workflows."""
 

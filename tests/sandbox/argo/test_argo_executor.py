@@ -15,6 +15,7 @@ import pytest
 from argo_helpers import EXECUTOR_IMAGE, GROUP, call, submit, wait_for, wait_phase
 
 from sandbox.argo import common
+from sandbox.argo.executor import apply_patch
 
 pytestmark = pytest.mark.sandbox
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -280,6 +281,32 @@ def test_resource_apply_configmap_with_success_condition(sandbox, argo_ns):
     assert done2["status"]["phase"] == "Failed"
     assert done2["status"]["message"] == "failure condition 'data.state==Broken' evaluated true"
     assert states(done2)["main"]["terminated"]["exitCode"] == 1
+
+
+def test_resource_apply_removes_what_the_manifest_no_longer_has(sandbox, argo_ns):
+    """As `kubectl apply`: fields of the last applied configuration missing from the new manifest are removed;
+    fields someone else set are kept."""
+    allow(sandbox, argo_ns, ["configmaps"])
+    first = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\n  labels: {a: x, b: y}\n"
+             "data:\n  keep: '1'\n  drop: '2'\n")
+    pod = create(sandbox, argo_ns, step_pod(argo_ns, resource_template("a1", "apply", first), resource_main()))
+    assert finished(sandbox, argo_ns, pod["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    call(sandbox, "PATCH", f"/api/v1/namespaces/{argo_ns}/configmaps/applied", {"data": {"theirs": "3"}},
+         content_type="application/merge-patch+json")
+    second = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\n  labels: {a: x}\ndata:\n  keep: '1'\n"
+    pod2 = create(sandbox, argo_ns, step_pod(argo_ns, resource_template("a2", "apply", second), resource_main()))
+    assert finished(sandbox, argo_ns, pod2["metadata"]["name"])["status"]["phase"] == "Succeeded"
+    cm = call(sandbox, "GET", f"/api/v1/namespaces/{argo_ns}/configmaps/applied")[1]
+    assert cm["data"] == {"keep": "1", "theirs": "3"}
+    assert cm["metadata"]["labels"] == {"a": "x"}
+
+
+def test_apply_patch_nulls_what_was_applied_before_and_is_gone():
+    last = {"metadata": {"labels": {"a": "x", "b": "y"}}, "data": {"keep": "1", "drop": "2"}, "list": [1, 2]}
+    new = {"metadata": {"labels": {"a": "x"}}, "data": {"keep": "1"}, "list": [1]}
+    assert apply_patch(last, new) == {"metadata": {"labels": {"a": "x", "b": None}},
+                                      "data": {"keep": "1", "drop": None}, "list": [1]}
+    assert apply_patch({}, new) == new
 
 
 def test_resource_waits_until_the_success_condition_holds(sandbox, argo_ns):
