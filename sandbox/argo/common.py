@@ -3,6 +3,8 @@ annotations as Argo Workflows 3.5 writes them, node IDs and pod names (POD_NAMES
 
 from __future__ import annotations
 
+from ..controllers.base import condition
+
 GROUP = "argoproj.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -32,6 +34,7 @@ ENV_WORKFLOW_NAME = "ARGO_WORKFLOW_NAME"
 MAIN_CONTAINER = "main"
 WAIT_CONTAINER = "wait"
 
+DEFAULT_EXECUTOR_IMAGE = "quay.io/argoproj/argoexec:v3.5.12"
 MAX_NAME = 63   # pod names derived from node names stay valid label values / DNS labels
 
 
@@ -69,3 +72,58 @@ def is_controller_deployment(d: dict) -> bool:
             or labels.get("app") == "workflow-controller"
             or labels.get("app.kubernetes.io/name") == "workflow-controller"
             or labels.get("app.kubernetes.io/component") == "workflow-controller")
+
+
+def deployment_available(d: dict) -> bool:
+    c = condition(d.get("status") or {}, "Available")
+    return bool(c and c.get("status") == "True") and not d["metadata"].get("deletionTimestamp")
+
+
+def _flags(argv: list[str]) -> dict[str, str]:
+    """Cobra-style ``--flag value`` / ``--flag=value`` / bare boolean ``--namespaced`` from a container's argv."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        a = str(argv[i])
+        if a.startswith("--"):
+            name, eq, value = a[2:].partition("=")
+            if eq:
+                out[name] = value
+            elif name == "namespaced":
+                out[name] = "true"
+            elif i + 1 < len(argv):
+                out[name] = str(argv[i + 1])
+                i += 1
+        i += 1
+    return out
+
+
+class ControllerConfig:
+    """What the sandbox reads from a workflow-controller Deployment's args: the executor image and the namespace it
+    manages (``--namespaced`` / ``--managed-namespace``; None: all)."""
+
+    def __init__(self, deploy: dict):
+        containers = ((deploy.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+        con = next((c for c in containers if c.get("name") == "workflow-controller"),
+                   containers[0] if containers else {})
+        flags = _flags([*(con.get("command") or []), *(con.get("args") or [])])
+        self.name = deploy["metadata"]["name"]
+        self.namespace = deploy["metadata"].get("namespace", "")
+        self.executor_image = flags.get("executor-image") or DEFAULT_EXECUTOR_IMAGE
+        namespaced = flags.get("namespaced", "false").lower() in ("true", "1")
+        self.managed_namespace = (flags.get("managed-namespace") or self.namespace) if namespaced else None
+
+    def watches(self, ns: str) -> bool:
+        return self.managed_namespace is None or self.managed_namespace == ns
+
+
+def controller_scope(deploy: dict) -> str | None:
+    """The namespace a workflow controller manages (None: all)."""
+    return ControllerConfig(deploy).managed_namespace
+
+
+def controller_for(deploys: list[dict], ns: str) -> ControllerConfig | None:
+    """The Available workflow controller that manages namespace `ns` (a namespaced one first), or None."""
+    cfgs = sorted((ControllerConfig(d) for d in deploys if is_controller_deployment(d) and deployment_available(d)),
+                  key=lambda c: (c.managed_namespace is None, c.namespace, c.name))
+    return next((c for c in cfgs if c.watches(ns)), None)

@@ -39,7 +39,7 @@ import time
 from zoneinfo import ZoneInfo
 
 from ..apiserver.errors import ApiError
-from ..controllers.base import Controller, condition, controller_of, controller_ref, owned_by, parse_ts
+from ..controllers.base import Controller, controller_of, controller_ref, owned_by, parse_ts
 from ..controllers.cron import CronError, Schedule
 from .common import (
     ANN_SCHEDULED_TIME,
@@ -50,6 +50,9 @@ from .common import (
     LABEL_CRON_WORKFLOW,
     WORKFLOW_TEMPLATES,
     WORKFLOWS,
+    controller_for,
+    controller_scope,
+    deployment_available,
     is_controller_deployment,
 )
 
@@ -63,41 +66,6 @@ MAX_NAME = 52          # upstream: the name plus "-<unix seconds>" must fit 63 c
 # CronWorkflow labels upstream copies onto the Workflows it creates
 PROPAGATED_LABELS = ("workflows.argoproj.io/creator", "workflows.argoproj.io/creator-email",
                      "workflows.argoproj.io/creator-preferred-username", "workflows.argoproj.io/controller-instanceid")
-
-
-# -- the workflow-controller Deployment(s) --
-def deployment_available(d: dict) -> bool:
-    c = condition(d.get("status") or {}, "Available")
-    return bool(c and c.get("status") == "True") and not d["metadata"].get("deletionTimestamp")
-
-
-def _flags(argv: list[str]) -> dict[str, str]:
-    """Cobra-style ``--flag value`` / ``--flag=value`` / bare boolean ``--flag`` from a container's argv."""
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(argv):
-        a = str(argv[i])
-        if a.startswith("--"):
-            name, eq, value = a[2:].partition("=")
-            if eq:
-                out[name] = value
-            elif name == "namespaced":
-                out[name] = "true"
-            elif i + 1 < len(argv):
-                out[name] = str(argv[i + 1])
-                i += 1
-        i += 1
-    return out
-
-
-def controller_scope(deploy: dict) -> str | None:
-    """The namespace a workflow controller manages (None: all), from ``--namespaced`` / ``--managed-namespace``."""
-    containers = ((deploy.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
-    con = next((c for c in containers if c.get("name") == "workflow-controller"), containers[0] if containers else {})
-    flags = _flags([*(con.get("command") or []), *(con.get("args") or [])])
-    if flags.get("namespaced", "false").lower() not in ("true", "1"):
-        return None
-    return flags.get("managed-namespace") or deploy["metadata"].get("namespace", "")
 
 
 # -- schedules --
@@ -213,12 +181,7 @@ class CronWorkflowController(Controller):
             yield o["metadata"].get("namespace", ""), o["metadata"]["name"]
 
     def _manages(self, ns: str) -> bool:
-        for d in self.client.list(DEPLOYS):
-            if is_controller_deployment(d) and deployment_available(d):
-                scope = controller_scope(d)
-                if scope is None or scope == ns:
-                    return True
-        return False
+        return controller_for(self.client.list(DEPLOYS), ns) is not None
 
     # -- reconcile --
     def reconcile(self, ns: str, name: str):

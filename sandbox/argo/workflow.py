@@ -23,7 +23,7 @@ import logging
 import time
 
 from ..apiserver.errors import ApiError
-from ..controllers.base import PODS, Controller, condition, controller_ref, now, owned_by, parse_ts
+from ..controllers.base import PODS, Controller, controller_ref, now, owned_by, parse_ts
 from . import common
 from .template import (
     TemplateError,
@@ -39,7 +39,6 @@ from .template import (
 
 log = logging.getLogger("sandbox.argo.workflow")
 PVCS = ("", "persistentvolumeclaims")
-DEFAULT_EXECUTOR_IMAGE = "quay.io/argoproj/argoexec:v3.5.12"
 FULFILLED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
 FAILED = ("Failed", "Error")
 LEAF = ("container", "script", "resource")
@@ -52,11 +51,6 @@ KIND_PLURAL = {"WorkflowTemplate": "workflowtemplates.argoproj.io",
 
 def fulfilled(node: dict | None) -> bool:
     return bool(node) and node.get("phase") in FULFILLED
-
-
-def deployment_available(d: dict) -> bool:
-    c = condition(d.get("status") or {}, "Available")
-    return bool(c and c.get("status") == "True") and not d["metadata"].get("deletionTimestamp")
 
 
 def duration_seconds(v) -> float:
@@ -94,32 +88,6 @@ def param_value(p: dict) -> str | None:
     return None
 
 
-class ControllerConfig:
-    """What the sandbox reads from a workflow-controller Deployment's args."""
-
-    def __init__(self, dep: dict):
-        args: list[str] = []
-        for c in ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
-            args += [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
-        self.name = dep["metadata"]["name"]
-        self.namespace = dep["metadata"].get("namespace", "")
-        self.executor_image = self._arg(args, "--executor-image") or DEFAULT_EXECUTOR_IMAGE
-        namespaced = any(a in {"--namespaced", "--namespaced=true"} for a in args)
-        self.managed_namespace = (self._arg(args, "--managed-namespace") or self.namespace) if namespaced else None
-
-    @staticmethod
-    def _arg(args: list[str], flag: str) -> str | None:
-        for i, a in enumerate(args):
-            if a == flag and i + 1 < len(args):
-                return args[i + 1]
-            if a.startswith(flag + "="):
-                return a.split("=", 1)[1]
-        return None
-
-    def watches(self, ns: str) -> bool:
-        return self.managed_namespace is None or self.managed_namespace == ns
-
-
 class WorkflowController(Controller):
     name = "argo-workflow-controller"
     primary = common.WORKFLOWS
@@ -150,8 +118,8 @@ class WorkflowController(Controller):
         elif ev.key == common.DEPLOYS:
             if common.is_controller_deployment(ev.obj) or (ev.old is not None and
                                                            common.is_controller_deployment(ev.old)):
-                was = ev.old is not None and deployment_available(ev.old)
-                is_ = ev.type != "DELETED" and deployment_available(ev.obj)
+                was = ev.old is not None and common.deployment_available(ev.old)
+                is_ = ev.type != "DELETED" and common.deployment_available(ev.obj)
                 if was != is_ or ev.type != "MODIFIED":
                     yield from self._all()
         else:   # a (Cluster)WorkflowTemplate appeared: workflows still waiting for it
@@ -163,11 +131,8 @@ class WorkflowController(Controller):
         for o in self.client.list(common.WORKFLOWS):
             yield o["metadata"].get("namespace", ""), o["metadata"]["name"]
 
-    def config_for(self, ns: str) -> ControllerConfig | None:
-        cfgs = sorted((ControllerConfig(d) for d in self.client.list(common.DEPLOYS)
-                       if common.is_controller_deployment(d) and deployment_available(d)),
-                      key=lambda c: (c.managed_namespace is None, c.namespace, c.name))
-        return next((c for c in cfgs if c.watches(ns)), None)
+    def config_for(self, ns: str) -> common.ControllerConfig | None:
+        return common.controller_for(self.client.list(common.DEPLOYS), ns)
 
     # -- reconcile --
     def reconcile(self, ns: str, name: str):
@@ -220,7 +185,7 @@ class WorkflowController(Controller):
 class Operation:
     """One reconcile of one Workflow (upstream's wfOperationCtx): walks the templates, writes nodes and pods."""
 
-    def __init__(self, ctrl: WorkflowController, wf: dict, cfg: ControllerConfig):
+    def __init__(self, ctrl: WorkflowController, wf: dict, cfg: common.ControllerConfig):
         self.ctrl, self.client, self.cfg = ctrl, ctrl.client, cfg
         self.wf = wf
         self.orig_status = wf.get("status") or {}

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sandbox.argo.cron import Tick, controller_scope, schedule_string
+from sandbox.argo.common import controller_scope
+from sandbox.argo.cron import Tick, schedule_string
 from sandbox.controllers.cron import CronError
 
 
