@@ -93,28 +93,37 @@ def parse_yaml(text, origin):
     return [d for d in docs if d is not None]
 
 
-def _expand(value, origin, out):
-    """Flatten dicts, lists, YAML strings and kind: List objects into Manifests."""
+def _expand(value, origin, out, parsed=False):
+    """Flatten dicts, lists, YAML strings and kind: List objects into Manifests.
+
+    A string is parsed as YAML once: a string found in a parsed document (``hello``, ``- hello``) is an error, not
+    YAML to parse again (which never ends).
+    """
     if value is None:
         return
-    if isinstance(value, (bytes, str)):
-        text = value.decode("utf-8") if isinstance(value, bytes) else value
+    if isinstance(value, (bytes, str)) and not parsed:
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
         docs = parse_yaml(text, origin)
         for i, doc in enumerate(docs):
-            _expand(doc, "%s document %d" % (origin, i + 1) if len(docs) > 1 else origin, out)
+            _expand(doc, "%s document %d" % (origin, i + 1) if len(docs) > 1 else origin, out, parsed=True)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _expand(item, "%s[%d]" % (origin, i), out)
+            _expand(item, "%s[%d]" % (origin, i), out, parsed)
     elif isinstance(value, dict):
         kind = value.get("kind")
         if isinstance(kind, str) and kind.endswith("List") and isinstance(value.get("items"), list):
             for i, item in enumerate(value["items"]):
-                _expand(item, "%s items[%d]" % (origin, i), out)
+                _expand(item, "%s items[%d]" % (origin, i), out, parsed)
         else:
             out.append(Manifest(copy.deepcopy(value), origin))
     else:
-        raise K8sError("%s: expected a mapping (a Kubernetes object), got %s %r"
-                       % (origin, type(value).__name__, value))
+        raise K8sError("%s: expected a mapping (a Kubernetes object), got %s %s"
+                       % (origin, type(value).__name__, _short_repr(value)))
+
+
+def _short_repr(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def manifest_files(src):

@@ -549,3 +549,10 @@ def test_prune_kind_of_a_crd_in_the_batch(client, cluster, monkeypatch):
     old = cluster.put(dict(sdep, metadata={"name": "old", "namespace": "models", "labels": {"app": "x"}}))
     pruned, _skipped = apply_and_prune(client, [CRD, sdep])
     assert [(p["kind"], p["name"]) for p in pruned] == [("SeldonDeployment", old["metadata"]["name"])]
+
+
+@pytest.mark.parametrize("definition", ["hello", ["hello", "world"], "- hello\n- world\n", ["- a"], "'quoted'"])
+def test_a_definition_of_plain_strings_is_a_clean_error(definition):
+    """A YAML document that is a string is not parsed again (it used to recurse until RecursionError)."""
+    with pytest.raises(K8sError, match=r"expected a mapping \(a Kubernetes object\), got str"):
+        res.load_manifests(definition)

@@ -250,3 +250,10 @@ def test_prune_uses_one_client(fake_cluster, run_module):
     run_module(apply, dict(PRUNE, definition=[cm("a"), cm("c")], prune_kinds=["v1/ConfigMap", "v1/Secret"]))
     assert len(fake_cluster.built_with) == 1
     assert fake_cluster.discovery_hits <= 1
+
+
+@pytest.mark.parametrize("definition", ["hello", ["hello", "world"]])
+def test_a_string_definition_fails_cleanly_before_any_request(fake_cluster, run_module, definition):
+    failed, result = run_module(apply, {"definition": definition})
+    assert failed and "expected a mapping" in result["msg"], result
+    assert "exception" not in result and fake_cluster.requests == []

@@ -273,3 +273,10 @@ def test_missing_crd_is_a_clear_failure(fake_cluster, run_module):
     failed, result = run_module(argo_workflow, ARGS)
     assert failed
     assert result["msg"].startswith("the Workflow CRD (argoproj.io/v1alpha1) is not installed on this cluster")
+
+
+@pytest.mark.parametrize("definition", ["hello", ["hello", "world"]])
+def test_a_string_definition_fails_cleanly(cluster, run_module, definition):
+    failed, result = run_module(argo_workflow, {"namespace": "models", "definition": definition})
+    assert failed and "expected a mapping" in result["msg"], result
+    assert cluster.writes() == []

@@ -160,3 +160,10 @@ def test_missing_crd(fake_cluster, run_module):
     assert failed and result["msg"].startswith("the CronWorkflow CRD (argoproj.io/v1alpha1) is not installed")
     failed, result = run_module(cron_workflow, ARGS, check_mode=True)
     assert not failed and result["changed"] and "check mode could not validate" in str(result["warnings"])
+
+
+@pytest.mark.parametrize("definition", ["hello", ["hello", "world"]])
+def test_a_string_definition_fails_cleanly(cluster, run_module, definition):
+    failed, result = run_module(cron_workflow, {"namespace": "models", "definition": definition})
+    assert failed and "expected a mapping" in result["msg"], result
+    assert cluster.writes() == []

@@ -210,3 +210,11 @@ def test_absent(cluster, run_module):
 def test_absent_without_the_crd(fake_cluster, run_module):
     failed, result = run_module(seldon_deployment, {"name": "iris", "namespace": "models", "state": "absent"})
     assert not failed and result["changed"] is False and result["action"] == "absent"
+
+
+@pytest.mark.parametrize("definition", ["hello", ["hello", "world"]])
+def test_a_string_definition_fails_cleanly(cluster, run_module, definition):
+    mark = cluster.mark()
+    failed, result = run_module(seldon_deployment, {"name": "iris", "namespace": "models", "definition": definition})
+    assert failed and "expected a mapping" in result["msg"], result
+    assert cluster.writes() == [] and not [r for r in cluster.since(mark) if r.method != "GET"]
