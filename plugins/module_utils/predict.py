@@ -146,7 +146,23 @@ def predict_url(url, name=None, namespace="default", *, protocol="seldon", model
             path = service_path(protocol, model_name)
     if path and not path.startswith("/"):
         path = "/" + path
+    check_url(url)
     return url.rstrip("/") + path
+
+
+def check_url(url):
+    """Refuse anything but an absolute http(s) URL with a host (``notaurl``, ``file://``, ``ftp://``...)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+        raise PredictError("url must be an http:// or https:// URL with a host, got %r" % _one_line(url, 200))
+    return url
 
 
 # -- answers ------------------------------------------------------------------------------------------------
@@ -287,7 +303,9 @@ def send(url, body, *, opener, headers=None, timeout=60, request_timeout=30, val
 
     Retried with bounded exponential backoff until ``timeout`` seconds have passed: connection errors (refused,
     reset, DNS), request timeouts and HTTP statuses in ``retry_statuses`` (a gateway answers 404/503 until the
-    route of a new deployment exists). Other HTTP errors fail at once with the server's answer.
+    route of a new deployment exists). Other HTTP errors fail at once with the server's answer. A redirect is
+    never followed (it would carry the Authorization header to another host, and turn the POST into a GET):
+    it fails with the Location it names.
     """
     from urllib.error import HTTPError, URLError
 
@@ -307,13 +325,15 @@ def send(url, body, *, opener, headers=None, timeout=60, request_timeout=30, val
         per_request = max(1, min(request_timeout, deadline - clock())) if timeout else request_timeout
         try:
             response = opener(url, data=data, headers=hdrs, method=method, validate_certs=validate_certs,
-                              timeout=per_request)
+                              timeout=per_request, follow_redirects="none")
             raw = response.read()
             status = getattr(response, "status", None) or response.getcode()
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
             return {"status": status, "json": _parse(text), "body": text, "attempts": attempts,
                     "elapsed": round(clock() - start, 3), "url": url}
         except HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise _redirect_error(url, exc, attempts, round(clock() - start, 3)) from None
             text = _read_error(exc)
             last = "HTTP %s %s%s" % (exc.code, getattr(exc, "reason", "") or "", ": %s" % _one_line(text)
                                      if text else "")
@@ -336,6 +356,16 @@ def send(url, body, *, opener, headers=None, timeout=60, request_timeout=30, val
                                elapsed=round(clock() - start, 3), url=url)
         sleep(min(delay, remaining))
         delay = min(BACKOFF_MAX, delay * 2)
+
+
+def _redirect_error(url, exc, attempts, elapsed):
+    """Predictions never follow a redirect: the payload and the credentials stay with the URL that was given."""
+    headers = getattr(exc, "headers", None) or getattr(exc, "hdrs", None) or {}
+    location = headers.get("Location") if hasattr(headers, "get") else None
+    return PredictError("%s answered HTTP %s, a redirect to %s; predictions do not follow redirects (the request "
+                        "and its credentials are not sent elsewhere): give the final URL"
+                        % (url, exc.code, _one_line(location or getattr(exc, "filename", None) or "?", 300)),
+                        status=exc.code, attempts=attempts, elapsed=elapsed, url=url)
 
 
 def _one_line(text, limit=500):

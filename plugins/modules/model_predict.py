@@ -19,12 +19,15 @@ description:
     (connection refused, request timeouts, HTTP 404/502/503/504 from the gateway) until O(timeout) seconds
     have passed. Other HTTP errors fail at once with the server's answer.
   - O(expected) and O(expected_contains) let a playbook assert on the answer; the task fails when they do not hold.
+  - Redirects are never followed (they would send the payload, O(bearer_token) and O(headers) to another host and
+    turn the POST into a GET); an HTTP 3xx answer fails the task with the C(Location) it names. Give the final URL.
 options:
   url:
     description:
       - Base URL of the ingress gateway (for example C(http://ambassador.example.com)), or with
         O(target=service) of the predictor's Service (for example C(http://iris-default.models:8000)).
       - Defaults to the E(MLOPS_K8S_GATEWAY_URL) environment variable.
+      - Only C(http://) and C(https://) URLs with a host are accepted (no C(file://), C(ftp://), ...).
     type: str
   target:
     description:

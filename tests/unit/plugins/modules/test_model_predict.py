@@ -92,3 +92,91 @@ def test_url_from_environment(run_module, monkeypatch):
     assert failed
     assert result["url"] == "http://127.0.0.1:9/seldon/default/iris/api/v1.0/predictions"
     assert result["attempts"] == 1
+
+
+# -- redirects, URL schemes (issue 15) ---------------------------------------------------------------------------
+class _Recorder:
+    """Local HTTP servers: ``redirector`` answers every request with ``status`` to ``target``; ``target`` records."""
+
+    def __init__(self, status):
+        import http.server
+        import threading
+
+        self.seen = []
+        recorder = self
+
+        class Target(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                recorder.seen.append((self.command, self.path, dict(self.headers), self.rfile.read(length)))
+                body = json.dumps({"data": {"ndarray": [[1]]}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+        location = "http://127.0.0.1:%d/elsewhere" % self.target.server_address[1]
+
+        class Redirector(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                self.send_response(status)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.redirector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
+        self.location = location
+        self.url = "http://127.0.0.1:%d" % self.redirector.server_address[1]
+        for server in (self.target, self.redirector):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self):
+        for server in (self.target, self.redirector):
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_the_token_stays_home(run_module, status):
+    servers = _Recorder(status)
+    try:
+        failed, result = run_module(model_predict, {"url": servers.url, "name": "iris", "data": [[1]],
+                                                    "bearer_token": "s3cr3t-token", "timeout": 0})
+    finally:
+        servers.close()
+    assert failed, result
+    assert servers.seen == []  # neither the token nor the payload went to the other server
+    assert "redirect" in result["msg"] and servers.location in result["msg"], result["msg"]
+    assert result["status"] == status and "exception" not in result
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("notaurl", "url must be an http:// or https:// URL"),
+    ("ftp://127.0.0.1:9", "url must be an http:// or https:// URL"),
+    ("http://", "url must be an http:// or https:// URL"),
+])
+def test_a_url_that_is_not_http_fails_cleanly(run_module, url, message):
+    failed, result = run_module(model_predict, {"url": url, "name": "iris", "data": [[1]], "timeout": 0})
+    assert failed and message in result["msg"] and "exception" not in result, result
+
+
+def test_a_file_url_is_refused_and_nothing_is_read(run_module, tmp_path):
+    path = tmp_path / "seldon" / "default" / "iris" / "api" / "v1.0" / "predictions"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"data": {"ndarray": [["local file content"]]}}))
+    failed, result = run_module(model_predict, {"url": "file://%s" % tmp_path, "name": "iris", "data": [[1]],
+                                                "timeout": 0})
+    assert failed and "url must be an http:// or https:// URL" in result["msg"], result
+    assert "local file content" not in json.dumps(result)
