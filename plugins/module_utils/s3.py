@@ -635,14 +635,22 @@ def upload_artifact(
     metadata matches the local content (see ``_decide``). Checksums and HEADs run in
     a pool of ``options.concurrency`` threads; uploads go through one boto3 transfer manager
     (multipart, parallel across files and parts) on the one shared ``client``. ``purge`` deletes
-    objects below the prefix that are not in the upload set. In check mode only HEAD/GET/LIST
-    requests are made. Returns the module result (``changed``, ``model_uri``, ``uploaded``, ...).
+    objects below the prefix that are not in the upload set (never anything else; refused without a
+    prefix). In check mode only HEAD/GET/LIST requests are made. Returns the module result (``changed``,
+    ``model_uri``, ``uploaded``, ...).
     Raises ``S3Error`` (with ``partial`` set when some objects were already written).
     """
     # Everything local is validated before the first request.
     opts = options or UploadOptions()
     validate_bucket_name(bucket)
     prefix, warnings = normalize_prefix(prefix)
+    if purge and not prefix:
+        raise S3Error(
+            "purge needs a non-empty prefix; refusing to delete every object of bucket %s that is not in src" % bucket,
+            bucket=bucket,
+            code="EmptyPrefix",
+            message="empty prefix",
+        )
     opts.validate()
     files = collect_files(src, include, exclude)
     if not files:
@@ -671,7 +679,8 @@ def upload_artifact(
     to_upload = [lf for lf in files if lf.action == "upload"]
     to_update = [lf for lf in files if lf.action == "metadata"]
     local_keys = {lf.key for lf in files}
-    to_purge = sorted(k for k in remote if k not in local_keys) if purge else []
+    # only keys below the prefix, whatever the listing returned
+    to_purge = sorted(k for k in remote if k not in local_keys and k.startswith(prefix + "/")) if purge else []
 
     result["skipped_keys"] = [lf.key for lf in files if lf.action == "skip"]
     result["bytes_skipped"] = sum(lf.size for lf in files if lf.action == "skip")

@@ -34,7 +34,7 @@ options:
         C(prefix/<file name>), the files of a directory O(src) become C(prefix/<relative path>).
       - Leading and trailing slashes are removed (with a warning for a leading one); empty, C(.)
         and C(..) path segments are refused.
-      - An empty prefix uploads to the root of the bucket; it is refused with O(state=absent).
+      - An empty prefix uploads to the root of the bucket; it is refused with O(state=absent) and with O(purge=true).
     type: str
     default: ''
   src:
@@ -68,6 +68,8 @@ options:
     description:
       - Also delete objects below O(prefix) that are not part of this upload (including files left
         out by O(include)/O(exclude)), so the prefix holds exactly the artifact.
+      - Needs a non-empty O(prefix) (the task fails before any request otherwise); objects outside O(prefix) are
+        never deleted.
     type: bool
     default: false
   metadata:

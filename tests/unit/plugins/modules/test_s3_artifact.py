@@ -649,3 +649,33 @@ def test_result_avoids_keys_ansible_reserves(run, s3, bucket, tree):
     assert result["skipped_keys"]
     for reserved in ("skipped", "failed", "unreachable", "rc", "stdout", "results"):
         assert reserved not in result
+
+
+@pytest.mark.parametrize("prefix", ["", "/", None])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_purge_without_a_prefix_is_refused_before_any_request(run, s3, bucket, tree, calls, prefix, check_mode):
+    """purge with the default empty prefix would delete (or list for deletion) every other object of the bucket."""
+    s3.put_object(Bucket=bucket, Key="other-team/model.pkl", Body=b"theirs")
+    calls.clear()
+    args = {"src": str(tree), "bucket": bucket, "purge": True}
+    if prefix is not None:
+        args["prefix"] = prefix
+    result = run(args, check_mode=check_mode)
+    assert result.get("failed"), result
+    assert "purge needs a non-empty prefix" in result["msg"]
+    assert "other-team/model.pkl" not in result["_raw"]
+    assert calls.ops() == []
+    assert "other-team/model.pkl" in keys(s3, bucket)
+
+
+def test_purge_never_deletes_outside_the_prefix(s3, bucket, tree, monkeypatch):
+    """Even when a listing returns keys outside the prefix (a server that ignores Prefix), they are kept."""
+    s3.put_object(Bucket=bucket, Key="p/stale", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="pp/theirs", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="other/theirs", Body=b"x")
+    original = s3_utils.list_objects
+    monkeypatch.setattr(s3_utils, "list_objects", lambda client, b, prefix: original(client, b, ""))
+    client = boto3.client("s3", region_name="us-east-1")
+    result = s3_utils.upload_artifact(client, bucket, "p", str(tree), purge=True)
+    assert result["deleted"] == ["p/stale"]
+    assert {"pp/theirs", "other/theirs"} <= set(keys(s3, bucket))
