@@ -4,7 +4,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint unit integration sandbox-tests sanity ansible-lint galaxy-test clean
+.PHONY: setup demo test lint unit integration sandbox-tests sanity ansible-lint galaxy-test kube kube-test clean
 
 setup:
 	@bash hack/setup.sh
@@ -29,6 +29,13 @@ sanity: setup
 
 galaxy-test: setup
 	@bash hack/test.sh galaxy
+
+# The real control plane from the Kubernetes Go modules (hack/kube): cached outside the checkout by version.
+kube:
+	@bash hack/kube/build.sh
+
+kube-test: setup
+	@bash hack/test.sh kube
 
 clean:
 	rm -rf build ansible_collections .pytest_cache .ruff_cache .hypothesis

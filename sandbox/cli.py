@@ -1,5 +1,6 @@
-"""`python -m sandbox start|stop|status|serve --dir DIR`, `load-image REF SRC_DIR --dir DIR` (a directory as a
-container image on the sandbox's node, like `kind load docker-image`) and `images --dir DIR` (the loaded ones)."""
+"""`python -m sandbox start|stop|status|serve --dir DIR [--control-plane emulator|kube]`,
+`load-image REF SRC_DIR --dir DIR` (a directory as a container image on the sandbox's node, like
+`kind load docker-image`) and `images --dir DIR` (the loaded ones)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,14 @@ def _is_serve(pid: int, directory: str) -> bool:
     return b"sandbox" in args and b"serve" in args and directory.encode() in args
 
 
+def _is_named(pid: int, name: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return os.path.basename(f.read().split(b"\0")[0]).decode(errors="replace") == name
+    except OSError:
+        return False
+
+
 def ready(info: dict, timeout: float = 2.0) -> bool:
     ctx = ssl.create_default_context(cafile=info["ca_file"])
     try:
@@ -64,21 +73,36 @@ def running(directory: str) -> dict | None:
     return None
 
 
-def start(directory: str, port: int = 0, timeout: float = 30.0, snapshot: bool = True) -> dict:
+CONTROL_PLANES = ("emulator", "kube")
+
+
+def start(directory: str, port: int = 0, timeout: float | None = None, snapshot: bool = True,
+          control_plane: str = "emulator") -> dict:
+    """Start a sandbox in `directory` (or return the one running there). `control_plane`: "emulator" (the
+    project's API server emulator with all simulated components) or "kube" (the real etcd, kube-apiserver,
+    kube-controller-manager and kube-scheduler built by hack/kube/build.sh)."""
+    if control_plane not in CONTROL_PLANES:
+        raise ValueError(f"control_plane must be one of {CONTROL_PLANES}, not {control_plane!r}")
     directory = os.path.abspath(directory)
     os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
+    if timeout is None:
+        timeout = 30.0 if control_plane == "emulator" else 120.0
     with open(os.path.join(directory, ".start.lock"), "w", encoding="ascii") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two concurrent starts in one directory give one sandbox
-        return _start_locked(directory, port, timeout, snapshot)
+        return _start_locked(directory, port, timeout, snapshot, control_plane)
 
 
-def _start_locked(directory: str, port: int, timeout: float, snapshot: bool) -> dict:
+def _start_locked(directory: str, port: int, timeout: float, snapshot: bool, control_plane: str) -> dict:
     info = running(directory)
     if info:
+        if info.get("control_plane", "emulator") != control_plane:
+            raise RuntimeError(f"a sandbox with control plane {info.get('control_plane', 'emulator')!r} "
+                               f"already runs in {directory}")
         return info
     with contextlib.suppress(FileNotFoundError):
         os.remove(os.path.join(directory, "sandbox.json"))
-    cmd = [sys.executable, "-m", "sandbox", "serve", "--dir", directory, "--port", str(port)]
+    cmd = [sys.executable, "-m", "sandbox", "serve", "--dir", directory, "--port", str(port),
+           "--control-plane", control_plane]
     if not snapshot:
         cmd.append("--no-snapshot")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -125,6 +149,11 @@ def stop(directory: str, timeout: float = 15.0) -> bool:
     # whatever the sandbox started in its own process group (model servers, ...) goes with it
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+    # the real control plane's processes, by the pids the sandbox recorded (and only if they are still ours)
+    for name, child in ((info or {}).get("processes") or {}).items():
+        if _alive(child) and _is_named(child, name):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
     for name in ("sandbox.json", "sandbox.pid"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(directory, name))
@@ -139,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         sp.add_argument("--dir", required=True)
         if name in ("start", "serve"):
             sp.add_argument("--port", type=int, default=0)
+            sp.add_argument("--control-plane", choices=CONTROL_PLANES,
+                            default=os.environ.get("MLOPS_CONTROL_PLANE", "emulator"),
+                            help="emulator (default; $MLOPS_CONTROL_PLANE) or kube: the real etcd, kube-apiserver, "
+                                 "kube-controller-manager and kube-scheduler built by hack/kube/build.sh")
             sp.add_argument("--no-snapshot", action="store_true", help="do not load/save DIR/snapshot.json")
     sp = sub.add_parser("load-image", help="copy SRC_DIR to DIR/images/<registry/repository>/<tag>/ as image REF "
                                            "(optional SRC_DIR/image.json: workingDir, entrypoint, cmd, env)")
@@ -151,19 +184,45 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ("load-image", "images"):
         return _images_cmd(args)
     if args.cmd == "serve":
+        if args.control_plane == "kube":
+            from .kube.supervisor import serve as serve_kube
+            _log_to(args.dir, "supervisor.log")
+            serve_kube(args.dir, args.port)
+            return 0
         from .server import serve
         serve(args.dir, args.port, snapshot=not args.no_snapshot)
         return 0
     if args.cmd == "start":
-        info = start(args.dir, args.port, snapshot=not args.no_snapshot)
-        print(json.dumps({k: info[k] for k in ("dir", "kubeconfig", "server", "token", "ca_file", "env")}, indent=2))
+        try:
+            info = start(args.dir, args.port, snapshot=not args.no_snapshot, control_plane=args.control_plane)
+        except RuntimeError as e:
+            print(f"sandbox: {e}", file=sys.stderr)
+            return 1
+        out = {k: info[k] for k in ("dir", "kubeconfig", "server", "token", "ca_file", "env")}
+        out["control_plane"] = info.get("control_plane", "emulator")
+        if info.get("processes"):
+            out["processes"] = info["processes"]
+        print(json.dumps(out, indent=2))
         return 0
     if args.cmd == "stop":
         print(json.dumps({"stopped": stop(args.dir)}))
         return 0
     info = running(os.path.abspath(args.dir))
-    print(json.dumps({"running": bool(info), **({"server": info["server"], "pid": info["pid"]} if info else {})}))
+    out = {"running": bool(info)}
+    if info:
+        out.update(server=info["server"], pid=info["pid"], control_plane=info.get("control_plane", "emulator"))
+        if info.get("processes"):
+            out["processes"] = {n: {"pid": p, "running": _alive(p) and _is_named(p, n)}
+                                for n, p in info["processes"].items()}
+    print(json.dumps(out))
     return 0 if info else 1
+
+
+def _log_to(directory: str, name: str) -> None:
+    import logging
+    os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
+    logging.basicConfig(filename=os.path.join(directory, "logs", name), level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _images_cmd(args) -> int:

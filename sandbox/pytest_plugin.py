@@ -1,4 +1,5 @@
-"""pytest plugin: a session-scoped `sandbox` fixture (one emulated cluster per test session / xdist worker)."""
+"""pytest plugin: a session-scoped `sandbox` fixture (one emulated cluster per test session / xdist worker), and
+`running_sandbox(..., control_plane="kube")` for the real control plane (`sandbox/kube`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,25 @@ import json
 import os
 import ssl
 import subprocess
+import urllib.parse
 import urllib.request
 
 import pytest
 
 from . import cli
 
+# The real API server's audit verbs, as the HTTP methods the emulator's audit log records.
+_VERB_METHODS = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "DELETE", "deletecollection": "DELETE"}
+
+
+class EmulatorOnly(AssertionError):
+    """A test asked for something only the emulator offers (fault injection, controller knobs, ...)."""
+
 
 class SandboxHandle:
     def __init__(self, info: dict):
+        self.control_plane = info.get("control_plane", "emulator")
+        self.audit_log = info.get("audit_log")
         self.dir = info["dir"]
         self.kubeconfig = info["kubeconfig"]
         self.server = info["server"]
@@ -24,12 +35,41 @@ class SandboxHandle:
         self.env = dict(info["env"])
         self._ssl = ssl.create_default_context(cafile=self.ca_file)
 
+    @property
+    def is_kube(self) -> bool:
+        return self.control_plane == "kube"
+
     # -- audit (contracts.md) --
     def audit(self, since: int = 0) -> list[dict]:
+        if self.is_kube:
+            return [e for e in self._kube_audit() if e["seq"] > since]
         return self._get(f"/sandbox/v1/audit?since={int(since)}")["items"]
 
     def audit_mark(self) -> int:
+        if self.is_kube:
+            entries = self._kube_audit()
+            return entries[-1]["seq"] if entries else 0
         return self._get("/sandbox/v1/audit?since=999999999999")["last"]
+
+    def _kube_audit(self) -> list[dict]:
+        """The real API server's audit log (JSON lines, stage ResponseComplete) in the emulator's entry shape:
+        seq (line number), user, verb, method, path, query, dry_run, status."""
+        out = []
+        with open(self.audit_log, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    ev = json.loads(line)
+                except ValueError:  # a line being written
+                    continue
+                if ev.get("stage") not in ("ResponseComplete", "Panic"):
+                    continue
+                url = urllib.parse.urlsplit(ev.get("requestURI", ""))
+                query = urllib.parse.parse_qs(url.query)
+                out.append({"seq": n, "user": ev.get("user", {}).get("username"), "verb": ev.get("verb"),
+                            "method": _VERB_METHODS.get(ev.get("verb"), "GET"), "path": url.path,
+                            "query": url.query, "dry_run": "All" in query.get("dryRun", []),
+                            "status": ev.get("responseStatus", {}).get("code")})
+        return out
 
     def writes(self, since: int, user: str | None = "sandbox-admin") -> list[dict]:
         """Writes by `user` (default: the kubeconfig's admin, i.e. the test client; None: everyone, controllers
@@ -40,6 +80,8 @@ class SandboxHandle:
 
     # -- faults and controller knobs (sandbox/faults.py, sandbox/controllers/__init__.py) --
     def _admin(self, method: str, path: str, body: dict | None = None) -> dict:
+        if self.is_kube:
+            raise EmulatorOnly(f"{method} {path}: only the emulator has this knob; mark the test emulator_only")
         code, _, data = self.request(method, path, json.dumps(body).encode() if body is not None else None)
         if code >= 300:
             raise AssertionError(f"{method} {path} -> {code}: {data[:500]!r}")
@@ -110,12 +152,17 @@ class SandboxHandle:
         return proc
 
 
+def control_plane() -> str:
+    """The control plane the collection's tests run on: $MLOPS_CONTROL_PLANE, emulator by default."""
+    return os.environ.get("MLOPS_CONTROL_PLANE", "emulator")
+
+
 @contextlib.contextmanager
-def running_sandbox(tmp_path_factory, name: str = "sandbox"):
+def running_sandbox(tmp_path_factory, name: str = "sandbox", control_plane: str = "emulator"):
     """A fresh sandbox in a new temporary directory, stopped on exit (for session fixtures of test trees
     that must not share cluster state with others)."""
     directory = str(tmp_path_factory.mktemp(name))
-    info = cli.start(directory, snapshot=False)
+    info = cli.start(directory, snapshot=False, control_plane=control_plane)
     try:
         yield SandboxHandle(info)
     finally:

@@ -32,7 +32,8 @@ def _running(pid: int) -> bool:
 def test_start_status_stop_restart(tmp_path):
     d = str(tmp_path / "sb")
     info = json.loads(_cli("start", "--dir", d).stdout)
-    assert set(info) == {"dir", "kubeconfig", "server", "token", "ca_file", "env"}
+    assert set(info) == {"dir", "kubeconfig", "server", "token", "ca_file", "env", "control_plane"}
+    assert info["control_plane"] == "emulator"
     assert info["server"].startswith("https://127.0.0.1:")
     assert info["env"]["KUBECONFIG"] == info["kubeconfig"] == os.path.join(d, "kubeconfig")
     with open(os.path.join(d, "env"), encoding="utf-8") as f:

@@ -1,0 +1,97 @@
+"""`python -m sandbox serve --control-plane kube`: the real control plane plus the sandbox's components that are
+already ordinary network services (S3 today), with the same DIR/kubeconfig, DIR/env and DIR/sandbox.json as the
+emulator. The components that still live inside the emulator (kubelet, Seldon operator, Argo controller,
+gateway) are not started here yet: a pod stays Pending on this control plane until a kubelet exists."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import shlex
+import signal
+import threading
+
+from .controlplane import ControlPlane
+
+log = logging.getLogger("sandbox.kube")
+
+# Components that talk to nothing but the network (no emulator internals).
+COMPONENTS: list[str] = ["sandbox.s3:component"]
+
+
+class KubeSandbox:
+    control_plane = "kube"
+
+    def __init__(self, directory: str, port: int = 0):
+        self.dir = os.path.abspath(directory)
+        self.cp = ControlPlane(self.dir, port)
+        self.env: dict[str, str] = {}
+        self.components: list = []
+
+    @property
+    def server(self) -> str:
+        return self.cp.server
+
+    @property
+    def kubeconfig(self) -> str:
+        return self.cp.kubeconfig
+
+    @property
+    def token(self) -> str:
+        return self.cp.token
+
+    def start(self) -> None:
+        self.cp.start()
+        self.env.update(self.cp.env)
+        for spec in COMPONENTS:
+            module, _, factory = spec.partition(":")
+            comp = getattr(importlib.import_module(module), factory)(self)
+            comp.start()
+            self.components.append(comp)
+        self._write_info()
+
+    def info(self) -> dict:
+        return {"dir": self.dir, "kubeconfig": self.kubeconfig, "server": self.server, "token": self.token,
+                "ca_file": self.cp.pki["ca.crt"], "env": dict(self.env), "pid": os.getpid(),
+                "control_plane": self.control_plane, "processes": self.cp.pids(),
+                "audit_log": os.path.join(self.dir, "logs", "audit.jsonl"), "version": self.cp.version()}
+
+    def _write_info(self) -> None:
+        with open(os.path.join(self.dir, "env"), "w", encoding="utf-8") as f:
+            f.writelines(f"export {k}={shlex.quote(str(v))}\n" for k, v in self.env.items())
+        tmp = os.path.join(self.dir, "sandbox.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.info(), f, indent=2)
+        os.replace(tmp, os.path.join(self.dir, "sandbox.json"))
+
+    def stop(self) -> None:
+        for comp in reversed(self.components):
+            try:
+                comp.stop()
+            except Exception:
+                log.exception("stopping component %r failed", comp)
+        self.cp.stop()
+
+
+def serve(directory: str, port: int = 0) -> None:
+    """Run in the foreground until SIGTERM/SIGINT, then stop every process this started."""
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    sb = KubeSandbox(directory, port)
+    try:
+        sb.start()
+        log.info("sandbox (kube control plane) ready at %s", sb.server)
+        while not done.wait(1.0):
+            dead = [n for n, p in sb.cp.procs.items() if p.poll() is not None]
+            if dead:
+                log.error("%s exited; stopping the sandbox", ", ".join(dead))
+                break
+    finally:
+        sb.stop()
+        for name in ("sandbox.json", "sandbox.pid"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(sb.dir, name))
