@@ -110,12 +110,20 @@ options:
       - Can also be set with E(K8S_AUTH_IMPERSONATE_GROUPS), comma-separated.
     type: list
     elements: str
+  request_timeout:
+    description:
+      - Seconds to wait for the API server to answer a request (the read timeout), and at most 10 seconds to
+        connect. Every request has these timeouts; the watches of a wait have a longer read timeout of their own.
+      - A request that times out is retried twice, so a task fails after about three times this value when the API
+        server accepts connections but never answers.
+      - Can also be set with E(K8S_AUTH_REQUEST_TIMEOUT). Defaults to C(30).
+    type: int
 notes:
   - Task arguments win over K8S_AUTH_* environment variables, which win over the kubeconfig.
   - API discovery is cached across tasks in C(~/.cache/mlops.k8s/discovery/) (or E(MLOPS_K8S_CACHE_DIR));
     the cache is refreshed automatically when a kind is not found in it.
-  - Transient API failures (HTTP 429, 500, 502, 503, 504 and dropped connections) are retried a few times with
-    backoff, honouring C(Retry-After).
+  - Transient API failures (HTTP 429, 500, 502, 503, 504, dropped connections and timeouts) are retried a few times
+    with backoff, honouring C(Retry-After).
 requirements:
   - kubernetes >= 29.0.0
   - PyYAML >= 6.0

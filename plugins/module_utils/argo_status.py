@@ -162,7 +162,7 @@ def read_pod_log(client, namespace, pod, container=MAIN_CONTAINER, tail_lines=10
     api = kubernetes.client.CoreV1Api(client.api_client)
     try:
         response = api.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=tail_lines,
-                                               _preload_content=False)
+                                               _preload_content=False, _request_timeout=client.timeouts)
         data = response.data
     except Exception as exc:
         raise to_k8s_error(exc, "logs of container %s of %s" % (container, ref("Pod", namespace, pod))) from None

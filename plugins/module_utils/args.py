@@ -35,6 +35,7 @@ AUTH_ARG_SPEC = {
     "persist_config": {"type": "bool"},
     "impersonate_user": {"type": "str"},
     "impersonate_groups": {"type": "list", "elements": "str"},
+    "request_timeout": {"type": "int"},
 }
 
 # option name -> environment variables read when the option is not set (first one set wins).
@@ -54,6 +55,7 @@ AUTH_ENV = {
     "persist_config": ("K8S_AUTH_PERSIST_CONFIG",),
     "impersonate_user": ("K8S_AUTH_IMPERSONATE_USER",),
     "impersonate_groups": ("K8S_AUTH_IMPERSONATE_GROUPS",),
+    "request_timeout": ("K8S_AUTH_REQUEST_TIMEOUT",),
 }
 PROXY_HEADERS_ENV_PREFIX = "K8S_AUTH_PROXY_HEADERS_"
 

@@ -52,6 +52,11 @@ RETRY_AFTER_MAX = 30
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 RETRY_METHODS = ("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS")
 
+# Every request has a connect and a read timeout (seconds): ``request_timeout`` / K8S_AUTH_REQUEST_TIMEOUT for
+# the read, at most CONNECT_TIMEOUT to connect. Watches have their own, longer read timeout.
+DEFAULT_REQUEST_TIMEOUT = 30
+CONNECT_TIMEOUT = 10
+
 _TRUE = ("1", "true", "yes", "on", "y")
 _FALSE = ("0", "false", "no", "off", "n")
 
@@ -63,6 +68,51 @@ def _env_bool(name, value):
     if low in _FALSE:
         return False
     raise K8sError("environment variable %s=%r is not a boolean" % (name, value))
+
+
+def _env_int(name, value):
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise K8sError("environment variable %s=%r is not an integer" % (name, value)) from None
+
+
+def request_timeouts(auth):
+    """``(connect, read)`` seconds for every request, from ``request_timeout`` (default DEFAULT_REQUEST_TIMEOUT)."""
+    seconds = auth.get("request_timeout")
+    if seconds is None:
+        seconds = DEFAULT_REQUEST_TIMEOUT
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+        raise K8sError("request_timeout must be a whole number of seconds, 1 or more (got %r)" % (seconds,))
+    return (min(CONNECT_TIMEOUT, seconds), seconds)
+
+
+class _TimeoutPool:
+    """The urllib3 pool manager of an ApiClient, with a timeout on every request that has none.
+
+    The dynamic client's discovery requests and any call without ``_request_timeout`` go through it, so no request
+    of the collection can wait forever on a server that accepts the connection and never answers.
+    """
+
+    def __init__(self, pool, timeouts):
+        self._pool = pool
+        self._timeout = urllib3.Timeout(connect=timeouts[0], read=timeouts[1])
+
+    def request(self, method, url, *args, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return self._pool.request(method, url, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._pool, name)
+
+
+def with_default_timeout(api_client, timeouts):
+    """Give every request of ``api_client`` (an ApiClient) the ``(connect, read)`` timeouts unless it has its own."""
+    rest = api_client.rest_client
+    if not isinstance(rest.pool_manager, _TimeoutPool):
+        rest.pool_manager = _TimeoutPool(rest.pool_manager, timeouts)
+    return api_client
 
 
 def resolve_auth(params=None, environ=None):
@@ -89,6 +139,8 @@ def resolve_auth(params=None, environ=None):
                     continue
                 if spec.get("type") == "bool":
                     value = _env_bool(env_name, env_value)
+                elif spec.get("type") == "int":
+                    value = _env_int(env_name, env_value)
                 elif spec.get("type") == "list":
                     value = [item.strip() for item in env_value.split(",") if item.strip()]
                 else:
@@ -316,10 +368,12 @@ def _version_of(obj):
 class K8sClient:
     """The collection's view of one cluster: plain dicts in and out, K8sError on any failure."""
 
-    def __init__(self, api_client, cache_file=None, dynamic=None, field_manager=FIELD_MANAGER):
+    def __init__(self, api_client, cache_file=None, dynamic=None, field_manager=FIELD_MANAGER,
+                 request_timeout=DEFAULT_REQUEST_TIMEOUT):
         self.api_client = api_client
         self.cache_file = cache_file
         self.field_manager = field_manager
+        self.timeouts = request_timeouts({"request_timeout": request_timeout})
         self._dynamic = dynamic
         self._refreshed = False
 
@@ -374,6 +428,7 @@ class K8sClient:
 
     # requests --------------------------------------------------------------------------------------------
     def _call(self, what, func, *args, kind_of=None, **kwargs):
+        kwargs.setdefault("_request_timeout", self.timeouts)
         try:
             return func(*args, serializer=_raw, **kwargs)
         except Exception as exc:
@@ -496,7 +551,7 @@ class K8sClient:
             "serialize": False,
             "timeout_seconds": timeout,
             "allow_watch_bookmarks": True,
-            "_request_timeout": (10, timeout + 10),
+            "_request_timeout": (self.timeouts[0], timeout + 10),
         }
         if field_selector:
             kwargs["field_selector"] = field_selector
@@ -525,8 +580,9 @@ def build_client(params=None, environ=None, discovery_cache=True):
     if not HAS_KUBERNETES:
         raise K8sError("the kubernetes Python library is required: %s" % KUBERNETES_IMPORT_ERROR)
     auth = resolve_auth(params, environ)
+    timeouts = request_timeouts(auth)  # checked before the kubeconfig is read
     configuration, _source = build_configuration(auth, environ)
-    api_client = kubernetes.client.ApiClient(configuration)
+    api_client = with_default_timeout(kubernetes.client.ApiClient(configuration), timeouts)
     api_client.user_agent = USER_AGENT
     if auth.get("impersonate_user"):
         api_client.set_default_header("Impersonate-User", auth["impersonate_user"])
@@ -534,7 +590,7 @@ def build_client(params=None, environ=None, discovery_cache=True):
         # one Impersonate-Group header per group: distinct key objects with the same text
         api_client.set_default_header(_RepeatedHeader("Impersonate-Group"), group)
     cache_file = discovery_cache_file(configuration, auth, environ) if discovery_cache else None
-    return K8sClient(api_client, cache_file=cache_file)
+    return K8sClient(api_client, cache_file=cache_file, request_timeout=timeouts[1])
 
 
 def to_json(obj):

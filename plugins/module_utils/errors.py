@@ -115,12 +115,20 @@ def to_k8s_error(exc, what=None):  # noqa: PLR0911 - one return per family of er
         inner = getattr(exc, "reason", None) or exc
         url = getattr(exc, "url", None)
         return K8sError(
-            "%scannot reach the Kubernetes API%s: %s"
-            % (prefix, " (%s)" % url if url else "", _one_line(inner))
+            "%scannot reach the Kubernetes API%s: %s%s"
+            % (prefix, " (%s)" % url if url else "", _one_line(inner), _timeout_hint(inner))
         )
     if _is_instance(exc, "urllib3", ("HTTPError",)) or isinstance(exc, (OSError, ConnectionError)):
-        return K8sError("%scannot reach the Kubernetes API: %s" % (prefix, _one_line(exc)))
+        return K8sError("%scannot reach the Kubernetes API: %s%s" % (prefix, _one_line(exc), _timeout_hint(exc)))
     return K8sError("%s%s: %s" % (prefix, type(exc).__name__, _one_line(exc)))
+
+
+def _timeout_hint(exc):
+    """A hint for a request that timed out (the server accepted the connection, or not, and did not answer)."""
+    if _is_instance(exc, "urllib3", ("TimeoutError",)) or isinstance(exc, TimeoutError):
+        return (" (no answer within the request timeout; set request_timeout or K8S_AUTH_REQUEST_TIMEOUT if the API "
+                "server is just slow)")
+    return ""
 
 
 def _one_line(exc):

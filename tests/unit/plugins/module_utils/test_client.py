@@ -360,3 +360,38 @@ def test_discovery_cache_is_written_atomically(tmp_path):
     make_client(FakeCluster(), cache_file=str(cache)).resource("apps/v1", "Deployment")
     assert json.loads(cache.read_text())["resources"]
     assert [p.name for p in tmp_path.iterdir()] == ["disc.json"]
+
+
+# -- timeouts (issue 15) ----------------------------------------------------------------------------------------
+def test_every_call_carries_the_request_timeout(tmp_path):
+    seen = []
+
+    def func(*args, **kwargs):
+        seen.append(kwargs)
+        return {}
+
+    client = build_client({"host": "http://127.0.0.1:9", "api_key": "t", "request_timeout": 7}, discovery_cache=False)
+    assert client.timeouts == (7, 7)
+    client._call("x", func)
+    assert seen[-1]["_request_timeout"] == (7, 7)
+    client = build_client({"host": "http://127.0.0.1:9", "api_key": "t"}, discovery_cache=False)
+    client._call("x", func)
+    assert seen[-1]["_request_timeout"] == (client_mod.CONNECT_TIMEOUT, client_mod.DEFAULT_REQUEST_TIMEOUT)
+    client._call("x", func, _request_timeout=(1, 2))  # a caller's own timeout (a watch) wins
+    assert seen[-1]["_request_timeout"] == (1, 2)
+
+
+def test_requests_without_their_own_timeout_get_the_default(tmp_path):
+    """Discovery requests of the dynamic client pass no timeout: the pool gives them one."""
+    client = build_client({"host": "http://127.0.0.1:9", "api_key": "t", "request_timeout": 4},
+                          discovery_cache=False)
+    sent = []
+
+    class Pool:
+        def request(self, method, url, **kwargs):
+            sent.append(kwargs.get("timeout"))
+            return FakeCluster().request(method, url, **kwargs)
+
+    client.api_client.rest_client.pool_manager._pool = Pool()
+    client.api_client.call_api("GET", client.api_client.configuration.host + "/version")
+    assert sent[-1].connect_timeout == 4 and sent[-1].read_timeout == 4

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
+import pytest
+from ansible_collections.mlops.k8s.plugins.module_utils import client as client_mod
 from ansible_collections.mlops.k8s.plugins.modules import info
 
 NS = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}
@@ -82,3 +87,42 @@ def test_bad_input(fake_cluster, run_module):
     assert failed and result["msg"] == "namespace is required to get ConfigMap a by name"
     failed, result = run_module(info, {"kind": "ConfigMap", "label_selectors": "app=x", "wait": "maybe"})
     assert failed and "wait" in result["msg"]
+
+
+# -- a server that accepts the connection and never answers (issue 15) ------------------------------------------
+@pytest.fixture
+def silent_server():
+    """A listening socket nobody reads from: connections are accepted by the kernel, no byte ever comes back."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield "http://127.0.0.1:%d" % sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("from_env", [False, True])
+def test_a_silent_api_server_fails_within_the_request_timeout(silent_server, run_module, monkeypatch, from_env):
+    monkeypatch.setattr(client_mod, "RETRY_BACKOFF", 0)
+    args = {"kind": "ConfigMap", "name": "a", "namespace": "models", "host": silent_server,
+            "api_key": "unit-test-token"}
+    if from_env:
+        monkeypatch.setenv("K8S_AUTH_REQUEST_TIMEOUT", "1")
+    else:
+        args["request_timeout"] = 1
+    start = time.monotonic()
+    failed, result = run_module(info, args)
+    elapsed = time.monotonic() - start
+    assert failed, result
+    assert "timed out" in result["msg"] and "request_timeout" in result["msg"], result["msg"]
+    assert "exception" not in result
+    assert elapsed < 10  # 1 s per attempt, the attempt and its 2 retries
+
+
+def test_a_bad_request_timeout_fails_before_any_request(run_module, monkeypatch):
+    failed, result = run_module(info, {"kind": "ConfigMap", "host": "http://127.0.0.1:9", "api_key": "unit-test-token",
+                                       "request_timeout": 0})
+    assert failed and "request_timeout must be a whole number of seconds" in result["msg"]
+    monkeypatch.setenv("K8S_AUTH_REQUEST_TIMEOUT", "soon")
+    failed, result = run_module(info, {"kind": "ConfigMap", "host": "http://127.0.0.1:9", "api_key": "unit-test-token"})
+    assert failed and "K8S_AUTH_REQUEST_TIMEOUT='soon' is not an integer" in result["msg"]
