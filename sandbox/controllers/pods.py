@@ -18,7 +18,9 @@ from .runtime import ContainerStatus, RunContext, RunStatus, pod_log_dir
 log = logging.getLogger("sandbox.controllers.kubelet")
 PVCS = ("", "persistentvolumeclaims")
 SCS = ("storage.k8s.io", "storageclasses")
-HOST_IP = "172.18.0.2"
+# Every address the sandbox writes is a loopback address (the network rule: nothing may dial outside
+# 127.0.0.0/8; a real API server dials webhooks at these endpoints). Linux routes all of 127/8 to `lo`.
+HOST_IP = "127.0.0.1"
 _ips = itertools.count(2)
 _ip_lock = threading.Lock()
 
@@ -26,7 +28,7 @@ _ip_lock = threading.Lock()
 def _next_ip() -> str:
     with _ip_lock:
         n = next(_ips)
-    return f"10.244.{(n // 254) % 254}.{n % 254 + 1}"
+    return f"127.244.{(n // 254) % 254}.{n % 254 + 1}"
 
 
 def pod_claims(pod: dict) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 
@@ -35,6 +36,9 @@ def test_deployment_rollout_status_and_wait(sandbox, kube):
     for p in pods:
         assert p["metadata"]["ownerReferences"][0]["name"] == rs[0]["metadata"]["name"]
         assert p["status"]["phase"] == "Running" and p["status"]["podIP"]
+        # the network rule: every address the sandbox writes is loopback (a real API server dials these)
+        for ip in (p["status"]["podIP"], p["status"]["hostIP"], *(a["ip"] for a in p["status"]["podIPs"])):
+            assert ipaddress.ip_address(ip).is_loopback, ip
     # the test client's writes are told apart from the controllers'
     mine = sandbox.writes(mark)
     assert {e["user"] for e in mine} == {"sandbox-admin"}
@@ -104,6 +108,8 @@ def test_service_endpoints_follow_ready_pods(kube):
         return [(a["targetRef"]["name"], s["ports"][0]["port"]) for s in subs for a in s.get("addresses") or []]
     got = wait_for(lambda: len(addrs()) == 2 and addrs(), what="2 endpoints")
     assert {p for _, p in got} == {8080}
+    ep = kube.get(f"/api/v1/namespaces/{kube.ns}/endpoints/api")
+    assert all(ipaddress.ip_address(a["ip"]).is_loopback for s in ep["subsets"] for a in s["addresses"])
     kube.kubectl("scale", "deployment/api", "--replicas=1")
     wait_for(lambda: len(addrs()) == 1, what="1 endpoint")
     kube.kubectl("delete", "service", "api")
