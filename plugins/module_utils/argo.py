@@ -30,7 +30,7 @@ from ansible_collections.mlops.k8s.plugins.module_utils.argo_status import (
     describe,
     explain,
 )
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape, ref
 
 GROUP = "argoproj.io"
 API_VERSION = "argoproj.io/v1alpha1"
@@ -311,7 +311,8 @@ def check_arguments(parameters, where, problems, template_parameters=None):
             return
         for param in source:
             if not isinstance(param, dict) or not param.get("name"):
-                problems.append("%s.arguments.parameters: every parameter needs a name (got %r)" % (where, param))
+                problems.append("%s.arguments.parameters: every parameter needs a name (got %s)"
+                                % (where, describe_shape(param)))
                 continue
             if param["name"] not in merged:
                 order.append(param["name"])

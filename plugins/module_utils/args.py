@@ -72,6 +72,18 @@ WAIT_ARG_SPEC = {
 }
 
 
+# How info and wait return objects: Secret values masked unless revealed, fields hidden on request.
+OUTPUT_ARG_SPEC = {
+    "reveal_secrets": {"type": "bool", "default": False},
+    "hide_fields": {"type": "list", "elements": "str", "default": [], "no_log": False},
+}
+
+
+def output_spec():
+    """A fresh copy of OUTPUT_ARG_SPEC."""
+    return copy.deepcopy(OUTPUT_ARG_SPEC)
+
+
 def auth_spec():
     """A fresh copy of AUTH_ARG_SPEC (argument specs are mutated by AnsibleModule)."""
     return copy.deepcopy(AUTH_ARG_SPEC)

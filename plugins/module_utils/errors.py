@@ -21,6 +21,13 @@ class K8sError(Exception):
         return self.msg
 
 
+def describe_shape(value):
+    """What a bad item looks like without its values (which may be secrets): its keys, or its type."""
+    if isinstance(value, dict):
+        return "a mapping with keys %s" % (", ".join(sorted(str(k) for k in value)) or "none")
+    return "a %s" % type(value).__name__
+
+
 def ref(kind=None, namespace=None, name=None):
     """``Kind ns/name`` (or ``Kind name`` for cluster objects, ``Kind`` alone without a name)."""
     parts = ["%s" % (kind or "object")]

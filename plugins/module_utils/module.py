@@ -41,18 +41,68 @@ SENSITIVE_KUBECONFIG_KEYS = frozenset((
 
 
 def sensitive_kubeconfig_values(data):
-    """Credential strings of an inline kubeconfig, so Ansible masks them in output and logs."""
+    """Credential strings of an inline kubeconfig, so Ansible masks them in output and logs.
+
+    The values of an exec credential plugin's ``env`` (``users[].user.exec.env[].value``) count as credentials.
+    """
     found = set()
     if isinstance(data, dict):
         for key, value in data.items():
             if key in SENSITIVE_KUBECONFIG_KEYS and isinstance(value, str) and value:
                 found.add(value)
+            elif key == "exec" and isinstance(value, dict) and isinstance(value.get("env"), list):
+                found.update(e["value"] for e in value["env"]
+                             if isinstance(e, dict) and isinstance(e.get("value"), str) and e["value"])
+                found.update(sensitive_kubeconfig_values(value))
             else:
                 found.update(sensitive_kubeconfig_values(value))
     elif isinstance(data, list):
         for item in data:
             found.update(sensitive_kubeconfig_values(item))
     return found
+
+
+MIN_MASKED_LENGTH = 4  # shorter values ("1", "yes") would mask every occurrence of them in the output
+
+
+def secret_definition_values(definition):
+    """The values of the Secrets in a ``definition`` (as given: ``data`` base64, ``stringData`` clear)."""
+    if definition is None:
+        return set()
+    from ansible_collections.mlops.k8s.plugins.module_utils import resource
+
+    try:
+        manifests = resource.load_manifests(definition)
+    except Exception:  # an invalid definition is reported by the module itself; its log shows what it can
+        return set()
+    found = set()
+    for manifest in manifests:
+        if not resource.is_secret(manifest.obj):
+            continue
+        for field in ("data", "stringData"):
+            values = manifest.obj.get(field)
+            if isinstance(values, dict):
+                found.update(v for v in values.values() if isinstance(v, str))
+    return found
+
+
+def sensitive_values(params):
+    """Values of the task's arguments Ansible must mask in its log, its output and the invocation it returns:
+    the credentials of an inline kubeconfig and the values of Secrets in a ``definition``."""
+    found = set()
+    if isinstance(params.get("kubeconfig"), dict):
+        found.update(sensitive_kubeconfig_values(params["kubeconfig"]))
+    found.update(secret_definition_values(params.get("definition")))
+    return {v for v in found if len(v) >= MIN_MASKED_LENGTH}
+
+
+class _AnsibleModule(AnsibleModule):
+    """AnsibleModule that masks ``sensitive_values`` of its arguments from the start: AnsibleModule logs the
+    invocation (syslog / journald) inside its constructor, before any later ``no_log_values`` update."""
+
+    def _log_invocation(self):
+        self.no_log_values.update(sensitive_values(self.params))
+        super()._log_invocation()
 
 
 class K8sAnsibleModule:
@@ -66,10 +116,9 @@ class K8sAnsibleModule:
             spec.update(_args.wait_spec())
         spec.update(argument_spec or {})
         kwargs.setdefault("supports_check_mode", True)
-        self._module = AnsibleModule(argument_spec=spec, **kwargs)
+        self._module = _AnsibleModule(argument_spec=spec, **kwargs)
         self._client = None
-        if auth and isinstance(self._module.params.get("kubeconfig"), dict):
-            self._module.no_log_values.update(sensitive_kubeconfig_values(self._module.params["kubeconfig"]))
+        self._module.no_log_values.update(sensitive_values(self._module.params))  # also when the log is off
         if not HAS_KUBERNETES:
             self._module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMP_ERR)
         if requires_yaml and not HAS_YAML:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 
 from ansible_collections.mlops.k8s.plugins.module_utils import labels, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
@@ -28,6 +29,8 @@ VOLATILE_METADATA = ("resourceVersion", "managedFields", "generation")
 SECRET_MASK = "********"  # noqa: S105 - a mask, not a password
 SECRET_MASK_CHANGED = "******** (changed)"  # noqa: S105
 ACTIONS = ("created", "configured", "unchanged", "deleted", "absent")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_FIELD_TOKEN = re.compile(r"\[(-?\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]|([^.\[\]]+)")
 
 
 class Manifest:
@@ -279,7 +282,9 @@ def is_secret(obj):
 def mask_secret(obj, reference=None):
     """A copy of a Secret with data/stringData values replaced by a mask (other kinds are returned as is).
 
-    With ``reference`` (the other side of a diff), values that differ are masked as changed.
+    With ``reference`` (the other side of a diff), values that differ are masked as changed. The values kept by
+    ``kubectl apply`` in the last-applied-configuration annotation are masked too. (``managedFields`` name the
+    keys only, never values; results drop them anyway.)
     """
     if not is_secret(obj):
         return obj
@@ -292,7 +297,33 @@ def mask_secret(obj, reference=None):
         for key in list(values):
             changed = other is not None and (not isinstance(other, dict) or other.get(key) != values[key])
             values[key] = SECRET_MASK_CHANGED if changed else SECRET_MASK
+    mask_last_applied(out.get("metadata"))
     return out
+
+
+def mask_last_applied(meta):
+    """Mask the data/stringData values of a Secret kept in ``metadata.annotations`` by ``kubectl apply`` (in place).
+
+    The annotation is the whole applied manifest as JSON; it keeps its key names, or is masked entirely when it is
+    not JSON.
+    """
+    annotations = (meta or {}).get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict) or LAST_APPLIED not in annotations:
+        return meta
+    try:
+        applied = json.loads(annotations[LAST_APPLIED])
+    except (TypeError, ValueError):
+        applied = None
+    if not isinstance(applied, dict):
+        annotations[LAST_APPLIED] = SECRET_MASK
+        return meta
+    for field in ("data", "stringData"):
+        if isinstance(applied.get(field), dict):
+            applied[field] = dict.fromkeys(applied[field], SECRET_MASK)
+        elif field in applied:
+            applied[field] = SECRET_MASK
+    annotations[LAST_APPLIED] = json.dumps(applied, sort_keys=True, separators=(",", ":"))
+    return meta
 
 
 def make_diff(before, after):
@@ -306,6 +337,43 @@ def make_diff(before, after):
 def public_object(obj):
     """What a module returns for an object: no managedFields, Secret values masked."""
     return mask_secret(strip_object(obj))
+
+
+def present_object(obj, reveal_secrets=False, hide_fields=()):
+    """What info and wait return: no managedFields, Secret values masked unless ``reveal_secrets``, and without
+    the ``hide_fields`` (dotted paths with ``[n]`` indexes, as kubernetes.core's ``hide_fields``)."""
+    if obj is None:
+        return None
+    out = strip_object(obj) if reveal_secrets else public_object(obj)
+    for path in hide_fields or ():
+        _remove_field(out, path)
+    return out
+
+
+def _field_path(path):
+    """``spec.containers[0].env`` -> ``["spec", "containers", 0, "env"]``; ``labels['a.b/c']`` keeps its dots."""
+    parts = []
+    for index, quoted, dquoted, name in _FIELD_TOKEN.findall(str(path)):
+        parts.append(int(index) if index else quoted or dquoted or name)
+    return parts
+
+
+def _remove_field(obj, path):
+    parts = _field_path(path)
+    if not parts:
+        return
+    parent = obj
+    for part in parts[:-1]:
+        found = (isinstance(parent, dict) and part in parent) or (
+            isinstance(parent, list) and isinstance(part, int) and -len(parent) <= part < len(parent))
+        if not found:
+            return
+        parent = parent[part]
+    last = parts[-1]
+    if isinstance(parent, dict):
+        parent.pop(last, None)
+    elif isinstance(parent, list) and isinstance(last, int) and -len(parent) <= last < len(parent):
+        del parent[last]
 
 
 # -- apply and delete ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import re
 import time
 
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape, ref
 
 API_VERSION = "machinelearning.seldon.io/v1"
 KIND = "SeldonDeployment"
@@ -111,7 +111,8 @@ def _env_list(env, where):
         out = []
         for item in env:
             if not isinstance(item, dict) or not item.get("name"):
-                raise K8sError("%s.env: each item must be a mapping with a name (got %r)" % (where, item))
+                raise K8sError("%s.env: each item must be a mapping with a name (got %s)"
+                               % (where, describe_shape(item)))
             out.append(copy.deepcopy(item))
         return out
     raise K8sError("%s.env must be a mapping or a list of {name, value} (got %s)" % (where, type(env).__name__))
@@ -138,7 +139,8 @@ def _parameters(params, where):  # noqa: PLR0912 - one branch per accepted form
     out = []
     for item in items:
         if not isinstance(item, dict) or not item.get("name") or "value" not in item:
-            raise K8sError("%s.parameters: each item needs a name and a value (got %r)" % (where, item))
+            raise K8sError("%s.parameters: each item needs a name and a value (got %s)"
+                           % (where, describe_shape(item)))
         value = item["value"]
         ptype = item.get("type")
         if ptype is None:

@@ -20,7 +20,7 @@ import hmac
 import re
 
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
-from ansible_collections.mlops.k8s.plugins.module_utils.resource import SECRET_MASK
+from ansible_collections.mlops.k8s.plugins.module_utils.resource import SECRET_MASK, mask_last_applied
 
 FORMATS = ("rclone", "aws")
 PROVIDERS = ("AWS", "Minio", "GCS", "Ceph", "Other")
@@ -227,6 +227,7 @@ def masked(obj):
     for field in ("data", "stringData"):
         if isinstance(out.get(field), dict):
             out[field] = dict.fromkeys(sorted(out[field]), SECRET_MASK)
+    mask_last_applied(meta)  # the values of a Secret once applied with kubectl apply
     return out
 
 

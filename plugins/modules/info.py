@@ -44,6 +44,21 @@ options:
     type: list
     elements: str
     default: []
+  reveal_secrets:
+    description:
+      - Return the values of Secrets in clear. By default the values of C(data) and C(stringData) (and those kept in
+        the C(kubectl.kubernetes.io/last-applied-configuration) annotation) are replaced by C(********), so they
+        reach neither the output nor the logs; the key names are kept.
+    type: bool
+    default: false
+  hide_fields:
+    description:
+      - Fields removed from every returned object, as dotted paths with C([n]) list indexes, for example
+        C(metadata.annotations), C(data) or C(spec.template.spec.containers[0].env) (as C(hide_fields) of
+        C(kubernetes.core.k8s_info)). A path that does not exist is ignored.
+    type: list
+    elements: str
+    default: []
   wait:
     description:
       - Wait until at least one matching object exists.
@@ -94,6 +109,17 @@ EXAMPLES = r"""
     wait: true
     wait_timeout: 60
 
+- name: Read a Secret's values (masked by default), without the annotations
+  mlops.k8s.info:
+    kind: Secret
+    name: s3-credentials
+    namespace: models
+    reveal_secrets: true
+    hide_fields:
+      - metadata.annotations
+  register: credentials
+  no_log: true
+
 - name: Is Seldon Core installed?
   mlops.k8s.info:
     api_version: machinelearning.seldon.io/v1
@@ -105,7 +131,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 resources:
-  description: The matching objects, without C(managedFields).
+  description: The matching objects, without C(managedFields) and O(hide_fields); Secret values masked unless
+    O(reveal_secrets=true).
   returned: always
   type: list
   elements: dict
@@ -117,6 +144,7 @@ api_found:
 
 from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
+from ansible_collections.mlops.k8s.plugins.module_utils.args import output_spec
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
 
@@ -131,6 +159,7 @@ def argument_spec():
         "field_selectors": {"type": "list", "elements": "str", "default": []},
         "wait": {"type": "bool", "default": False},
         "wait_timeout": {"type": "int", "default": 120},
+        **output_spec(),
     }
 
 
@@ -163,7 +192,8 @@ def run(module):
             items = [i for i in items if (i.get("metadata") or {}).get("name") == params["name"]]
         if not items and params["wait"]:
             items = _wait_for_any(client, resource, params)
-    return {"changed": False, "api_found": True, "resources": [res.strip_object(i) for i in items]}
+    return {"changed": False, "api_found": True, "resources": [
+        res.present_object(i, params["reveal_secrets"], params["hide_fields"]) for i in items]}
 
 
 def _wait_for_any(client, resource, params):

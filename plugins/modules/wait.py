@@ -73,6 +73,21 @@ options:
     description:
       - The value the field must have (compared as text; C(true)/C(false) case-insensitively).
     type: str
+  reveal_secrets:
+    description:
+      - Return the values of Secrets in clear. By default the values of C(data) and C(stringData) (and those kept in
+        the C(kubectl.kubernetes.io/last-applied-configuration) annotation) are replaced by C(********), so they
+        reach neither the output nor the logs; the key names are kept.
+    type: bool
+    default: false
+  hide_fields:
+    description:
+      - Fields removed from every returned object, as dotted paths with C([n]) list indexes, for example
+        C(metadata.annotations), C(data) or C(spec.template.spec.containers[0].env) (as C(hide_fields) of
+        C(kubernetes.core.k8s_info)). A path that does not exist is ignored.
+    type: list
+    elements: str
+    default: []
   timeout:
     description:
       - How many seconds to wait.
@@ -130,7 +145,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 object:
-  description: The object when the wait ended (null after O(for=delete)), without C(managedFields).
+  description: The object when the wait ended (null after O(for=delete)), without C(managedFields) and
+    O(hide_fields); Secret values masked unless O(reveal_secrets=true).
   returned: always
   type: dict
 elapsed:
@@ -147,7 +163,7 @@ message:
 
 from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
-from ansible_collections.mlops.k8s.plugins.module_utils.args import CONDITION_SPEC
+from ansible_collections.mlops.k8s.plugins.module_utils.args import CONDITION_SPEC, output_spec
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
 
@@ -167,6 +183,7 @@ def argument_spec():
         "jsonpath": {"type": "str"},
         "value": {"type": "str"},
         "timeout": {"type": "int", "default": 120},
+        **output_spec(),
     }
 
 
@@ -204,7 +221,8 @@ def run(module):
         raise K8sError("namespace is required for %s %s" % (resource.kind, params["name"]))
     outcome = waiter.wait_for(client, resource, params["name"], params["namespace"], check=check, failure=failure,
                               timeout=params["timeout"], description=description)
-    obj = None if params["for"] == "delete" else res.strip_object(outcome.object)
+    obj = None if params["for"] == "delete" else res.present_object(outcome.object, params["reveal_secrets"],
+                                                                     params["hide_fields"])
     return {"changed": False, "object": obj, "elapsed": round(outcome.elapsed, 3), "message": outcome.detail}
 
 

@@ -246,3 +246,12 @@ def test_submit_without_the_crd(cluster):
     warnings = []
     result = argo.submit(client, workflow(), check_mode=True, warn=warnings.append)
     assert result["changed"] and "check mode could not validate" in warnings[0]
+
+
+def test_a_parameter_without_a_name_is_reported_without_its_value():
+    wf = argo.build_workflow(params(spec=SPEC, name="w"))
+    wf["spec"]["arguments"] = {"parameters": [{"value": "argo-parameter-secret-value"}]}
+    with pytest.raises(K8sError) as err:
+        argo.validate_workflow(wf)
+    assert "every parameter needs a name (got a mapping with keys value)" in err.value.msg
+    assert "argo-parameter-secret-value" not in err.value.msg

@@ -87,3 +87,39 @@ def test_client_is_built_once(monkeypatch, capsys):
 
     run(capsys, {"host": "https://h"}, func)
     assert len(built) == 1 and built[0]["host"] == "https://h"
+
+
+# -- what reaches the log (syslog / journald) before the module runs (issue 15) ----------------------------------
+TOKEN = "inline-kubeconfig-token-value"
+EXEC_SECRET = "exec-plugin-env-secret-value"
+STRING_DATA = "string-data-secret-value"
+B64_DATA = "YmFzZTY0LXNlY3JldC12YWx1ZQ=="
+
+
+def _kubeconfig():
+    return {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            "users": [{"name": "u", "user": {"token": TOKEN, "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1", "command": "aws-iam-authenticator",
+                "env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": EXEC_SECRET}, {"name": "DEBUG", "value": "1"}]}}}]}
+
+
+@pytest.mark.parametrize("definition", [
+    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": STRING_DATA},
+     "data": {"b": B64_DATA}},
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: %s}\ndata: {b: %s}\n" % (STRING_DATA, B64_DATA),
+])
+def test_the_logged_invocation_and_the_result_carry_no_secret(capsys, monkeypatch, definition):
+    logged = []
+    monkeypatch.setattr(module_mod.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append(msg))
+    args = {"name": "x", "kubeconfig": _kubeconfig(), "definition": definition}
+    with patch_module_args(args), pytest.raises(SystemExit):
+        K8sAnsibleModule(argument_spec={"name": {"type": "str"}, "definition": {"type": "raw"}}).run(
+            lambda module: {"changed": False})
+    out = capsys.readouterr().out
+    assert logged and "Invoked with" in logged[0]
+    for value in (TOKEN, EXEC_SECRET, STRING_DATA, B64_DATA):
+        assert value not in logged[0], value
+        assert value not in out, value
+    assert "aws-iam-authenticator" in logged[0]  # the rest is logged as before

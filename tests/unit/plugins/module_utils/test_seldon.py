@@ -522,3 +522,16 @@ def test_pods_of_an_old_replicaset_never_make_the_wait_give_up(seldon_cluster, t
     assert expl["fatal"] is None
     assert "pod iris-default-0-classifier-7d9f-abcde (old revision, being replaced): init container" in expl["summary"]
     assert "BackOff" in " ".join(expl["events"])  # its events are still shown
+
+
+# -- error messages never echo values (issue 15) -----------------------------------------------------------------
+@pytest.mark.parametrize(("field", "value"), [
+    ("env", [{"value": "seldon-env-secret-value"}]),
+    ("env", ["PASSWORD=seldon-env-secret-value"]),
+    ("parameters", [{"name": "token", "type": "STRING"}, {"value": "seldon-env-secret-value"}]),
+])
+def test_env_and_parameter_errors_do_not_print_the_value(field, value):
+    with pytest.raises(K8sError) as err:
+        seldon.build_sdep("iris", [dict(SKLEARN, **{field: value})])
+    assert "seldon-env-secret-value" not in err.value.msg
+    assert "got a " in err.value.msg

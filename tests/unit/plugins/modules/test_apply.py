@@ -257,3 +257,24 @@ def test_a_string_definition_fails_cleanly_before_any_request(fake_cluster, run_
     failed, result = run_module(apply, {"definition": definition})
     assert failed and "expected a mapping" in result["msg"], result
     assert "exception" not in result and fake_cluster.requests == []
+
+
+def test_secret_values_in_the_last_applied_annotation_are_masked(fake_cluster, run_module):
+    import base64
+    import json
+
+    old = "kubectl-applied-old-secret-value"
+    manifest = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "models"},
+                "data": {"token": base64.b64encode(old.encode()).decode()}}
+    live = json.loads(json.dumps(manifest))
+    live["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(manifest)}
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    fake_cluster.put(live)
+    definition = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "models"},
+                  "stringData": {"token": "new-secret-value-from-apply"}}
+    failed, result = run_module(apply, {"definition": definition}, diff=True)
+    assert not failed, result
+    text = json.dumps(result)
+    for value in (old, "new-secret-value-from-apply"):
+        assert value not in text and base64.b64encode(value.encode()).decode() not in text
+    assert "managedFields" not in text  # they name the keys only, and are dropped from results anyway

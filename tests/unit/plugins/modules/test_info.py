@@ -126,3 +126,51 @@ def test_a_bad_request_timeout_fails_before_any_request(run_module, monkeypatch)
     monkeypatch.setenv("K8S_AUTH_REQUEST_TIMEOUT", "soon")
     failed, result = run_module(info, {"kind": "ConfigMap", "host": "http://127.0.0.1:9", "api_key": "unit-test-token"})
     assert failed and "K8S_AUTH_REQUEST_TIMEOUT='soon' is not an integer" in result["msg"]
+
+
+# -- Secrets are masked by default (issue 15) ------------------------------------------------------------------
+SECRET_VALUE = "info-secret-value-in-clear"
+
+
+def kubectl_applied_secret():
+    import base64
+    import json
+
+    manifest = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "models"},
+                "data": {"token": base64.b64encode(SECRET_VALUE.encode()).decode()}}
+    live = json.loads(json.dumps(manifest))
+    live["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(manifest),
+                                       "team": "risk"}
+    return live
+
+
+def test_secret_values_are_masked_unless_revealed(fake_cluster, run_module):
+    import base64
+    import json
+
+    fake_cluster.put(NS)
+    fake_cluster.put(kubectl_applied_secret())
+    encoded = base64.b64encode(SECRET_VALUE.encode()).decode()
+    for args in ({"name": "s"}, {"label_selectors": []}):
+        failed, result = run_module(info, dict(args, kind="Secret", namespace="models"))
+        assert not failed, result
+        assert encoded not in json.dumps(result) and SECRET_VALUE not in json.dumps(result)
+        assert result["resources"][0]["data"] == {"token": "********"}
+    failed, result = run_module(info, {"kind": "Secret", "name": "s", "namespace": "models", "reveal_secrets": True})
+    assert result["resources"][0]["data"] == {"token": encoded}
+    failed, result = run_module(info, {"kind": "Secret", "name": "s", "namespace": "models",
+                                       "hide_fields": ["metadata.annotations", "data.token", "spec.missing[3]"]})
+    assert not failed and "annotations" not in result["resources"][0]["metadata"]
+    assert result["resources"][0]["data"] == {}
+
+
+def test_hide_fields_paths():
+    from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
+
+    obj = {"kind": "Pod", "spec": {"containers": [{"name": "a", "env": [1]}, {"name": "b", "env": [2]}]},
+           "metadata": {"labels": {"app.kubernetes.io/name": "x", "keep": "y"}}}
+    out = res.present_object(obj, hide_fields=["spec.containers[1].env", "metadata.labels['app.kubernetes.io/name']",
+                                               "status", "spec.containers[9]"])
+    assert out["spec"]["containers"] == [{"name": "a", "env": [1]}, {"name": "b"}]
+    assert out["metadata"]["labels"] == {"keep": "y"}
+    assert obj["spec"]["containers"][1]["env"] == [2]  # a copy

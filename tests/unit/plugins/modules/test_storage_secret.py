@@ -48,3 +48,31 @@ def test_bad_input_fails_before_any_request(fake_cluster, run_module):
     assert failed and "env_auth=true stores no key" in result["msg"]
     assert not fake_cluster.requests
     assert not leaked(result, VALUE)
+
+
+OLD_VALUE = "kubectl-applied-old-secret-value"
+
+
+def kubectl_applied_secret(name="s3", namespace="models"):
+    """A Secret as ``kubectl apply`` leaves it: its manifest, values included, in the last-applied annotation."""
+    manifest = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+                "data": {"RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": base64.b64encode(OLD_VALUE.encode()).decode()},
+                "stringData": {"EXTRA": OLD_VALUE}}
+    obj = json.loads(json.dumps(manifest))
+    obj["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(manifest)}
+    obj.pop("stringData")
+    return obj
+
+
+def test_the_last_applied_annotation_of_kubectl_is_masked(fake_cluster, run_module):
+    fake_cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
+    fake_cluster.put(kubectl_applied_secret())
+    args = {"name": "s3", "namespace": "models", "access_key": KEY, "secret_key": VALUE,
+            "endpoint_url": "http://minio:9000", "region": "us-east-1"}
+    for check_mode in (True, False):
+        failed, result = run_module(storage_secret, args, check_mode=check_mode, diff=True)
+        assert not failed, result
+        assert not leaked(result, OLD_VALUE, KEY, VALUE), result
+        annotation = result["diff"]["before"]["metadata"]["annotations"][
+            "kubectl.kubernetes.io/last-applied-configuration"]
+        assert json.loads(annotation)["data"] == {"RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": "********"}

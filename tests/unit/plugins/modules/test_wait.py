@@ -93,3 +93,18 @@ def test_bad_input(fake_cluster, run_module, args, message):
     failed, result = run_module(wait, args)
     assert failed
     assert message in result["msg"]
+
+
+def test_a_waited_secret_is_masked_unless_revealed(fake_cluster, run_module):
+    import base64
+    import json
+
+    value = base64.b64encode(b"wait-secret-value-in-clear").decode()
+    fake_cluster.put(NS)
+    fake_cluster.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "models"},
+                      "data": {"token": value}})
+    args = {"api_version": "v1", "kind": "Secret", "name": "s", "namespace": "models", "for": "exists"}
+    failed, result = run_module(wait, args)
+    assert not failed and value not in json.dumps(result) and result["object"]["data"] == {"token": "********"}
+    failed, result = run_module(wait, dict(args, reveal_secrets=True))
+    assert not failed and result["object"]["data"] == {"token": value}
