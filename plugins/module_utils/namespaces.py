@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.mlops.k8s.plugins.module_utils import managed, waiter
+from ansible_collections.mlops.k8s.plugins.module_utils import managed, names, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.quantity import validate_quantities
 from ansible_collections.mlops.k8s.plugins.module_utils.resource import public_object
@@ -110,6 +110,7 @@ def absent(module, client, params):
 
 def run_namespace(module):
     params = module.params
+    names.check_label(params["name"], "namespace")
     if params["state"] == "present":
         plan(params)  # validate before connecting
         return present(module, module.client, params)

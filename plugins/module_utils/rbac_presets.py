@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.names import check_label, check_subdomain
 
 SELDON_GROUP = "machinelearning.seldon.io"
 ARGO_GROUP = "argoproj.io"
@@ -222,6 +223,8 @@ def run_service_account(module):
     params = module.params
     name, namespace = params["name"], params["namespace"]
     cluster_wide, role_name = params["cluster_wide"], params["role_name"]
+    check_subdomain(name, "name")
+    check_label(namespace, "namespace")
     if params["state"] == "absent":
         client = module.client
         results = []

@@ -54,6 +54,11 @@ CRASHLOOP_RESTARTS = 3
 MAX_EVENTS = 8
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Where a prepackaged server's storage initializer (seldon-core 1.18: rclone, or the kfserving one) can read a model:
+# S3, GCS, a PVC (mounted by the operator), HTTP(S) (Azure Blob is https://<account>.blob.core.windows.net/...)
+# and an rclone remote configured by RCLONE_CONFIG_<REMOTE>_* (``<remote>:bucket/path``).
+MODEL_URI_SCHEMES = ("s3", "gs", "pvc", "http", "https")
+_RCLONE_REMOTE = re.compile(r"^[A-Za-z0-9_]+:(?!//)\S")
 _NODE_KEYS = {
     "name", "type", "implementation", "model_uri", "env_secret_ref_name", "storage_initializer_image",
     "service_account_name", "parameters", "methods", "endpoint_type", "logger", "children",
@@ -381,7 +386,7 @@ def build_predictor(spec, index, defaults=None):  # noqa: PLR0912, PLR0915 - one
         predictor["componentSpecs"] = component_specs
     replicas = spec.get("replicas", defaults.get("replicas"))
     if replicas is not None:
-        predictor["replicas"] = int(replicas)
+        predictor["replicas"] = _check_replicas(replicas, "%s: replicas" % where)
     if spec.get("shadow"):
         predictor["shadow"] = True
     if spec.get("traffic") is not None:
@@ -423,7 +428,7 @@ def build_sdep(name, predictors, *, namespace=None, protocol=None, labels=None, 
     if transport:
         spec["transport"] = transport
     if replicas is not None:
-        spec["replicas"] = int(replicas)
+        spec["replicas"] = _check_replicas(replicas, "replicas")
     if spec_annotations:
         spec["annotations"] = {str(k): _str_value(v) for k, v in spec_annotations.items()}
     spec["predictors"] = built
@@ -487,7 +492,37 @@ def validate_sdep(obj):  # noqa: PLR0912 - one branch per rule
             if impl in PREPACKAGED_SERVERS and not node.get("modelUri"):
                 raise K8sError("predictor %s, node %s: implementation %s needs modelUri"
                                % (pred["name"], node.get("name"), impl))
+            if node.get("modelUri") is not None:
+                check_model_uri(node["modelUri"], "predictor %s, node %s" % (pred["name"], node.get("name")))
+    _check_replicas((obj.get("spec") or {}).get("replicas"), "spec.replicas")
+    for pred in predictors:
+        _check_replicas(pred.get("replicas"), "predictor %s: replicas" % pred["name"])
     return obj
+
+
+def _check_replicas(value, what):
+    """``value`` as an int >= 0 (a string of digits is accepted, as a templated value often is); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise K8sError("%s must be a whole number >= 0 (got %r)" % (what, value))
+    return value
+
+
+def check_model_uri(uri, where):
+    """A modelUri the storage initializer can read (see MODEL_URI_SCHEMES); the message names the scheme only."""
+    text = uri if isinstance(uri, str) else ""
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() in MODEL_URI_SCHEMES and rest.strip("/"):
+        return uri
+    if not sep and _RCLONE_REMOTE.match(text):
+        return uri
+    shown = "%s://" % scheme if sep else ("a %s" % type(uri).__name__ if not isinstance(uri, str) else repr(text[:40]))
+    raise K8sError("%s: modelUri %s is not a location the storage initializer reads; use s3://bucket/path, "
+                   "gs://bucket/path, pvc://claim/path, http(s):// (Azure Blob: https://<account>.blob.core.windows.net/"
+                   "<container>/path) or an rclone remote <remote>:bucket/path" % (where, shown))
 
 
 # -- endpoints ----------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import re
 
+from ansible_collections.mlops.k8s.plugins.module_utils import names
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.resource import SECRET_MASK, mask_last_applied
 
@@ -247,6 +248,8 @@ def run_storage_secret(module):
 
     params = module.params
     name, namespace = params["name"], params["namespace"]
+    names.check_subdomain(name, "name")
+    names.check_label(namespace, "namespace")
     if params["state"] == "absent":
         obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}}
         result = managed.delete(module, module.client, obj, "secret")

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.names import check_label, check_subdomain
 from ansible_collections.mlops.k8s.plugins.module_utils.quantity import format_bytes, parse_quantity
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
@@ -163,6 +164,8 @@ def run_pvc(module):
 
     params = module.params
     name, namespace = params["name"], params["namespace"]
+    check_subdomain(name, "name")
+    check_label(namespace, "namespace")
     client = None
     if params["state"] == "absent":
         client = module.client

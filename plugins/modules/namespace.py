@@ -18,7 +18,7 @@ description:
 options:
   name:
     description:
-      - Name of the namespace.
+      - Name of the namespace, a DNS-1123 label (lower case letters, digits and C(-)); checked before any request.
     type: str
     required: true
   labels:

@@ -22,7 +22,7 @@ description:
 options:
   name:
     description:
-      - Name of the claim.
+      - Name of the claim, a DNS-1123 subdomain (lower case letters, digits, C(-) and C(.)); checked before any request.
     type: str
     required: true
   namespace:

@@ -75,7 +75,13 @@ options:
           - Give either this or O(predictors[].image).
         type: str
       model_uri:
-        description: Where the model artifacts are (C(s3://), C(gs://), C(pvc://claim/path), ...).
+        description:
+          - Where the model artifacts are, as the storage initializer reads them - C(s3://bucket/path),
+            C(gs://bucket/path), C(pvc://claim/path), C(http://) or C(https://) (Azure Blob is
+            C(https://<account>.blob.core.windows.net/<container>/path)), or an rclone remote
+            C(<remote>:bucket/path) configured by M(mlops.k8s.storage_secret).
+          - Anything else (C(ftp://), a bare word, a local path) fails before any request. A O(definition) is
+            checked the same way.
         type: str
       env_secret_ref_name:
         description:
@@ -206,7 +212,7 @@ options:
         type: bool
         default: false
       replicas:
-        description: Replicas of the predictor's Deployments.
+        description: Replicas of the predictor's Deployments (0 or more).
         type: int
       labels:
         description: Labels of the predictor (added to its Deployments and Pods).
@@ -257,7 +263,7 @@ options:
     type: str
     choices: [rest, grpc]
   replicas:
-    description: Default replicas of every predictor (C(spec.replicas)).
+    description: Default replicas of every predictor (C(spec.replicas)), 0 or more.
     type: int
   labels:
     description: Labels of the SeldonDeployment.

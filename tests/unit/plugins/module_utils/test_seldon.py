@@ -535,3 +535,37 @@ def test_env_and_parameter_errors_do_not_print_the_value(field, value):
         seldon.build_sdep("iris", [dict(SKLEARN, **{field: value})])
     assert "seldon-env-secret-value" not in err.value.msg
     assert "got a " in err.value.msg
+
+
+# -- replicas and modelUri (issue 15) -----------------------------------------------------------------------------
+@pytest.mark.parametrize("uri", ["ftp://models/iris", "bogus", "s3://", "file:///mnt/models", "azure://c/path",
+                                 "/mnt/models", 42])
+def test_a_model_uri_the_storage_initializer_cannot_read_is_refused(uri):
+    with pytest.raises(K8sError, match="is not a location the storage initializer reads"):
+        seldon.build_sdep("iris", [dict(SKLEARN, model_uri=uri)])
+    obj = valid(seldon.build_sdep("iris", [SKLEARN]))
+    obj["spec"]["predictors"][0]["graph"]["modelUri"] = uri
+    with pytest.raises(K8sError, match="is not a location the storage initializer reads"):
+        seldon.validate_sdep(obj)
+
+
+@pytest.mark.parametrize("uri", ["s3://models/iris/v1", "gs://seldon-models/v1.18.0/sklearn/iris",
+                                 "pvc://model-parameters-pvc/iris", "https://example.test/models/iris.tar.gz",
+                                 "https://account.blob.core.windows.net/models/iris", "minio:models/iris/v1"])
+def test_model_uris_of_the_storage_initializer_are_accepted(uri):
+    seldon.build_sdep("iris", [dict(SKLEARN, model_uri=uri)])
+
+
+@pytest.mark.parametrize("where", ["predictor", "spec"])
+def test_negative_replicas_are_refused(where):
+    with pytest.raises(K8sError, match=r"replicas must be a whole number >= 0 \(got -3\)"):
+        if where == "predictor":
+            seldon.build_sdep("iris", [dict(SKLEARN, replicas=-3)])
+        else:
+            seldon.build_sdep("iris", [SKLEARN], replicas=-3)
+    obj = valid(seldon.build_sdep("iris", [SKLEARN]))
+    target = obj["spec"]["predictors"][0] if where == "predictor" else obj["spec"]
+    target["replicas"] = -3
+    with pytest.raises(K8sError, match=r"replicas must be a whole number >= 0 \(got -3\)"):
+        seldon.validate_sdep(obj)
+    assert seldon.build_sdep("iris", [dict(SKLEARN, replicas="2")])["spec"]["predictors"][0]["replicas"] == 2

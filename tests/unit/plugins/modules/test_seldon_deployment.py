@@ -218,3 +218,12 @@ def test_a_string_definition_fails_cleanly(cluster, run_module, definition):
     failed, result = run_module(seldon_deployment, {"name": "iris", "namespace": "models", "definition": definition})
     assert failed and "expected a mapping" in result["msg"], result
     assert cluster.writes() == [] and not [r for r in cluster.since(mark) if r.method != "GET"]
+
+
+@pytest.mark.parametrize("change", [{"replicas": -3}, {"model_uri": "ftp://models/iris"}, {"model_uri": "bogus"}])
+def test_bad_replicas_and_model_uri_fail_before_any_request(cluster, run_module, change):
+    mark = cluster.mark()
+    failed, result = run_module(seldon_deployment, dict(ARGS, predictors=[dict(PREDICTOR, **change)]),
+                                check_mode=True)
+    assert failed and ("replicas must be" in result["msg"] or "storage initializer" in result["msg"]), result
+    assert cluster.since(mark) == []
