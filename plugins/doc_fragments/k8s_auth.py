@@ -121,7 +121,8 @@ options:
 notes:
   - Task arguments win over K8S_AUTH_* environment variables, which win over the kubeconfig.
   - API discovery is cached across tasks in C(~/.cache/mlops.k8s/discovery/) (or E(MLOPS_K8S_CACHE_DIR));
-    the cache is refreshed automatically when a kind is not found in it.
+    the cache is refreshed automatically when a kind is not found in it. Discovery is not cached when that
+    directory cannot be made or can be written by other users.
   - Transient API failures (HTTP 429, 500, 502, 503, 504, dropped connections and timeouts) are retried a few times
     with backoff, honouring C(Retry-After).
 requirements:

@@ -41,6 +41,9 @@ except ImportError as _exc:  # pragma: no cover - reported by K8sAnsibleModule
 FIELD_MANAGER = "mlops.k8s"
 USER_AGENT = "mlops.k8s"
 CACHE_DIR_ENV = "MLOPS_K8S_CACHE_DIR"
+# The cache file of a client without a discovery cache: a path that never exists and cannot be written (the dynamic
+# client would otherwise read and write a predictable name in the shared temporary directory).
+NO_CACHE = os.path.join(os.devnull, "mlops.k8s-no-discovery-cache.json")
 
 # Transient failures retried by the connection pool: bounded count, exponential backoff, Retry-After honoured
 # (capped). PATCH is included because every PATCH this collection sends is a server-side apply, which is
@@ -303,7 +306,11 @@ def _identity(configuration, auth):
 
 
 def discovery_cache_file(configuration, auth=None, environ=None):
-    """``$MLOPS_K8S_CACHE_DIR`` or ``$XDG_CACHE_HOME/mlops.k8s/discovery`` (default ~/.cache) / <sha>.json."""
+    """``$MLOPS_K8S_CACHE_DIR`` or ``$XDG_CACHE_HOME/mlops.k8s/discovery`` (default ~/.cache) / <sha>.json.
+
+    None (no cache) when that directory cannot be made, or is not ours alone to write: another user could
+    otherwise plant the discovery the client trusts. Never a name in the shared temporary directory.
+    """
     environ = os.environ if environ is None else environ
     base = environ.get(CACHE_DIR_ENV)
     if not base:
@@ -312,10 +319,12 @@ def discovery_cache_file(configuration, auth=None, environ=None):
     digest = hashlib.sha256(_identity(configuration, auth or {}).encode()).hexdigest()[:32]
     try:
         os.makedirs(base, mode=0o700, exist_ok=True)
+        info = os.stat(base)
     except OSError:
-        import tempfile
-
-        base = tempfile.gettempdir()
+        return None
+    getuid = getattr(os, "getuid", None)
+    if (getuid is not None and info.st_uid != getuid()) or info.st_mode & 0o022:
+        return None
     return os.path.join(base, "%s.json" % digest)
 
 
@@ -342,8 +351,8 @@ def _atomic_discoverer():
     class AtomicLazyDiscoverer(LazyDiscoverer):
         def _write_cache(self):
             path = getattr(self, "_Discoverer__cache_file", None)
-            if not path:
-                return super()._write_cache()
+            if not path or path == NO_CACHE:
+                return None
             tmp = "%s.%d.tmp" % (path, os.getpid())
             try:
                 with open(tmp, "w") as handle:
@@ -382,7 +391,7 @@ class K8sClient:
     def dynamic(self):
         if self._dynamic is None:
             try:
-                self._dynamic = DynamicClient(self.api_client, cache_file=self.cache_file,
+                self._dynamic = DynamicClient(self.api_client, cache_file=self.cache_file or NO_CACHE,
                                               discoverer=_atomic_discoverer())
             except Exception as exc:
                 raise to_k8s_error(exc, "API discovery") from None

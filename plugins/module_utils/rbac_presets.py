@@ -28,6 +28,8 @@ _SELDON_DEPLOYER = [
      "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
     # read status.state / status.description (what the tempo pipeline's role of seed 001 grants)
     {"apiGroups": [SELDON_GROUP], "resources": ["seldondeployments/status"], "verbs": ["get"]},
+    # read the predictor Deployments: the wait confirms their rollout when the status alone cannot tell
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list"]},
 ]
 
 # Argo Workflows >= 3.4 (emissary executor, the only one in 3.5): the `wait` container of every step pod
@@ -39,8 +41,8 @@ _ARGO_EXECUTOR = [
 
 PRESETS = {
     "seldon-deployer": {
-        "description": "create, read, update, delete and watch SeldonDeployments and read their status, "
-                       "in one namespace",
+        "description": "create, read, update, delete and watch SeldonDeployments, read their status and their "
+                       "predictor Deployments, in one namespace",
         "rules": _SELDON_DEPLOYER,
     },
     "argo-workflow": {

@@ -702,7 +702,15 @@ def deployments_rolled_out(client, name, namespace):
     resource = client.find_resource("apps/v1", "Deployment")
     if resource is None:
         return False, "no Deployments API"
-    items = client.list(resource, namespace, label_selector="%s=%s" % (LABEL_SELDON_ID, seldon_id(name)))["items"]
+    try:
+        items = client.list(resource, namespace, label_selector="%s=%s" % (LABEL_SELDON_ID, seldon_id(name)))["items"]
+    except K8sError as err:
+        if err.status != 403:
+            raise
+        raise K8sError("cannot confirm that the predictor Deployments of %s rolled out: listing Deployments (apps) in "
+                       "namespace %s is forbidden (403); the account needs get and list on deployments, as the "
+                       "seldon-deployer and pipeline presets of mlops.k8s.service_account grant"
+                       % (ref(KIND, namespace, name), namespace), status=403, reason="Forbidden") from None
     if not items:
         return False, "no predictor Deployment yet"
     for dep in items:

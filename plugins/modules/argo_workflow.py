@@ -348,6 +348,8 @@ def absent(module):
 
 def present(module):
     params = module.params
+    if argo.source_of(params) != "cron_workflow":
+        argo.build_workflow(params)  # the spec is checked before the kubeconfig is read: a broken one hides nothing
     client = module.client
     wf, verified = argo.prepare_workflow(client, params, check_mode=module.check_mode, warn=module.warn)
     if not verified:  # check mode only: the source does not exist yet

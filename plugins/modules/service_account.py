@@ -35,9 +35,12 @@ options:
         example, without its wildcards) - run as Argo steps (create and patch C(workflowtaskresults)), submit and
         follow Argo C(workflows) (C(create), C(get), C(list), C(watch)), read C(workflowtemplates) (C(get),
         C(list)), create, read, update, delete and watch C(seldondeployments) and C(get) their status, read
-        C(pods) (C(get), C(list), C(watch)) and C(pods/log) (C(get)).
+        C(pods) (C(get), C(list), C(watch)) and C(pods/log) (C(get)), and C(get) and C(list) C(deployments)
+        (C(apps)).
       - V(seldon-deployer) grants C(create), C(get), C(list), C(watch), C(patch), C(update) and C(delete) on
-        C(seldondeployments) and C(get) on C(seldondeployments/status), in the namespace.
+        C(seldondeployments), C(get) on C(seldondeployments/status), and C(get) and C(list) on C(deployments) (the
+        wait of M(mlops.k8s.seldon_deployment) reads the predictor Deployments to confirm a rollout), in the
+        namespace.
       - V(argo-workflow) is what the pod of an Argo Workflows step needs with the emissary executor (Argo 3.4 and
         later, the only executor of 3.5) - C(create) and C(patch) on C(workflowtaskresults). Legacy executors of
         Argo 3.3 and before patched the pod instead; add that with O(rules) if you still run one.

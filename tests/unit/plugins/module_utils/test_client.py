@@ -395,3 +395,30 @@ def test_requests_without_their_own_timeout_get_the_default(tmp_path):
     client.api_client.rest_client.pool_manager._pool = Pool()
     client.api_client.call_api("GET", client.api_client.configuration.host + "/version")
     assert sent[-1].connect_timeout == 4 and sent[-1].read_timeout == 4
+
+
+# -- the discovery cache is never a shared, predictable file (issue 15) ----------------------------------------
+def test_no_cache_rather_than_the_shared_temporary_directory(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    cfg = kubernetes.client.Configuration()
+    cfg.host = "https://h"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert discovery_cache_file(cfg, {}, environ={"MLOPS_K8S_CACHE_DIR": str(blocker / "sub")}) is None
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    assert discovery_cache_file(cfg, {}, environ={"MLOPS_K8S_CACHE_DIR": str(shared)}) is None
+    private = discovery_cache_file(cfg, {}, environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path / "private")})
+    assert private.startswith(str(tmp_path / "private")) and (os.stat(tmp_path / "private").st_mode & 0o777) == 0o700
+
+    # a client without a cache file reads and writes nothing in the temporary directory
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    client = make_client(FakeCluster(), cache_file=None)
+    assert client.resource("apps/v1", "Deployment").kind == "Deployment"
+    client.invalidate_discovery()
+    assert list(temp.iterdir()) == []

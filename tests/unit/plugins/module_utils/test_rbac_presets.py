@@ -23,6 +23,7 @@ SELDON = {
     ("machinelearning.seldon.io", "seldondeployments"): {
         "create", "get", "list", "watch", "patch", "update", "delete"},
     ("machinelearning.seldon.io", "seldondeployments/status"): {"get"},
+    ("apps", "deployments"): {"get", "list"},  # the rollout check of seldon.wait_available (issue 15)
 }
 ARGO_EXECUTOR = {("argoproj.io", "workflowtaskresults"): {"create", "patch"}}
 

@@ -569,3 +569,16 @@ def test_negative_replicas_are_refused(where):
     with pytest.raises(K8sError, match=r"replicas must be a whole number >= 0 \(got -3\)"):
         seldon.validate_sdep(obj)
     assert seldon.build_sdep("iris", [dict(SKLEARN, replicas="2")])["spec"]["predictors"][0]["replicas"] == 2
+
+
+def test_a_forbidden_deployments_list_in_the_rollout_check_is_a_clear_message(tmp_path):
+    from k8s_fake import FakeCluster, make_client
+
+    cluster = FakeCluster()
+    cluster.fail("GET", "/apis/apps/v1/namespaces/models/deployments", 403, times=5)
+    client = make_client(cluster, cache_file=str(tmp_path / "d.json"))
+    with pytest.raises(K8sError) as err:
+        seldon.deployments_rolled_out(client, "iris", "models")
+    assert err.value.status == 403
+    assert "listing Deployments (apps) in namespace models is forbidden" in err.value.msg
+    assert "seldon-deployer and pipeline presets" in err.value.msg

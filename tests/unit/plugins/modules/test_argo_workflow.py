@@ -280,3 +280,11 @@ def test_a_string_definition_fails_cleanly(cluster, run_module, definition):
     failed, result = run_module(argo_workflow, {"namespace": "models", "definition": definition})
     assert failed and "expected a mapping" in result["msg"], result
     assert cluster.writes() == []
+
+
+def test_spec_errors_are_reported_before_the_kubeconfig_is_read(run_module, tmp_path):
+    """A broken kubeconfig must not hide a broken spec (the spec is checked first, without a connection)."""
+    bad_spec = dict(SPEC, entrypoint="nope")
+    failed, result = run_module(argo_workflow, {"name": "hello", "namespace": "models", "spec": bad_spec,
+                                                "kubeconfig": str(tmp_path / "missing-kubeconfig")})
+    assert failed and "entrypoint 'nope' is not one of the templates" in result["msg"], result
