@@ -409,7 +409,7 @@ def test_no_cache_rather_than_the_shared_temporary_directory(tmp_path, monkeypat
     assert discovery_cache_file(cfg, {}, environ={"MLOPS_K8S_CACHE_DIR": str(blocker / "sub")}) is None
     shared = tmp_path / "shared"
     shared.mkdir()
-    os.chmod(shared, 0o777)
+    os.chmod(shared, 0o777)  # noqa: S103 - the unsafe directory under test
     assert discovery_cache_file(cfg, {}, environ={"MLOPS_K8S_CACHE_DIR": str(shared)}) is None
     private = discovery_cache_file(cfg, {}, environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path / "private")})
     assert private.startswith(str(tmp_path / "private")) and (os.stat(tmp_path / "private").st_mode & 0o777) == 0o700
