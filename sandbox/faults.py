@@ -1,10 +1,13 @@
 """Faults on demand (component "sandbox.faults:component"), for tests of client retry behaviour.
 
   POST   /sandbox/v1/faults  {"path_regex": "^/api/v1/namespaces/x/configmaps", "method": "GET", "count": 2,
-                              "status": 429|500|503|..., "retry_after": 1, "drop": false, "user": null}
+                              "status": 429|500|503|..., "retry_after": 1, "drop": false, "user": null,
+                              "probability": 1.0, "seed": null}
          -> the rule with its "id". The next `count` matching requests (default 1; -1: until cleared) answer
             `status` as a Status body (429 with Retry-After, also 5xx when retry_after is given) or, with
-            "drop": true, have their connection closed without an answer.
+            "drop": true, have their connection closed without an answer. With "probability" p < 1 each matching
+            request is faulted at random with probability p (`count` counts the faulted ones; a request the
+            rule spares goes on to the next rules); "seed" makes the draws of that rule repeatable.
   GET    /sandbox/v1/faults  -> {"items": [rules with "remaining" and "hits"]}
   DELETE /sandbox/v1/faults  -> clear all;  DELETE /sandbox/v1/faults/<id> -> one rule
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import threading
 
@@ -53,13 +57,18 @@ class Faults:
         drop = bool(spec.get("drop", False))
         if not drop and not 400 <= code <= 599:
             raise ValueError("status must be a 4xx/5xx code")
+        probability = float(spec.get("probability", 1.0) if spec.get("probability") is not None else 1.0)
+        if not 0.0 < probability <= 1.0:
+            raise ValueError("probability must be in (0, 1]")
         methods = spec.get("method") or "*"
         methods = [methods] if isinstance(methods, str) else list(methods)
         rule = {"id": next(self._ids), "path_regex": str(spec.get("path_regex") or ""),
                 "method": [m.upper() for m in methods], "count": int(spec.get("count", 1)), "status": code,
                 "retry_after": spec.get("retry_after"), "drop": drop, "user": spec.get("user"),
-                "message": spec.get("message"), "hits": 0}
+                "message": spec.get("message"), "hits": 0, "probability": probability, "seed": spec.get("seed"),
+                "spared": 0}
         rule["remaining"] = rule["count"]
+        rule["_random"] = random.Random(spec.get("seed"))  # noqa: S311 - fault injection, not cryptography
         rule["_rx"] = re.compile(rule["path_regex"])
         with self._lock:
             self._rules.append(rule)
@@ -103,6 +112,9 @@ class Faults:
                     from urllib.parse import urlencode
                     full = path + "?" + urlencode(req.query)
                 if r["_rx"].search(full if "?" in r["path_regex"] else path):
+                    if r["probability"] < 1.0 and r["_random"].random() >= r["probability"]:
+                        r["spared"] += 1
+                        continue
                     rule = r
                     break
             if rule is None:
