@@ -3,7 +3,12 @@
 """RBAC presets for model pipelines, and the ServiceAccount + Role/ClusterRole + binding built from them.
 
 Every preset lists exact API groups, resources and verbs: no ``*``, no escalation verbs, nothing a
-workload of that kind does not use. Explicit rules given by users are held to the same standard.
+workload of that kind does not use. Explicit rules given by users are held to the same standard, and the grants
+known to lead to more rights (``RISKY_GRANTS``) are refused unless the task names them in ``allow_risky_rules``.
+
+Cluster-scoped objects are named ``<namespace>:<name>`` (a namespace has no ``:``, so two accounts never get the same
+name), and every Role/ClusterRole and binding carries the annotation ``mlops.k8s/service-account:
+<namespace>/<name>``: an existing one of another account is never updated nor deleted.
 """
 
 from __future__ import annotations
@@ -17,6 +22,24 @@ SELDON_GROUP = "machinelearning.seldon.io"
 ARGO_GROUP = "argoproj.io"
 RBAC_API = "rbac.authorization.k8s.io/v1"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
+OWNER_ANNOTATION = "mlops.k8s/service-account"
+
+# Grants that hand out more than they say (the Kubernetes RBAC good practices, "privilege escalation risks"):
+# name -> (predicate(group, resource, verbs, cluster_wide), why). Refused unless allowed by name.
+_READ = {"get", "list", "watch"}
+RISKY_GRANTS = {
+    "cluster-secrets-read": (lambda g, r, v, wide: wide and g == "" and r == "secrets" and v & _READ,
+                             "reads every Secret of the cluster, service account tokens included"),
+    "token-create": (lambda g, r, v, wide: g == "" and r == "serviceaccounts/token" and "create" in v,
+                     "mints a token for any service account it can name"),
+    "pods-create": (lambda g, r, v, wide: g == "" and r == "pods" and "create" in v,
+                    "runs a pod as any service account of the namespace (and so gets its rights)"),
+    "pods-exec": (lambda g, r, v, wide: g == "" and r in ("pods/exec", "pods/attach") and v & {"create", "get"},
+                  "runs commands in any pod, with the pod's service account and secrets"),
+    "nodes-proxy": (lambda g, r, v, wide: g == "" and r == "nodes/proxy" and bool(v),
+                    "reaches the kubelet API (and through it, exec into any pod of the node)"),
+}
+RISKY_GRANT_NAMES = tuple(RISKY_GRANTS)
 
 # Verbs that let a subject grant itself (or others) more than it has: never handed out by this module.
 ESCALATING_VERBS = ("escalate", "bind", "impersonate")
@@ -150,18 +173,51 @@ def merge_rules(*rule_lists):
     return out
 
 
-def rules_for(preset=None, rules=None):
-    """The rules to grant: the preset's plus the explicit ones (validated, merged, normalized)."""
+def risky_grants(rules, cluster_wide=False):
+    """``[(name, why)]`` of the RISKY_GRANTS the rules make (each name once)."""
+    found = []
+    for rule in rules:
+        verbs = set(rule.get("verbs") or [])
+        for group in rule.get("apiGroups") or []:
+            for resource in rule.get("resources") or []:
+                for name, (grants, why) in RISKY_GRANTS.items():
+                    if grants(group, resource, verbs, cluster_wide) and name not in [n for n, _w in found]:
+                        found.append((name, why))
+    return found
+
+
+def rules_for(preset=None, rules=None, cluster_wide=False, allow=()):
+    """The rules to grant: the preset's plus the explicit ones (validated, merged, normalized).
+
+    A RISKY_GRANTS entry not named in ``allow`` is refused (K8sError, before any request).
+    """
     granted = preset_rules(preset) if preset else []
-    return validate_rules(merge_rules(granted, user_rules(rules)), "granted rules")
+    merged = validate_rules(merge_rules(granted, user_rules(rules)), "granted rules")
+    refused = [(name, why) for name, why in risky_grants(merged, cluster_wide) if name not in (allow or ())]
+    if refused:
+        raise K8sError("the rules grant more than they say: %s; refused (list the name in allow_risky_rules to grant "
+                       "it anyway)" % "; ".join("%s %s%s" % (name, why, " (cluster-wide)" if cluster_wide else "")
+                                                for name, why in refused))
+    return merged
 
 
 def object_names(name, namespace, cluster_wide, role_name=None):
-    """Names of the Role/ClusterRole and binding: cluster objects are prefixed with the namespace."""
+    """Names of the Role/ClusterRole and binding: cluster objects are ``<namespace>:<name>``, unambiguous since a
+    namespace has no ``:`` (``<namespace>-<name>`` of earlier versions made ``a-b``/``c`` and ``a``/``b-c`` collide)."""
     base = role_name or name
     if cluster_wide:
-        return {"role": "%s-%s" % (namespace, base), "binding": "%s-%s" % (namespace, base)}
+        return {"role": "%s:%s" % (namespace, base), "binding": "%s:%s" % (namespace, base)}
     return {"role": base, "binding": base}
+
+
+def legacy_cluster_names(name, namespace, role_name=None):
+    """The ``<namespace>-<name>`` names cluster-scoped objects had before (removed when they are ours)."""
+    base = "%s-%s" % (namespace, role_name or name)
+    return {"role": base, "binding": base}
+
+
+def owner_of(name, namespace):
+    return "%s/%s" % (namespace, name)
 
 
 def build_manifests(name, namespace, rules, *, cluster_wide=False, image_pull_secrets=None, labels=None,
@@ -169,6 +225,7 @@ def build_manifests(name, namespace, rules, *, cluster_wide=False, image_pull_se
     """ServiceAccount, then (when there are rules) Role/ClusterRole and RoleBinding/ClusterRoleBinding."""
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
     labels.update(MANAGED_BY)
+    owner = {OWNER_ANNOTATION: owner_of(name, namespace)}
     meta = {"name": name, "namespace": namespace, "labels": labels}
     if annotations:
         meta["annotations"] = {str(k): str(v) for k, v in annotations.items()}
@@ -182,8 +239,8 @@ def build_manifests(name, namespace, rules, *, cluster_wide=False, image_pull_se
         return out
     names = object_names(name, namespace, cluster_wide, role_name)
     role_kind = "ClusterRole" if cluster_wide else "Role"
-    role_meta = {"name": names["role"], "labels": dict(labels)}
-    binding_meta = {"name": names["binding"], "labels": dict(labels)}
+    role_meta = {"name": names["role"], "labels": dict(labels), "annotations": dict(owner)}
+    binding_meta = {"name": names["binding"], "labels": dict(labels), "annotations": dict(owner)}
     if not cluster_wide:
         role_meta["namespace"] = namespace
         binding_meta["namespace"] = namespace
@@ -199,11 +256,14 @@ def build_manifests(name, namespace, rules, *, cluster_wide=False, image_pull_se
 
 
 def stale_manifests(name, namespace, cluster_wide, role_name=None, has_rules=True):
-    """The Role/binding of the *other* scope (and of this scope when there are no rules): to be removed."""
+    """The Role/binding of the *other* scope (and of this scope when there are no rules), and the cluster-scoped
+    ones of the earlier ``<namespace>-<name>`` naming: to be removed when they are ours."""
     out = []
-    scopes = [not cluster_wide] + ([] if has_rules else [cluster_wide])
-    for wide in scopes:
-        names = object_names(name, namespace, wide, role_name)
+    scopes = [(not cluster_wide, object_names(name, namespace, not cluster_wide, role_name))]
+    if not has_rules:
+        scopes.append((cluster_wide, object_names(name, namespace, cluster_wide, role_name)))
+    scopes.append((True, legacy_cluster_names(name, namespace, role_name)))
+    for wide, names in scopes:
         prefix = "Cluster" if wide else ""
         for kind, key in (("%sRoleBinding" % prefix, "binding"), ("%sRole" % prefix, "role")):
             meta = {"name": names[key]}
@@ -219,6 +279,73 @@ def _managed_by_us(obj):
     return labels.get("app.kubernetes.io/managed-by") == MANAGED_BY["app.kubernetes.io/managed-by"]
 
 
+def _binds_only(binding, name, namespace):
+    subjects = (binding or {}).get("subjects") or []
+    return len(subjects) == 1 and isinstance(subjects[0], dict) and (
+        subjects[0].get("kind"), subjects[0].get("name"), subjects[0].get("namespace")) == (
+        "ServiceAccount", name, namespace)
+
+
+def owned(obj, binding, name, namespace):
+    """Whether an existing Role/ClusterRole or binding belongs to the account ``namespace/name``.
+
+    Its owner annotation names the account exactly; or, made before that annotation existed, it carries our label
+    and the binding of the pair (``binding``, the object itself for a binding) binds this account only and, for a
+    role, refers to it.
+    """
+    owner = ((obj.get("metadata") or {}).get("annotations") or {}).get(OWNER_ANNOTATION)
+    if owner is not None:
+        return owner == owner_of(name, namespace)
+    if not _managed_by_us(obj) or binding is None or not _binds_only(binding, name, namespace):
+        return False
+    if obj.get("kind", "").endswith("RoleBinding"):
+        return True
+    return ((binding.get("roleRef") or {}).get("name")) == (obj.get("metadata") or {}).get("name")
+
+
+def _live_pair(client, kinds, names, namespace):
+    """``{"role": live or None, "binding": live or None}`` of a Role/ClusterRole and its binding."""
+    out = {}
+    for key, kind in kinds.items():
+        resource = client.find_resource(RBAC_API, kind)
+        out[key] = client.get(resource, names[key], namespace) if resource is not None else None
+    return out
+
+
+def _pair_kinds(wide):
+    prefix = "Cluster" if wide else ""
+    return {"role": "%sRole" % prefix, "binding": "%sRoleBinding" % prefix}
+
+
+def check_ownership(client, name, namespace, cluster_wide, role_name=None):
+    """Fail (before any write) when the role or binding this account would use belongs to someone else."""
+    names = object_names(name, namespace, cluster_wide, role_name)
+    live = _live_pair(client, _pair_kinds(cluster_wide), names, None if cluster_wide else namespace)
+    for key in ("role", "binding"):
+        obj = live[key]
+        if obj is not None and not owned(obj, live["binding"] if key == "role" else obj, name, namespace):
+            owner = ((obj.get("metadata") or {}).get("annotations") or {}).get(OWNER_ANNOTATION)
+            raise K8sError("%s %s exists and does not belong to service account %s (%s); it is left alone: choose "
+                           "another role_name" % (_pair_kinds(cluster_wide)[key], names[key],
+                                                  owner_of(name, namespace),
+                                                  "it belongs to %s" % owner if owner else "not made for it by "
+                                                  "mlops.k8s"))
+
+
+def _owned_stale(client, name, namespace, objs):
+    """The stale objects (binding, role pairs as stale_manifests lists them) that belong to the account."""
+    keep = []
+    for i in range(0, len(objs), 2):
+        binding_obj, role_obj = objs[i], objs[i + 1]
+        wide = binding_obj["kind"].startswith("Cluster")
+        names = {"binding": binding_obj["metadata"]["name"], "role": role_obj["metadata"]["name"]}
+        live = _live_pair(client, _pair_kinds(wide), names, None if wide else namespace)
+        for key, obj in (("binding", binding_obj), ("role", role_obj)):
+            if live[key] is not None and owned(live[key], live["binding"], name, namespace):
+                keep.append(obj)
+    return keep
+
+
 def run_service_account(module):
     from ansible_collections.mlops.k8s.plugins.module_utils import managed
 
@@ -230,21 +357,30 @@ def run_service_account(module):
     if params["state"] == "absent":
         client = module.client
         results = []
-        for obj in stale_manifests(name, namespace, cluster_wide, role_name, has_rules=False):
-            results.append(managed.delete(module, client, obj, obj["kind"], only_if=_managed_by_us))
+        for obj in _owned_stale(client, name, namespace, stale_manifests(name, namespace, cluster_wide, role_name,
+                                                                          has_rules=False)):
+            results.append(managed.delete(module, client, obj, obj["kind"]))
         account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
         results.append(managed.delete(module, client, account, "service account"))
         return managed.outcome(results, module.diff_mode, {"rules": []})
 
-    rules = rules_for(params["preset"], params["rules"])  # validated before any request
+    allow = params.get("allow_risky_rules") or []
+    rules = rules_for(params["preset"], params["rules"], cluster_wide, allow)  # validated before any request
+    for risky, why in risky_grants(rules, cluster_wide):
+        module.warn("service account %s/%s is granted %s: it %s (allowed by allow_risky_rules)"
+                    % (namespace, name, risky, why))
     manifests = build_manifests(
         name, namespace, rules, cluster_wide=cluster_wide, image_pull_secrets=params["image_pull_secrets"],
         labels=params["labels"], annotations=params["annotations"],
         automount_token=params["automount_service_account_token"], role_name=role_name)
     client = module.client
+    if rules:
+        check_ownership(client, name, namespace, cluster_wide, role_name)  # before any write
+    stale = _owned_stale(client, name, namespace, stale_manifests(name, namespace, cluster_wide, role_name,
+                                                                   has_rules=bool(rules)))
     results = [managed.apply(module, client, obj, obj["kind"]) for obj in manifests]
-    for obj in stale_manifests(name, namespace, cluster_wide, role_name, has_rules=bool(rules)):
-        result = managed.delete(module, client, obj, obj["kind"], only_if=_managed_by_us)
+    for obj in stale:
+        result = managed.delete(module, client, obj, obj["kind"])
         if result["action"] != "absent":
             results.append(result)
     names = object_names(name, namespace, cluster_wide, role_name)

@@ -14,9 +14,17 @@ description:
     a preset and/or explicit O(rules), and a RoleBinding (or ClusterRoleBinding) of the role to the account.
   - Rules never contain wildcards nor the C(escalate), C(bind) or C(impersonate) verbs, and no built-in role such
     as C(cluster-admin) or C(admin) is ever bound; explicit rules breaking this are refused before any write.
-  - Objects are named after the account (O(role_name) to change it); cluster-scoped ones are prefixed with the
-    namespace. The role and binding of the other scope, left by an earlier run with another O(cluster_wide), are
-    removed when they carry the C(app.kubernetes.io/managed-by=mlops.k8s) label.
+  - Grants known to lead to more rights than they say are refused too, unless named in O(allow_risky_rules) (then
+    the task warns) - reading Secrets cluster-wide, creating C(serviceaccounts/token), creating C(pods), C(pods/exec)
+    or C(pods/attach), and C(nodes/proxy). No preset needs any of them.
+  - Objects are named after the account (O(role_name) to change it); cluster-scoped ones are named
+    C(<namespace>:<name>). Each role and binding carries the annotation C(mlops.k8s/service-account:
+    <namespace>/<name>); an existing role or binding of that name that belongs to another account fails the task
+    before any write, and is never updated nor deleted.
+  - The role and binding of the other scope, left by an earlier run with another O(cluster_wide), and cluster-scoped
+    ones named C(<namespace>-<name>) by earlier versions, are removed when they belong to the account (the
+    annotation, or for objects made before it the C(app.kubernetes.io/managed-by=mlops.k8s) label and a binding of
+    this account only).
   - A run that changes nothing sends no write request.
 options:
   name:
@@ -81,9 +89,21 @@ options:
   cluster_wide:
     description:
       - Grant the rules in every namespace, with a ClusterRole and a ClusterRoleBinding named
-        C(<namespace>-<name>). Prefer the default, a Role in the namespace.
+        C(<namespace>:<name>). Prefer the default, a Role in the namespace.
     type: bool
     default: false
+  allow_risky_rules:
+    description:
+      - Grants that lead to more rights than they say, allowed anyway (with a warning) - V(cluster-secrets-read)
+        (C(get), C(list) or C(watch) on C(secrets) with O(cluster_wide=true)), V(token-create) (C(create) on
+        C(serviceaccounts/token): a token for any account), V(pods-create) (C(create) on C(pods): a pod running as
+        any account of the namespace), V(pods-exec) (C(pods/exec) or C(pods/attach)), V(nodes-proxy)
+        (C(nodes/proxy): the kubelet API).
+      - Without it, rules making any of them are refused before any request.
+    type: list
+    elements: str
+    choices: [cluster-secrets-read, token-create, pods-create, pods-exec, nodes-proxy]
+    default: []
   role_name:
     description:
       - Name of the Role and the binding (before the namespace prefix of cluster-scoped ones). Defaults to O(name).
@@ -206,7 +226,11 @@ results:
 """
 
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
-from ansible_collections.mlops.k8s.plugins.module_utils.rbac_presets import PRESET_NAMES, run_service_account
+from ansible_collections.mlops.k8s.plugins.module_utils.rbac_presets import (
+    PRESET_NAMES,
+    RISKY_GRANT_NAMES,
+    run_service_account,
+)
 
 
 def argument_spec():
@@ -221,6 +245,7 @@ def argument_spec():
             "resource_names": {"type": "list", "elements": "str"},
         }},
         "cluster_wide": {"type": "bool", "default": False},
+        "allow_risky_rules": {"type": "list", "elements": "str", "choices": list(RISKY_GRANT_NAMES), "default": []},
         "role_name": {"type": "str"},
         "image_pull_secrets": {"type": "list", "elements": "str", "no_log": False},  # names, not secrets
         "automount_service_account_token": {"type": "bool"},

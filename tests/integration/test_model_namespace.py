@@ -474,9 +474,9 @@ def test_service_account_check_diff_scope_switch_and_absent(sandbox, run_playboo
     wide = task("sa", "mlops.k8s.service_account", name="deployer", namespace=ns, preset="seldon-deployer",
                 cluster_wide=True)
     switched = run_ok(run_playbook, play(wide)).task("sa")
-    assert switched["role"] == {"kind": "ClusterRole", "name": "%s-deployer" % ns}
+    assert switched["role"] == {"kind": "ClusterRole", "name": "%s:deployer" % ns}
     assert status_of(kube["rbac"].read_namespaced_role, "deployer", ns) == 404
-    assert status_of(kube["rbac"].read_cluster_role, "%s-deployer" % ns) == 200
+    assert status_of(kube["rbac"].read_cluster_role, "%s:deployer" % ns) == 200
 
     absent = task("sa", "mlops.k8s.service_account", name="deployer", namespace=ns, state="absent")
     mark = sandbox.audit_mark()
@@ -484,8 +484,8 @@ def test_service_account_check_diff_scope_switch_and_absent(sandbox, run_playboo
     assert_no_writes(sandbox, mark, "check mode delete")
     run_ok(run_playbook, play(absent))
     assert status_of(kube["core"].read_namespaced_service_account, "deployer", ns) == 404
-    assert status_of(kube["rbac"].read_cluster_role, "%s-deployer" % ns) == 404
-    assert status_of(kube["rbac"].read_cluster_role_binding, "%s-deployer" % ns) == 404
+    assert status_of(kube["rbac"].read_cluster_role, "%s:deployer" % ns) == 404
+    assert status_of(kube["rbac"].read_cluster_role_binding, "%s:deployer" % ns) == 404
     mark = sandbox.audit_mark()
     assert run_ok(run_playbook, play(absent)).task("sa")["changed"] is False
     assert_no_writes(sandbox, mark, "removing an absent account")
