@@ -18,8 +18,8 @@ description:
     the task warns) - reading Secrets cluster-wide, creating C(serviceaccounts/token), creating C(pods), C(pods/exec)
     or C(pods/attach), and C(nodes/proxy). No preset needs any of them.
   - Objects are named after the account (O(role_name) to change it); cluster-scoped ones are named
-    C(<namespace>:<name>). Each role and binding carries the annotation C(mlops.k8s/service-account:
-    <namespace>/<name>); an existing role or binding of that name that belongs to another account fails the task
+    C(<namespace>:<name>). Each role and binding carries the annotation C(mlops.k8s/service-account) set to
+    C(<namespace>/<name>); an existing role or binding of that name that belongs to another account fails the task
     before any write, and is never updated nor deleted.
   - The role and binding of the other scope, left by an earlier run with another O(cluster_wide), and cluster-scoped
     ones named C(<namespace>-<name>) by earlier versions, are removed when they belong to the account (the
@@ -96,9 +96,9 @@ options:
     description:
       - Grants that lead to more rights than they say, allowed anyway (with a warning) - V(cluster-secrets-read)
         (C(get), C(list) or C(watch) on C(secrets) with O(cluster_wide=true)), V(token-create) (C(create) on
-        C(serviceaccounts/token): a token for any account), V(pods-create) (C(create) on C(pods): a pod running as
+        C(serviceaccounts/token), a token for any account), V(pods-create) (C(create) on C(pods), a pod running as
         any account of the namespace), V(pods-exec) (C(pods/exec) or C(pods/attach)), V(nodes-proxy)
-        (C(nodes/proxy): the kubelet API).
+        (C(nodes/proxy), the kubelet API).
       - Without it, rules making any of them are refused before any request.
     type: list
     elements: str
