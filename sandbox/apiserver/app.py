@@ -62,8 +62,7 @@ class Request:
     def patch_type(self) -> str:
         ctype = self.media()
         if ctype not in PATCH_TYPES:
-            raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
-                           + ", ".join(PATCH_TYPES[:4]), "UnsupportedMediaType")
+            raise ApiError(415, "415: Unsupported Media Type", "UnsupportedMediaType", {})
         return ctype
 
     def object(self) -> object:
@@ -137,6 +136,9 @@ class App:
             if req.method not in ("GET", "HEAD"):
                 raise method_not_allowed()
             req.verb = "get"
+            if path.rstrip("/") in ("/api", "/apis") and discovery.wants_aggregated(req.headers.get("accept", "")):
+                return Response(200, discovery.aggregated(self.registry, path.rstrip("/") == "/api"),
+                                content_type=discovery.AGGREGATED)
             return self._nonresource(path, target)
         return self._resource(req, target)
 
@@ -178,9 +180,12 @@ class App:
     # --------------------------------------------------------------- resources
     def _resource(self, req: Request, t: Target) -> Response:
         kind = self.registry.get(t.group, t.version, t.plural)
+        if kind is None and t.group and t.group not in self.registry.groups():
+            # a group/version nobody serves: kube-apiserver's mux answers in plain text
+            return Response(404, "404 page not found\n", content_type="text/plain; charset=utf-8")
         if kind is None or (t.namespace is not None and not kind.namespaced) or \
                 (t.sub and t.sub not in kind.subresources):
-            raise ApiError(404, NOT_FOUND, "NotFound")
+            raise ApiError(404, NOT_FOUND, "NotFound", {})
         req.verb = verb = self._verb(req.method, t, t.legacy_watch or req.query.get("watch") in ("true", "1"))
         if verb not in kind.verbs and not t.sub:
             raise method_not_allowed()
@@ -191,7 +196,12 @@ class App:
                                                         subresource=t.sub, namespace=ns, name=t.name or ""))
         dry = req.query.get("dryRun")
         if dry not in (None, "", "All"):
-            raise bad_request(f'Invalid value: "{dry}": supported values: "All"')
+            opts = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions",
+                    "DELETE": "DeleteOptions"}.get(req.method, "CreateOptions")
+            why = f'Unsupported value: ["{dry}"]: supported values: "All"'
+            raise ApiError(422, f'{opts}.meta.k8s.io "" is invalid: dryRun: {why}', "Invalid", {
+                "group": "meta.k8s.io", "kind": opts, "causes": [
+                    {"reason": "FieldValueNotSupported", "message": why, "field": "dryRun"}]})
         validation = req.query.get("fieldValidation")
         if validation not in (None, "", "Strict", "Warn", "Ignore"):
             raise bad_request(f'Invalid value: "{validation}": fieldValidation must be one of "Ignore", "Warn", '
@@ -220,17 +230,23 @@ class App:
     # --------------------------------------------------------------- verbs
     def _get(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
         obj = self.objects.get(kind, ns, name)
-        return Response(200, tables.table(kind, [obj], req.query) if req.wants_table else obj)
+        if req.wants_table:  # a Table of one object carries the object's resourceVersion
+            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            return Response(200, tables.table(kind, [obj], req.query, meta))
+        return Response(200, obj)
 
     def _list(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
+        check_list_resource_version(req.query)
         items, rv, token, remaining = self.objects.list(kind, ns or None, req.query)
         meta: dict = {"resourceVersion": str(rv)}
         if token:
-            meta["continue"], meta["remainingItemCount"] = token, remaining
+            meta["continue"] = token
+            if not req.query.get("labelSelector") and not req.query.get("fieldSelector"):
+                meta["remainingItemCount"] = remaining  # unknown to the server when it filters
         if req.wants_table:
             return Response(200, tables.table(kind, items, req.query, meta))
         return Response(200, {"kind": kind.kind + "List", "apiVersion": kind.api_version, "metadata": meta,
-                              "items": items})
+                              "items": list_items(kind, items)})
 
     def _watch(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
         q = dict(req.query)
@@ -243,13 +259,13 @@ class App:
                                                           stopping=self.stopping))
 
     def _create(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
-        data = req.object()
+        data = _decode(req, kind)
         if kind.verbs == ("create",):
             return Response(201, review(self.auth, kind, ctx.user, data, ns))
         return Response(201, self.objects.create(kind, ns, data, ctx))
 
     def _update(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
-        return Response(200, self.objects.update(kind, ns, name, req.object(), ctx))
+        return Response(200, self.objects.update(kind, ns, name, _decode(req, kind), ctx))
 
     def _patch(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
         obj, created = self.objects.patch(kind, ns, name, req.body, ctx, ctype=req.patch_type())
@@ -265,7 +281,7 @@ class App:
     def _deletecollection(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
         items = self.objects.delete_collection(kind, ns or None, self._delete_options(req), ctx)
         return Response(200, {"kind": kind.kind + "List", "apiVersion": kind.api_version,
-                              "metadata": {"resourceVersion": str(self.store.rv)}, "items": items})
+                              "metadata": {"resourceVersion": str(self.store.rv)}, "items": list_items(kind, items)})
 
     @staticmethod
     def _delete_options(req: Request) -> dict:
@@ -286,3 +302,35 @@ class App:
         if opts.get("dryRun") == ["All"]:
             req.query["dryRun"] = "All"
         return opts
+
+
+def list_items(kind: Kind, items: list[dict]) -> list[dict]:
+    """The items of a built-in kind's list carry no apiVersion / kind (the list has them); a custom resource's do."""
+    if kind.crd:
+        return items
+    return [{k: v for k, v in o.items() if k not in ("apiVersion", "kind")} for o in items]
+
+
+def check_list_resource_version(query: dict) -> None:
+    """kube-apiserver's validation of resourceVersion / resourceVersionMatch on a list."""
+    rv, match = query.get("resourceVersion", ""), query.get("resourceVersionMatch", "")
+    if rv and not rv.isdigit():
+        raise bad_request(f'invalid resource version: resourceVersion: Invalid value: "{rv}": strconv.ParseUint: '
+                          f'parsing "{rv}": invalid syntax')
+    if match and not rv:
+        raise ApiError(422, 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+                       "resourceVersionMatch is forbidden unless resourceVersion is provided", "Invalid",
+                       {"group": "meta.k8s.io", "kind": "ListOptions", "causes": [
+                           {"reason": "FieldValueForbidden", "field": "resourceVersionMatch",
+                            "message": "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is "
+                                       "provided"}]})
+
+
+def _decode(req: Request, kind: Kind) -> object:
+    try:
+        return req.object()
+    except ApiError as e:
+        msg = e.body.get("message", "")
+        if e.code == 400 and msg.startswith("couldn't get version/kind"):
+            raise bad_request(f"the object provided is unrecognized (must be of type {kind.kind}): {msg}") from e
+        raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import json
 import threading
 
 _ip_lock = threading.Lock()
@@ -167,7 +168,13 @@ def _service(obj: dict, old: dict | None) -> list[dict]:
                            "message": "Required value"})
         else:
             p.setdefault("targetPort", p["port"])
-    obj.setdefault("status", {}).setdefault("loadBalancer", {})
+    lb = obj.setdefault("status", {}).setdefault("loadBalancer", {})
+    for ing in (lb.get("ingress") or []) if isinstance(lb, dict) else []:
+        if isinstance(ing, dict) and ing.get("ip"):
+            ing.setdefault("ipMode", "VIP")  # SetDefaults_LoadBalancerIngress
+    if stype != "LoadBalancer" and isinstance(lb, dict) and lb.get("ingress"):
+        causes.append({"reason": "FieldValueForbidden", "field": "status.loadBalancer.ingress",
+                       "message": "Forbidden: may only be used when `spec.type` is 'LoadBalancer'"})
     return causes
 
 
@@ -237,7 +244,8 @@ def _workload(obj: dict, old: dict | None) -> list[dict]:
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         if any(labels.get(k) != v for k, v in (sel.get("matchLabels") or {}).items()):
             causes.append({"reason": "FieldValueInvalid", "field": "spec.template.metadata.labels",
-                           "message": f"Invalid value: {labels!r}: `selector` does not match template `labels`"})
+                           "message": f"Invalid value: {json.dumps(labels, separators=(',', ':'), sort_keys=True)}: "
+                                      "`selector` does not match template `labels`"})
     kind = obj["kind"]
     if kind != "DaemonSet":
         spec.setdefault("replicas", 1)

@@ -12,7 +12,9 @@ REASONS = {
 def status(code: int, message: str, reason: str | None = None, details: dict | None = None) -> dict:
     body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason if reason is not None else REASONS.get(code, ""), "code": code}
-    if details:
+    if not body["reason"]:  # omitempty
+        del body["reason"]
+    if details is not None:  # kube-apiserver sends "details": {} for some errors (405, 415, unknown resource)
         body["details"] = details
     return body
 
@@ -67,7 +69,7 @@ def invalid(kind: str, group: str, name: str, causes: list[dict]) -> ApiError:
         f"{c.get('field', '')}: {c.get('message', '')}" if c.get("field") else c.get("message", "") for c in causes)
     if len(causes) > 1:
         summary = "[" + summary + "]"
-    details = {"name": name, "kind": kind, "causes": causes}
+    details = {"name": name, "kind": kind, "causes": causes} if name else {"kind": kind, "causes": causes}
     if group:
         details["group"] = group
     return ApiError(422, f'{kind}.{group} "{name}" is invalid: {summary}' if group
@@ -83,4 +85,4 @@ def forbidden(message: str, resource: str = "", group: str = "", name: str = "")
 
 
 def method_not_allowed(message: str = "the server does not allow this method on the requested resource"):
-    return ApiError(405, message, "MethodNotAllowed")
+    return ApiError(405, message, "MethodNotAllowed", {})

@@ -20,13 +20,18 @@ log = logging.getLogger("sandbox.lifecycle")
 SA_KEY = ("", "serviceaccounts")
 SECRET_KEY = ("", "secrets")
 CM_KEY = ("", "configmaps")
+ROOT_CA_DESCRIPTION = "kubernetes.io/description"
+ROOT_CA_TEXT = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints "
+                "such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across "
+                "distributions of Kubernetes clusters.")
 
 
 class Lifecycle:
     def __init__(self, objects: Objects, registry: Registry, store: Store, auth: Authenticator | None = None,
                  ca_pem: str = ""):
         self.objects, self.registry, self.store, self.auth, self.ca_pem = objects, registry, store, auth, ca_pem
-        self.ctx = Ctx(ADMIN, {}, "generic-garbage-collector")
+        # kube-controller-manager's controllers all write with its user agent: that is their field manager
+        self.ctx = Ctx(ADMIN, {}, "kube-controller-manager")
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="lifecycle", daemon=True)
@@ -64,7 +69,8 @@ class Lifecycle:
         if self.store.get(SA_KEY, ns, "default") is None:
             self.objects.create(sa_kind, ns, {"metadata": {"name": "default"}}, self.ctx)
         if self.ca_pem and self.store.get(CM_KEY, ns, "kube-root-ca.crt") is None:
-            self.objects.create(cm_kind, ns, {"metadata": {"name": "kube-root-ca.crt"},
+            self.objects.create(cm_kind, ns, {"metadata": {"name": "kube-root-ca.crt",
+                                                           "annotations": {ROOT_CA_DESCRIPTION: ROOT_CA_TEXT}},
                                               "data": {"ca.crt": self.ca_pem}}, self.ctx)
 
     # -- the loop --

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import conversion, crds, fields, patch, ssa
+from . import conversion, crds, fields, patch, ssa, validation
 from .defaults import apply_defaults
 from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found
 from .kinds import Kind, Registry
@@ -120,12 +120,15 @@ class Objects:
             raise bad_request(f"the API version in the data ({av}) does not match the expected API version "
                               f"({kind.api_version})")
         if k is not None and k != kind.kind:
-            raise bad_request(f"the kind in the data ({k}) does not match the expected kind ({kind.kind})")
+            core = "core" if not kind.group else kind.group
+            raise bad_request(f'{k} in version "{kind.version}" cannot be handled as a {kind.kind}: converting '
+                              f"({kind.version}.{k}) to ({core}.{kind.kind}): unknown conversion")
         meta = body.get("metadata", {})
         if not isinstance(meta, dict):
             raise bad_request("metadata must be an object")
         body = dict(body, apiVersion=kind.api_version, kind=kind.kind, metadata=copy.deepcopy(meta))
         meta = body["metadata"]
+        _check_string_maps(kind, body, meta)
         causes = []
         for f in ("labels", "annotations"):
             v = meta.get(f)
@@ -158,8 +161,13 @@ class Objects:
         new = fields.drop_unknown(kind.group, "" if kind.crd else kind.kind, new, ctx.field_validation, ctx.warnings,
                                   version=kind.version, patch=patch)
         new = self._server_fields(kind, new, cur, sub) if cur is not None else self._new_fields(kind, new)
+        if not kind.crd:
+            omit_empty(kind, new)
         meta = new["metadata"]
         causes = [] if kind.crd else apply_defaults(kind.kind, kind.group, new, cur)
+        if not causes:
+            causes = validation.causes_for("" if kind.crd else kind.group, "" if kind.crd else kind.kind, new,
+                                           cur)
         if cur is None and kind.to_storage is conversion.event_to_core:
             causes += conversion.validate_new_event(new)
         if kind.key == crds.CRD_KEY:
@@ -185,6 +193,8 @@ class Objects:
         meta["creationTimestamp"] = now()
         if kind.has_status and not (kind.group == "" and kind.kind in ("Namespace", "Service")):
             new.pop("status", None)
+            if not kind.crd:  # a built-in kind's status is a struct: encoded even when empty
+                new["status"] = {}
         if kind.generation:
             meta["generation"] = 1
         if kind.key == crds.CRD_KEY and crds.CLEANUP_FINALIZER not in (meta.get("finalizers") or []):
@@ -297,8 +307,12 @@ class Objects:
             self._check_namespace(kind, meta.get("namespace", ""), meta["name"])
             if self.store.get(kind.key, meta.get("namespace", ""), meta["name"]) is not None:
                 raise already_exists(kind.plural, kind.group, meta["name"])
+            requested = copy.deepcopy(body)
             new = self._prepare(kind, body, None, ctx, "")
             new = ssa.record_update(None, new, ctx.manager, kind.gvk, kind.schema)
+            strategy = strategy_fields(kind, requested)
+            if strategy:
+                new = ssa.disown(new, ctx.manager, strategy)
             return self._commit(kind, None, new, ctx)
 
     def update(self, kind: Kind, ns: str, name: str, body: object, ctx: Ctx, *, sub: str = "") -> dict:
@@ -330,15 +344,24 @@ class Objects:
             raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
                            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
                            "UnsupportedMediaType")
-        body = parse_body(raw)
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            raise bad_request("invalid JSON patch" if ctype != "application/json-patch+json" else
+                              f"error decoding patch: {e}") from e
         with self.store.lock:
             cur = self._get_cur(kind, ns, name)
             doc = copy.deepcopy(self.present(kind, cur))
             try:
                 if ctype == "application/json-patch+json":
                     if not isinstance(body, list):
-                        raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-                    new = patch.json_patch(doc, body)
+                        raise bad_request("error decoding patch: json: cannot unmarshal object into Go value of type "
+                                          "[]handlers.jsonPatchOp")
+                    try:
+                        new = patch.json_patch(doc, body)
+                    except patch.PatchError as e:  # kube-apiserver does not say which operation failed
+                        raise ApiError(422, "the server rejected our request due to an error in our request",
+                                       "Invalid", {}) from e
                 elif not isinstance(body, dict):
                     raise bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
                 elif ctype == "application/merge-patch+json":
@@ -349,17 +372,37 @@ class Objects:
                 raise ApiError(422, e.message, "Invalid") from e
             if not isinstance(new, dict):
                 raise ApiError(422, "the patched object is not a JSON object", "Invalid")
-            new = self._check_shape(kind, new, ns)
+            try:
+                new = self._check_shape(kind, new, ns)
+            except ApiError as e:
+                if e.code != 400 or "cannot be handled as" not in e.body["message"]:
+                    raise
+                # the patched object does not decode: kube-apiserver reports the patch (with the whole object)
+                shown = json.dumps(json.dumps(new, separators=(",", ":")))
+                why = e.body["message"].split(": ", 1)[1]
+                raise ApiError(422, f' "" is invalid: patch: Invalid value: {shown}: {why}', "Invalid", {
+                    "causes": [{"reason": "FieldValueInvalid", "message": f"Invalid value: {shown}: {why}",
+                                "field": "patch"}]}) from e
             rv = new["metadata"].get("resourceVersion")
             if rv and str(rv) != cur["metadata"]["resourceVersion"]:
                 raise conflict(kind.plural, kind.group, name)
+            pname = new["metadata"].get("name")
+            if pname and pname != name:
+                raise bad_request(f"the name of the object ({pname}) does not match the name on the URL ({name})")
             new["metadata"]["name"] = name
             return self._write(kind, cur, new, ctx, sub, patch=True), False
 
     def apply(self, kind: Kind, ns: str, name: str, raw: bytes, ctx: Ctx, *, sub: str = "") -> tuple[dict, bool]:
         if not ctx.query.get("fieldManager"):
-            raise bad_request("PATCH /apply requires fieldManager to be set")
+            raise ApiError(422, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required '
+                           "for apply patch", "Invalid", {"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
+                               {"reason": "FieldValueRequired", "message": "Required value: is required for apply "
+                                "patch", "field": "fieldManager"}]})
         body = parse_body(raw, yaml_ok=True)
+        if isinstance(body, dict) and isinstance(body.get("kind"), str) and body["kind"] != kind.kind:
+            av = str(body.get("apiVersion") or "")
+            group, _, version = av.rpartition("/")
+            raise bad_request(f"invalid object type: {group}/{version}, Kind={body['kind']}")
         body = self._check_shape(kind, body, ns)
         bname = body["metadata"].get("name")
         if bname and bname != name:
@@ -521,8 +564,74 @@ class Objects:
         return out
 
 
+# Empty maps and lists that the Go types declare `omitempty`: kube-apiserver drops them when it decodes a request
+# (so they are neither stored nor in the Update managedFields).
+OMIT_EMPTY_META = ("labels", "annotations", "finalizers", "ownerReferences")
+OMIT_EMPTY = {("", "ConfigMap"): ("data", "binaryData"), ("", "Secret"): ("data", "stringData")}
+
+
+def _go_json_type(v: object) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string"}.get(type(v), "value")
+
+
+def _check_string_maps(kind: Kind, body: dict, meta: dict) -> None:
+    """map[string]string fields with a value of another type: kube-apiserver fails to decode the body (400)."""
+    where = [("ObjectMeta.metadata.labels", meta.get("labels")),
+             ("ObjectMeta.metadata.annotations", meta.get("annotations"))]
+    if kind.group == "" and kind.kind in ("ConfigMap", "Secret"):
+        where += [(f"{kind.kind}.{f}", body.get(f)) for f in ("data", "stringData") if f in body]
+    for field_name, m in where:
+        if isinstance(m, dict):
+            bad = next((v for v in m.values() if not isinstance(v, str) and v is not None), None)
+            if bad is not None:
+                raise bad_request(f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+                                  f"json: cannot unmarshal {_go_json_type(bad)} into Go struct field {field_name} of "
+                                  "type string")
+
+
+JOB_STRATEGY_LABELS = ("batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name", "controller-uid",
+                       "job-name")
+
+
+def strategy_fields(kind: Kind, body: dict) -> list[tuple]:
+    """Field paths that the registry strategy (PrepareForCreate) sets on create, after kube-apiserver's field
+    manager has recorded the request: not owned by the creator unless the request set them."""
+    if kind.crd:
+        return []
+    out: list[tuple] = []
+    if kind.has_status:
+        out.append((("f", "status"),))  # reset for the main resource
+    if (kind.group, kind.kind) == ("", "Namespace") and not (body.get("spec") or {}).get("finalizers"):
+        out.append((("f", "spec"), ("f", "finalizers")))
+    if (kind.group, kind.kind) == ("batch", "Job") and not (body.get("spec") or {}).get("manualSelector"):
+        spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+        if spec.get("selector") is None:
+            out.append((("f", "spec"), ("f", "selector")))
+        for base, labels in ((("f", "metadata"),), (body.get("metadata") or {}).get("labels")), \
+                (((("f", "spec"), ("f", "template"), ("f", "metadata")),
+                  ((spec.get("template") or {}).get("metadata") or {}).get("labels"))):
+            if not labels:
+                out.append((*base, ("f", "labels")))
+            else:
+                out += [(*base, ("f", "labels"), ("f", k)) for k in JOB_STRATEGY_LABELS if k not in labels]
+    return out
+
+
+def omit_empty(kind: Kind, obj: dict) -> None:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for f in OMIT_EMPTY_META:
+            if f in meta and meta[f] in ({}, [], None):
+                del meta[f]
+    for f in OMIT_EMPTY.get((kind.group, kind.kind), ()):
+        if f in obj and obj[f] in ({}, None):
+            del obj[f]
+
+
 def apply_conflict(kind: Kind, name: str, e: ssa.ApplyConflict) -> ApiError:
-    details = {"name": name, "kind": kind.plural, "causes": e.causes}
-    if kind.group:
-        details["group"] = kind.group
-    return ApiError(409, e.message, "Conflict", details)
+    """409 with only the causes in details (kube-apiserver names neither the object nor its kind there)."""
+    return ApiError(409, e.message, "Conflict", {"causes": e.causes})

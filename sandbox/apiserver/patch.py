@@ -317,7 +317,7 @@ def _merge_list(orig: list, patch: list, path: tuple[str, ...], ctx: _Ctx,
                 raise PatchError("unable to merge a map into a list of primitives at %s" % ".".join(path))
             if not any(json_equal(x, y) for y in out):
                 out.append(copy.deepcopy(x))
-        return _apply_order(out, order, info) if order is not None else out
+        return _apply_order(out, order, info) if order is not None else _normalize_order(out, patch, orig, info)
     out = list(orig)
     for item in patch:
         if not isinstance(item, dict):
@@ -343,7 +343,42 @@ def _merge_list(orig: list, patch: list, path: tuple[str, ...], ctx: _Ctx,
             else:
                 out[idx] = merged
     if order is not None:
-        out = _apply_order(out, order, info)
+        return _apply_order(out, order, info)
+    return _normalize_order(out, patch, orig, info)
+
+
+def _normalize_order(merged: list, patch: list, orig: list, info: ListInfo) -> list:
+    """apimachinery's normalizeElementOrder without $setElementOrder: the items the patch names come in the
+    patch's order, the server-only items in the server's order, and a server-only item goes first only where
+    the server's order puts it before the next patch item."""
+    key = info.smp_key
+
+    def ident(x: Any) -> str:
+        return json.dumps(_key_of(x, key) if key else x, sort_keys=True)
+
+    patch_pos = {}
+    for i, x in enumerate(patch):
+        patch_pos.setdefault(ident(x), i)
+    server_pos = {ident(x): i for i, x in enumerate(orig)}
+    left = sorted((x for x in merged if ident(x) in patch_pos), key=lambda x: patch_pos[ident(x)])
+    right = sorted((x for x in merged if ident(x) not in patch_pos), key=lambda x: server_pos.get(ident(x), 0))
+    out: list = []
+    i = j = 0
+    while i < len(left) or j < len(right):
+        if i >= len(left):
+            out.append(right[j])
+            j += 1
+        elif j >= len(right):
+            out.append(left[i])
+            i += 1
+        else:
+            li, ri = server_pos.get(ident(left[i]), -1), server_pos.get(ident(right[j]), -1)
+            if li >= 0 and ri >= 0 and ri < li:
+                out.append(right[j])
+                j += 1
+            else:
+                out.append(left[i])
+                i += 1
     return out
 
 

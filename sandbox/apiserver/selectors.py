@@ -300,7 +300,7 @@ class _Parser:
     def value_set(self) -> list[str]:
         t, lit = self.nxt()
         if t != "(":
-            raise ValueError("found '%s', expected: '('" % lit)
+            raise ValueError("found '%s' expected: '('" % lit)
         values: list[str] = []
         expect_value = True
         while True:

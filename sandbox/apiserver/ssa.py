@@ -162,7 +162,7 @@ class _Typed:
                     continue
                 cfp = (*fp, ("f", k))
                 self.to_set(v, cfp, (*names, k), out)
-                if is_map:
+                if is_map or (isinstance(v, dict) and not v):  # an empty map is a leaf (structured-merge-diff)
                     out.add(cfp)
             return
         if isinstance(val, list):
@@ -360,10 +360,8 @@ class _Entry:
         s = '"%s"' % self.manager
         if self.subresource:
             s += ' with subresource "%s"' % self.subresource
-        if self.operation == "Update":
+        if self.operation == "Update":  # the manager identifier has no time: kube-apiserver never prints one
             s += " using %s" % self.api_version
-            if self.time:
-                s += " at %s" % self.time
         return s
 
     def encode(self) -> dict:
@@ -559,10 +557,12 @@ def apply(
                 removed_prefixes.append(path)
 
     changed_obj = not json_equal(live_obj, merged)
+    # the time is set only when the apply changed the object (an apply that changes nothing records no time)
     if own is None:
-        own = _Entry(manager, "Apply", _api_version(applied, gvk), new_set, now, subresource)
+        own = _Entry(manager, "Apply", _api_version(applied, gvk), new_set, now if changed_obj else None,
+                     subresource)
     else:
-        if changed_obj or own.fields != new_set:
+        if changed_obj:
             own.time = now
         own.fields = new_set
         own.api_version = _api_version(applied, gvk)
@@ -639,6 +639,10 @@ def record_update(
         old_obj["metadata"].pop("managedFields", None)
     new_meta.pop("managedFields", None)
 
+    if old is not None and not entries:
+        # kube-apiserver's skipNonAppliedManager: an update of an object that has no managedFields (nobody
+        # applied, nothing was owned on create) does not start tracking them
+        return out
     base = _with_seed(old_obj, _create_seed(gvk))
     changed, removed = compare(base, out, gvk, schema)
     ident = (manager, "Update", subresource)
@@ -709,3 +713,13 @@ def dumps_fields(obj: dict) -> str:  # pragma: no cover - debugging aid
 
 
 
+
+
+def disown(obj: dict, manager: str, prefixes: list[Path], subresource: str = "") -> dict:
+    """Take the fields under ``prefixes`` away from ``manager``'s Update entry: what the registry strategy sets
+    after kube-apiserver's field manager ran (a Job's generated selector and labels, a Namespace's finalizers)."""
+    entries = decode_managed_fields(obj)
+    for e in entries:
+        if e.ident == (manager, "Update", subresource):
+            e.fields = e.fields.without_prefixes(prefixes)
+    return _encode(obj, entries)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .errors import bad_request, status
+from .errors import ApiError, bad_request, status
 from .kinds import Kind
 from .selectors import (
     FieldSelector,
@@ -49,10 +50,16 @@ class Params:
         except ValueError as e:
             raise bad_request("invalid timeoutSeconds") from e
         rv = query.get("resourceVersion", "")
-        try:
-            since = int(rv) if rv not in ("", "0") else None
-        except ValueError as e:
-            raise bad_request(f"invalid resource version: {rv}") from e
+        if rv and not rv.isdigit():  # kube-apiserver answers 500 here (the watch cache's parse error)
+            raise ApiError(500, f'resourceVersion: Invalid value: "{rv}": strconv.ParseUint: parsing "{rv}": '
+                           "invalid syntax", "")
+        since = int(rv) if rv not in ("", "0") else None
+        if query.get("sendInitialEvents") == "true" and query.get("resourceVersionMatch") != "NotOlderThan":
+            why = "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+            raise ApiError(422, f'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: {why}',
+                           "Invalid", {"group": "meta.k8s.io", "kind": "ListOptions", "causes": [
+                               {"reason": "FieldValueForbidden", "message": f"Forbidden: {why}",
+                                "field": "resourceVersionMatch"}]})
         return cls(labels, fields, timeout, since, query.get("allowWatchBookmarks") in ("true", "1"),
                    query.get("sendInitialEvents") == "true")
 
@@ -137,7 +144,12 @@ class WatchStream:
                     yield b""  # idle tick: lets the HTTP layer notice a client that went away
                 continue
             seen = self._translate(ev)
-            if seen:
+            if seen == "DELETED" and ev.type != "DELETED" and ev.old is not None:
+                # it left the selection: the previous content at the event's resourceVersion (as the watch cache)
+                old = copy.deepcopy(ev.old)
+                old["metadata"]["resourceVersion"] = ev.obj["metadata"]["resourceVersion"]
+                yield _line(seen, self.render(old))
+            elif seen:
                 yield _line(seen, self.render(ev.obj))
 
 

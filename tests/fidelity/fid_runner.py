@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import fid_cluster  # noqa: F401 - registers scenarios
 import fid_reads  # noqa: F401
 import fid_writes  # noqa: F401
-from fid_harness import SCENARIOS, Outcome, Scenario, Side, classify, compare, count_leaves, normalize
+from fid_harness import SCENARIOS, Outcome, Scenario, Side, classify, compare, normalize
 from fid_registry import ACCEPTED
 
 
@@ -42,8 +42,9 @@ def run(scn: Scenario, emulator, real, extra: dict | None = None) -> tuple[Outco
         list(pool.map(lambda s: run_side(scn, s), sides))
     emu = normalize(sides[0].trace, emulator.server)
     rl = normalize(sides[1].trace, real.server)
-    diffs = compare(emu, rl)
-    outcome = classify(scn.id, diffs, ACCEPTED, count_leaves(rl))
+    same = [0]
+    diffs = compare(emu, rl, same=same)
+    outcome = classify(scn.id, diffs, ACCEPTED, same[0])
     return outcome, emu, rl
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 from fid_harness import APPLY, JSONPATCH, MERGE, STRATEGIC, scenario
 
 
@@ -17,6 +19,12 @@ def deployment(name: str, containers: list | None = None, replicas: int | None =
     if replicas is not None:
         spec["replicas"] = replicas
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": spec}
+
+
+# what a Deployment response is compared on: kube-controller-manager's deployment controller races with every
+# response (status, the revision annotation and its own managedFields entries)
+DEP = {"pick": ("metadata.labels", "metadata.generation", "metadata.managedFields", "spec"),
+       "others": ("kube-controller-manager",)}
 
 
 def cms(s) -> str:
@@ -70,16 +78,16 @@ def apply_conflict_with_update_manager(s):
 
 @scenario("ssa")
 def apply_deployment_defaults(s):
-    s.apply(f"{deps(s)}/d", deployment("d"))
+    s.apply(f"{deps(s)}/d", deployment("d"), **DEP)
 
 
 @scenario("ssa")
 def apply_associative_list_merge(s):
-    s.apply(f"{deps(s)}/d", deployment("d"), manager="one")
+    s.apply(f"{deps(s)}/d", deployment("d"), manager="one", **DEP)
     other = deployment("d", [{"name": "side", "image": "busybox:1.36"}])
     del other["spec"]["replicas"]
-    s.apply(f"{deps(s)}/d", other, manager="two")
-    s.apply(f"{deps(s)}/d", deployment("d", [{"name": "main", "image": "nginx:1.27"}]), manager="one")
+    s.apply(f"{deps(s)}/d", other, manager="two", **DEP)
+    s.apply(f"{deps(s)}/d", deployment("d", [{"name": "main", "image": "nginx:1.27"}]), manager="one", **DEP)
 
 
 @scenario("ssa")
@@ -112,9 +120,20 @@ def managed_fields_of_create_update_patch(s):
 
 @scenario("ssa")
 def apply_status_subresource(s):
-    s.apply(f"{deps(s)}/d", deployment("d", replicas=0))
-    s.apply(f"{deps(s)}/d/status", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-                                    "status": {"observedGeneration": 7}}, manager="statusman")
+    svc = f"/api/v1/namespaces/{s.ns}/services/h"
+    ip = f"10.96.{200 + zlib.crc32(s.ns.encode()) % 50}.{1 + zlib.crc32(s.ns[::-1].encode()) % 250}"
+    s.apply(svc, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "h"},
+                  "spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": False, "clusterIP": ip,
+                           "selector": {"app": "h"}, "ports": [{"port": 80, "name": "web"}]}})
+    lb = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "h"},
+          "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}}
+    s.apply(svc + "/status", lb, manager="statusman")
+    s.apply(svc, dict(lb, status={"loadBalancer": {"ingress": [{"ip": "192.0.2.99"}]}}), manager="mainman")
+    s.apply(svc + "/status", dict(lb, status={"loadBalancer": {"ingress": [{"ip": "192.0.2.11"}]}}),
+            manager="other")
+    # a second Service port from another manager: ports merge by (port, protocol)
+    s.apply(svc, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "h"},
+                  "spec": {"ports": [{"port": 443, "name": "tls"}]}}, manager="ports")
 
 
 @scenario("ssa")
@@ -187,33 +206,33 @@ def json_patch_bad_paths(s):
 
 @scenario("patch")
 def merge_patch_null_and_lists(s):
-    s.post(deps(s), deployment("d"))
-    s.patch(f"{deps(s)}/d", {"metadata": {"labels": {"a": "1", "b": "2"}}}, MERGE)
-    s.patch(f"{deps(s)}/d", {"metadata": {"labels": {"a": None}}}, MERGE)
+    s.post(deps(s), deployment("d"), **DEP)
+    s.patch(f"{deps(s)}/d", {"metadata": {"labels": {"a": "1", "b": "2"}}}, MERGE, **DEP)
+    s.patch(f"{deps(s)}/d", {"metadata": {"labels": {"a": None}}}, MERGE, **DEP)
     # a merge patch replaces a list whole
     s.patch(f"{deps(s)}/d", {"spec": {"template": {"spec": {"containers": [
-        {"name": "other", "image": "busybox:1.36"}]}}}}, MERGE)
+        {"name": "other", "image": "busybox:1.36"}]}}}}, MERGE, **DEP)
 
 
 @scenario("patch")
 def strategic_merge_containers(s):
-    s.post(deps(s), deployment("d"))
+    s.post(deps(s), deployment("d"), **DEP)
     s.patch(f"{deps(s)}/d", {"spec": {"template": {"spec": {"containers": [
         {"name": "side", "image": "busybox:1.36"}, {"name": "main", "env": [{"name": "A", "value": "1"}]}]}}}},
-        STRATEGIC)
+        STRATEGIC, **DEP)
     s.patch(f"{deps(s)}/d", {"spec": {"template": {"spec": {"containers": [
-        {"name": "side", "$patch": "delete"}]}}}}, STRATEGIC)
+        {"name": "side", "$patch": "delete"}]}}}}, STRATEGIC, **DEP)
 
 
 @scenario("patch")
 def strategic_directives(s):
-    s.post(deps(s), deployment("d", [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}]))
+    s.post(deps(s), deployment("d", [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}]), **DEP)
     s.patch(f"{deps(s)}/d", {"spec": {"template": {"spec": {
         "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
-        "containers": [{"name": "a", "image": "x:2"}]}}}}, STRATEGIC)
+        "containers": [{"name": "a", "image": "x:2"}]}}}}, STRATEGIC, **DEP)
     s.patch(f"{deps(s)}/d", {"spec": {"template": {"metadata": {"labels": {"$patch": "replace", "app": "d"}}}}},
-            STRATEGIC)
-    s.patch(f"{deps(s)}/d", {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}, STRATEGIC)
+            STRATEGIC, **DEP)
+    s.patch(f"{deps(s)}/d", {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}, STRATEGIC, **DEP)
 
 
 @scenario("patch")
