@@ -132,6 +132,8 @@ def to_k8s_error(exc, what=None):  # noqa: PLR0911 - one return per family of er
 
 def _timeout_hint(exc):
     """A hint for a request that timed out (the server accepted the connection, or not, and did not answer)."""
+    if _is_instance(exc, "urllib3", ("NewConnectionError",)):  # a refused connection (a subclass, for history)
+        return ""
     if _is_instance(exc, "urllib3", ("TimeoutError",)) or isinstance(exc, TimeoutError):
         return (" (no answer within the request timeout; set request_timeout or K8S_AUTH_REQUEST_TIMEOUT if the API "
                 "server is just slow)")

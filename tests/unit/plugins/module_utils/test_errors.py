@@ -83,3 +83,14 @@ def test_refs():
     assert ref("Namespace", None, "models") == "Namespace models"
     assert ref("Pod", "models") == "Pod in namespace models"
     assert obj_ref({"kind": "Job", "metadata": {"generateName": "train-", "namespace": "ml"}}) == "Job ml/train-"
+
+
+def test_the_timeout_hint_is_for_timeouts_only():
+    import urllib3
+    from ansible_collections.mlops.k8s.plugins.module_utils.errors import to_k8s_error
+
+    refused = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: refused")
+    assert "request_timeout" not in to_k8s_error(urllib3.exceptions.MaxRetryError(None, "/api", refused)).msg
+    timed_out = urllib3.exceptions.ReadTimeoutError(None, "/api", "Read timed out. (read timeout=1)")
+    assert "no answer within the request timeout" in to_k8s_error(
+        urllib3.exceptions.MaxRetryError(None, "/api", timed_out)).msg
