@@ -533,6 +533,9 @@ class K8sClient:
             body["preconditions"] = {"uid": uid}
         kwargs = {}
         if dry_run:
+            # In the DeleteOptions body, not only the query: kube-apiserver reads a DELETE's options from its body
+            # when it has one and then ignores ?dryRun=All, so a query-only dry run deletes for real.
+            body["dryRun"] = ["All"]
             kwargs["dry_run"] = "All"
         try:
             return self._call(

@@ -262,6 +262,19 @@ def test_get_list_delete_return_plain_dicts(tmp_path):
     assert client.delete(cm, "a", "models") is None  # already gone
 
 
+def test_dry_run_delete_says_so_in_the_body(tmp_path):
+    """kube-apiserver takes a DELETE's options from the body when there is one and then ignores ?dryRun=All:
+    found on the real control plane, where check mode deleted a Secret. The body must carry dryRun."""
+    cluster = FakeCluster()
+    cluster.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "models"}})
+    client = make_client(cluster, cache_file=str(tmp_path / "d.json"))
+    cm = client.resource("v1", "ConfigMap")
+    client.delete(cm, "a", "models", propagation_policy="Background", dry_run=True)
+    assert cluster.requests[-1].body["dryRun"] == ["All"]
+    client.delete(cm, "a", "models")
+    assert "dryRun" not in cluster.requests[-1].body
+
+
 def test_api_errors_are_k8s_errors(tmp_path):
     cluster = FakeCluster()
     client = make_client(cluster, cache_file=str(tmp_path / "d.json"))
