@@ -261,11 +261,47 @@ class App:
     def _create(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
         data = _decode(req, kind)
         if kind.verbs == ("create",):
-            return Response(201, review(self.auth, kind, ctx.user, data, ns))
+            return Response(201, review(self.auth, kind, ctx.user, data, ns, ctx.manager))
+        self._check_escalation(kind, ns, data, ctx)
         return Response(201, self.objects.create(kind, ns, data, ctx))
 
     def _update(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
-        return Response(200, self.objects.update(kind, ns, name, _decode(req, kind), ctx))
+        data = _decode(req, kind)
+        self._check_escalation(kind, ns, data, ctx)
+        return Response(200, self.objects.update(kind, ns, name, data, ctx))
+
+    def _check_escalation(self, kind: Kind, ns: str, data: object, ctx: Ctx) -> None:
+        """RBAC's escalation check: a Role / ClusterRole may only grant what its author holds (or may escalate)."""
+        if kind.group != "rbac.authorization.k8s.io" or kind.plural not in ("roles", "clusterroles") or \
+                not isinstance(data, dict) or "system:masters" in ctx.user.groups:
+            return
+        scope = ns if kind.plural == "roles" else ""
+        if self.auth.allowed(ctx.user, RequestAttributes(verb="escalate", group=kind.group, resource=kind.plural,
+                                                         namespace=scope))[0]:
+            return
+        missing = []
+        for rule in data.get("rules") or []:
+            if not isinstance(rule, dict):
+                continue
+            names = rule.get("resourceNames") or [""]
+            lacking = [v for v in rule.get("verbs") or [] if not all(
+                self.auth.allowed(ctx.user, RequestAttributes(verb=v, group=g, resource=r, namespace=scope,
+                                                              name=n))[0]
+                for g in rule.get("apiGroups") or [""] for r in rule.get("resources") or [] for n in names)]
+            if lacking:
+                def q(xs):
+                    return ", ".join(json.dumps(x) for x in xs)
+                text = f"{{APIGroups:[{q(rule.get('apiGroups') or [])}], Resources:[{q(rule.get('resources') or [])}]"
+                if rule.get("resourceNames"):
+                    text += f", ResourceNames:[{q(rule['resourceNames'])}]"
+                missing.append(text + f", Verbs:[{q(lacking)}]}}")
+        if missing:
+            name = str((data.get("metadata") or {}).get("name", ""))
+            groups = " ".join(json.dumps(g) for g in ctx.user.groups)
+            raise ApiError(403, f'{kind.plural}.{kind.group} "{name}" is forbidden: user "{ctx.user.name}" '
+                           f"(groups=[{groups}]) is attempting to grant RBAC permissions not currently held:\n"
+                           + "\n".join(missing), "Forbidden",
+                           {"name": name, "group": kind.group, "kind": kind.plural})
 
     def _patch(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
         obj, created = self.objects.patch(kind, ns, name, req.body, ctx, ctype=req.patch_type())

@@ -8,6 +8,7 @@ import hmac
 import json
 import secrets
 import time
+import uuid
 
 from . import rbac
 from .errors import ApiError
@@ -38,7 +39,7 @@ class StoreView:
 
 
 class Authenticator:
-    def __init__(self, store: Store, admin_token: str, signing_key: bytes, issuer: str = "https://sandbox.local"):
+    def __init__(self, store: Store, admin_token: str, signing_key: bytes, issuer: str = "https://kubernetes.default.svc.cluster.local"):
         self.store, self.admin_token, self.key, self.issuer = store, admin_token, signing_key, issuer
         self.view = StoreView(store)
 
@@ -48,13 +49,25 @@ class Authenticator:
         exp = iat + max(600, int(expiration))
         claims = {"iss": self.issuer, "aud": audiences, "iat": iat, "nbf": iat, "exp": exp,
                   "sub": f"system:serviceaccount:{namespace}:{sa['metadata']['name']}",
-                  "jti": secrets.token_hex(8),
+                  "jti": str(uuid.UUID(bytes=secrets.token_bytes(16), version=4)),
                   "kubernetes.io": {"namespace": namespace,
                                     "serviceaccount": {"name": sa["metadata"]["name"], "uid": sa["metadata"]["uid"]}}}
         head = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "sandbox"}).encode())
         body = _b64(json.dumps(claims).encode())
         sig = _b64(hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha256).digest())
         return f"{head}.{body}.{sig}", exp
+
+    def issue_legacy(self, namespace: str, sa: dict, secret_name: str) -> str:
+        """The token the token controller writes into a kubernetes.io/service-account-token Secret: no expiry, the
+        legacy claims."""
+        p = "kubernetes.io/serviceaccount/"
+        claims = {"iss": "kubernetes/serviceaccount", p + "namespace": namespace, p + "secret.name": secret_name,
+                  p + "service-account.name": sa["metadata"]["name"], p + "service-account.uid": sa["metadata"]["uid"],
+                  "sub": f"system:serviceaccount:{namespace}:{sa['metadata']['name']}"}
+        head = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "sandbox"}).encode())
+        body = _b64(json.dumps(claims).encode())
+        sig = _b64(hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha256).digest())
+        return f"{head}.{body}.{sig}"
 
     def _sa_user(self, token: str) -> UserInfo | None:
         try:
@@ -63,17 +76,27 @@ class Authenticator:
             if not hmac.compare_digest(want, sig):
                 return None
             claims = json.loads(_unb64(body))
-            if claims["exp"] < time.time():
+            if "exp" in claims and claims["exp"] < time.time():
                 return None
-            k = claims["kubernetes.io"]
-            ns, name, uid = k["namespace"], k["serviceaccount"]["name"], k["serviceaccount"]["uid"]
+            if "kubernetes.io" in claims:  # a bound token (TokenRequest)
+                k = claims["kubernetes.io"]
+                ns, name, uid = k["namespace"], k["serviceaccount"]["name"], k["serviceaccount"]["uid"]
+            else:  # a legacy Secret token
+                p = "kubernetes.io/serviceaccount/"
+                ns, name = claims[p + "namespace"], claims[p + "service-account.name"]
+                uid = claims[p + "service-account.uid"]
+                secret = self.store.get(("", "secrets"), ns, claims[p + "secret.name"])
+                if secret is None:
+                    return None
         except (ValueError, KeyError, TypeError):
             return None
         sa = self.store.get(SA_KEY, ns, name)
         if sa is None or sa["metadata"].get("uid") != uid:
             return None
+        extra = (("authentication.kubernetes.io/credential-id", (f"JTI={claims['jti']}",)),) \
+            if claims.get("jti") else ()
         return UserInfo(f"system:serviceaccount:{ns}:{name}",
-                        ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"))
+                        ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"), uid, extra)
 
     def _secret_token_user(self, token: str) -> UserInfo | None:
         """Legacy token Secrets (type kubernetes.io/service-account-token) filled by the token controller."""
@@ -94,8 +117,20 @@ class Authenticator:
         try:
             user = self.authenticate(f"Bearer {token}")
         except ApiError:
-            return {"authenticated": False, "error": "invalid bearer token"}
-        return {"authenticated": True, "user": {"username": user.name, "groups": list(user.groups)}}
+            return {"user": {}, "error": "invalid bearer token"}
+        out = {"authenticated": True, "user": user.user_info()}
+        aud = self._audiences(token)
+        if aud:
+            out["audiences"] = aud
+        return out
+
+    @staticmethod
+    def _audiences(token: str) -> list[str]:
+        try:
+            aud = json.loads(_unb64(token.split(".")[1])).get("aud")
+        except (ValueError, IndexError):
+            return []
+        return [aud] if isinstance(aud, str) else list(aud or [])
 
     # -- authorization --
     def allowed(self, user: UserInfo, attrs: RequestAttributes) -> tuple[bool, str]:

@@ -38,13 +38,25 @@ def validate_crd(crd: dict) -> list[dict]:
     if spec.get("group") and names.get("plural"):
         need(name == f"{names['plural']}.{spec['group']}", "metadata.name",
              f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group', "FieldValueInvalid")
-    for i, v in enumerate(versions):
-        sch = ((v.get("schema") or {}).get("openAPIV3Schema")) if isinstance(v, dict) else None
+    schemas = [((v.get("schema") or {}).get("openAPIV3Schema")) if isinstance(v, dict) else None for v in versions]
+    # kube-apiserver validates the internal form: one schema shared by every version is spec.validation
+    shared = len(schemas) >= 1 and all(json.dumps(s, sort_keys=True) == json.dumps(schemas[0], sort_keys=True)
+                                       for s in schemas)
+    for i, sch in enumerate(schemas[:1] if shared else schemas):
         if isinstance(sch, dict):
+            base = "spec.validation" if shared else f"spec.versions[{i}].schema"
             for msg in structural.check_structural(sch):
-                causes.append({"reason": "FieldValueInvalid",
-                               "field": f"spec.versions[{i}].schema.openAPIV3Schema", "message": msg})
+                where, _, what = msg.partition(": ")
+                reason = next((r for p, r in _REASONS if what.startswith(p)), "FieldValueInvalid")
+                causes.append({"reason": reason, "field": f"{base}.{where}", "message": what})
+    if versions and not any(isinstance(v, dict) and v.get("storage") for v in versions):
+        causes.append({"reason": "FieldValueInvalid", "field": "status.storedVersions",
+                       "message": "Invalid value: null: must have at least one stored version"})
     return causes
+
+
+_REASONS = (("Required value", "FieldValueRequired"), ("Forbidden", "FieldValueForbidden"),
+            ("Unsupported value", "FieldValueNotSupported"), ("Invalid value", "FieldValueInvalid"))
 
 
 def set_status(crd: dict) -> None:
@@ -137,11 +149,12 @@ def check_custom_resource(kind: Kind, obj: dict, field_validation: str, warnings
     unknown = [u for u in unknown if not u.lstrip(".").startswith(("metadata", "apiVersion", "kind"))]
     if unknown and field_validation == "Strict":
         msg = ", ".join(f'unknown field "{u.lstrip(".")}"' for u in unknown)
-        raise ApiError(400, f"strict decoding error: {msg}", "BadRequest")
+        raise ApiError(400, f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: strict '
+                       f"decoding error: {msg}", "BadRequest")
     if unknown and field_validation == "Warn":
         warnings.extend(f'unknown field "{u.lstrip(".")}"' for u in unknown)
     pruned.update(keep)
-    causes = structural.validate(pruned, sch)
+    causes = sorted(structural.validate(pruned, sch), key=lambda c: c.get("field", ""))  # as kube-openapi reports
     if causes:
         raise invalid(kind.kind, kind.group, keep.get("metadata", {}).get("name", ""), causes)
     return pruned

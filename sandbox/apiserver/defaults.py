@@ -97,7 +97,12 @@ def _template(obj: dict) -> None:
 
 
 def _namespace(obj: dict, old: dict | None) -> list[dict]:
-    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    # the strategy owns spec.finalizers: ["kubernetes"] on create, unchanged by updates (only /finalize edits it)
+    spec = obj["spec"] = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec["finalizers"] = list(((old or {}).get("spec") or {}).get("finalizers") or []) if old is not None \
+        else ["kubernetes"]
+    if not spec["finalizers"]:
+        del spec["finalizers"]
     obj.setdefault("status", {}).setdefault("phase", "Active")
     obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
     return []

@@ -93,7 +93,11 @@ def resource_list(registry: Registry, group: str, version: str) -> dict | None:
             if (sg, sv) != (k.group, k.version):
                 entry["group"], entry["version"] = sg, sv
             resources.append(entry)
-    resources.sort(key=lambda r: r["name"])
+    # built-ins sorted by name; a CRD's entries come as apiextensions-apiserver lists them: resource, status, scale
+    resources.sort(key=lambda r: (r["name"].split("/")[0], r["name"].count("/"),
+                                  ("status", "scale").index(r["name"].split("/")[1])
+                                  if r["name"].count("/") and r["name"].split("/")[1] in ("status", "scale")
+                                  and kinds[0].crd else 0, r["name"]))
     out = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version,
            "resources": resources}
     if not group:
@@ -114,7 +118,8 @@ def _aggregated_resource(k: Kind) -> dict:
     if k.categories:
         r["categories"] = list(k.categories)
     subs = []
-    for sub in k.subresources if k.crd else sorted(k.subresources):
+    for sub in sorted(k.subresources, key=lambda s: ("status", "scale").index(s) if s in ("status", "scale") else 2) \
+            if k.crd else sorted(k.subresources):
         sg, sv, skind = SUBRESOURCE_KIND.get(sub, (k.group, k.version, k.kind))
         subs.append({"subresource": sub, "responseKind": kind_ref(sg, sv, skind),
                      "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))})

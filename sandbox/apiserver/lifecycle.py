@@ -9,10 +9,11 @@ import logging
 import threading
 from collections import defaultdict
 
-from . import crds
+from . import crds, ssa
 from .auth import ADMIN, Authenticator
 from .errors import ApiError
 from .kinds import Kind, Registry
+from .meta import now
 from .objects import NS_KEY, Ctx, Objects
 from .store import Store
 
@@ -107,6 +108,8 @@ class Lifecycle:
                 return
             new = copy.deepcopy(cur)
             change(new)
+            # a controller's write is tracked like any update (what it removes is no longer anyone's)
+            new = ssa.record_update(cur, new, self.ctx.manager, kind.gvk, kind.schema)
             self.objects._commit(kind, cur, new, self.ctx)
 
     @staticmethod
@@ -143,7 +146,7 @@ class Lifecycle:
             if not alive:
                 self._delete(key, o)
             elif len(alive) < len(refs):
-                self._edit(key, o, lambda d: d["metadata"].__setitem__("ownerReferences", alive))
+                self._edit(key, o, lambda d: _set_owner_refs(d, alive))
         if key == SECRET_KEY and o.get("type") == "kubernetes.io/service-account-token" and self.auth:
             self._fill_token_secret(o)
 
@@ -153,7 +156,7 @@ class Lifecycle:
         uid, fins = m.get("uid"), m.get("finalizers") or []
         if "orphan" in fins:
             for dkey, dep in deps:
-                self._edit(dkey, dep, lambda d: d["metadata"].__setitem__("ownerReferences", [
+                self._edit(dkey, dep, lambda d: _set_owner_refs(d, [
                     r for r in d["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]))
             self._edit(key, o, self._drop_finalizer("orphan"))
         if "foregroundDeletion" in fins:
@@ -181,13 +184,72 @@ class Lifecycle:
             if not o["metadata"].get("deletionTimestamp"):
                 self._delete(key, o)
         with self.store.lock:
-            still = any(o["metadata"].get("namespace") == ns for key in self.store.collections()
-                        for o in self.store.list(key, ns)[0])
+            left = [(key, o) for key in self.store.collections() for o in self.store.list(key, ns)[0]
+                    if o["metadata"].get("namespace") == ns]
             cur = self.store.get(NS_KEY, "", ns)
-            if still or cur is None or cur["metadata"].get("finalizers"):
+            if cur is None:
+                return
+            self._namespace_conditions(cur, left)
+            cur = self.store.get(NS_KEY, "", ns)
+            if left:
+                return
+            spec_fins = list((cur.get("spec") or {}).get("finalizers") or [])
+            if "kubernetes" in spec_fins:  # what the namespace controller finalizes (PUT .../finalize)
+                new = copy.deepcopy(cur)
+                _drop_spec_finalizer(new, "kubernetes")
+                kind = self.objects.kind_for_key(NS_KEY)
+                new = ssa.record_update(cur, new, self.ctx.manager, kind.gvk, kind.schema, "finalize")
+                self.objects._commit(kind, cur, new, self.ctx)
+                cur = self.store.get(NS_KEY, "", ns)
+                spec_fins = list((cur.get("spec") or {}).get("finalizers") or [])
+            if spec_fins or cur["metadata"].get("finalizers"):
                 return
             final = self.store.remove(NS_KEY, "", ns)
             self.objects._fire(self.objects.kind_for_key(NS_KEY), final, "removed")
+
+    def _namespace_conditions(self, ns_obj: dict, left: list) -> None:
+        """The namespace controller's status conditions while it deletes the content."""
+        counts: dict[str, int] = {}
+        fins: dict[str, int] = {}
+        for key, o in left:
+            group, plural = key
+            counts[f"{plural}.{group}"] = counts.get(f"{plural}.{group}", 0) + 1
+            for f in o["metadata"].get("finalizers") or []:
+                fins[f] = fins.get(f, 0) + 1
+        want = [
+            ("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered",
+             "All resources successfully discovered"),
+            ("NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
+             "All legacy kube types successfully parsed"),
+            ("NamespaceDeletionContentFailure", "False", "ContentDeleted",
+             "All content successfully deleted, may be waiting on finalization"),
+            ("NamespaceContentRemaining", "True", "SomeResourcesRemain", "Some resources are remaining: " + ", ".join(
+                f"{r} has {n} resource instances" for r, n in sorted(counts.items())))
+            if counts else ("NamespaceContentRemaining", "False", "ContentRemoved", "All content successfully removed"),
+            ("NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain",
+             "Some content in the namespace has finalizers remaining: " + ", ".join(
+                 f"{f} in {n} resource instances" for f, n in sorted(fins.items())))
+            if fins else ("NamespaceFinalizersRemaining", "False", "ContentHasNoFinalizers",
+                          "All content-preserving finalizers finished"),
+        ]
+        old = {c.get("type"): c for c in (ns_obj.get("status") or {}).get("conditions") or []}
+        conditions = []
+        for ctype, status, reason, message in want:
+            prev = old.get(ctype)
+            same = prev is not None and (prev.get("status"), prev.get("reason"), prev.get("message")) == (
+                status, reason, message)
+            conditions.append(prev if same else {"type": ctype, "status": status, "lastTransitionTime": now(),
+                                                 "reason": reason, "message": message})
+        if conditions == (ns_obj.get("status") or {}).get("conditions"):
+            return
+        new = copy.deepcopy(ns_obj)
+        new.setdefault("status", {})["conditions"] = conditions
+        kind = self.objects.kind_for_key(NS_KEY)
+        try:
+            self.objects.update(kind, "", ns_obj["metadata"]["name"], new, self.ctx, sub="status")
+        except ApiError as e:
+            if e.code not in (404, 409):
+                raise
 
     def _fill_token_secret(self, secret: dict) -> None:
         m = secret["metadata"]
@@ -197,7 +259,7 @@ class Lifecycle:
         sa = self.store.get(SA_KEY, m["namespace"], sa_name or "")
         if sa is None:
             return
-        token, _ = self.auth.issue(m["namespace"], sa, 10 * 365 * 86400, ["https://kubernetes.default.svc"])
+        token = self.auth.issue_legacy(m["namespace"], sa, m["name"])
 
         def change(o):
             data = o.setdefault("data", {})
@@ -207,3 +269,19 @@ class Lifecycle:
                 data["ca.crt"] = base64.b64encode(self.ca_pem.encode()).decode()
             o["metadata"].setdefault("annotations", {})["kubernetes.io/service-account.uid"] = sa["metadata"]["uid"]
         self._edit(SECRET_KEY, secret, change)
+
+
+def _set_owner_refs(obj: dict, refs: list) -> None:
+    """The garbage collector's patch: an emptied ownerReferences disappears (omitempty)."""
+    if refs:
+        obj["metadata"]["ownerReferences"] = refs
+    else:
+        obj["metadata"].pop("ownerReferences", None)
+
+
+def _drop_spec_finalizer(obj: dict, name: str) -> None:
+    fins = [f for f in (obj.get("spec") or {}).get("finalizers") or [] if f != name]
+    if fins:
+        obj["spec"]["finalizers"] = fins
+    else:
+        obj.get("spec", {}).pop("finalizers", None)

@@ -107,7 +107,7 @@ class Objects:
         if nso["metadata"].get("deletionTimestamp"):
             raise ApiError(403, f'{kind.plural} "{name}" is forbidden: unable to create new content in namespace '
                            f"{ns} because it is being terminated", "Forbidden",
-                           {"name": name, "kind": kind.plural, "group": kind.group,
+                           {"name": name, "kind": kind.plural, **({"group": kind.group} if kind.group else {}),
                             "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
                                         "message": f"namespace {ns} is being terminated"}]})
 
@@ -222,9 +222,13 @@ class Objects:
                 meta[f] = cm[f]
             else:
                 meta.pop(f, None)
-        if cm.get("deletionTimestamp") and set(meta.get("finalizers") or []) - set(cm.get("finalizers") or []):
-            raise forbidden(f'{kind.plural} "{meta["name"]}" is forbidden: no new finalizers can be added if the '
-                            "object is being deleted", kind.plural, kind.group, meta["name"])
+        added = [f for f in meta.get("finalizers") or [] if f not in (cm.get("finalizers") or [])]
+        if cm.get("deletionTimestamp") and added:
+            shown = "[]string{" + ", ".join(json.dumps(f) for f in added) + "}"
+            raise invalid(kind.kind, kind.group, meta["name"], [{
+                "reason": "FieldValueForbidden", "field": "metadata.finalizers",
+                "message": "Forbidden: no new finalizers can be added if the object is being deleted, found new "
+                           f"finalizers {shown}"}])
         return new
 
     def _commit(self, kind: Kind, cur: dict | None, new: dict, ctx: Ctx) -> dict:
@@ -451,7 +455,12 @@ class Objects:
             self._check_preconditions(kind, cur, opts.get("preconditions") or {})
             policy = opts.get("propagationPolicy") or ("Orphan" if opts.get("orphanDependents") else "Background")
             if policy not in ("Orphan", "Background", "Foreground"):
-                raise bad_request(f"Unsupported propagation policy: {policy!r}")
+                why = (f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", '
+                       '"nil"')
+                raise ApiError(422, f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: {why}', "Invalid",
+                               {"group": "meta.k8s.io", "kind": "DeleteOptions", "causes": [
+                                   {"reason": "FieldValueNotSupported", "message": why,
+                                    "field": "propagationPolicy"}]})
             cm = cur["metadata"]
             if cm.get("deletionTimestamp") and cm.get("deletionGracePeriodSeconds"):
                 return self._delete_again(kind, cur, opts, ctx)
@@ -473,12 +482,14 @@ class Objects:
     @staticmethod
     def _check_preconditions(kind: Kind, cur: dict, pre: dict) -> None:
         cm, name = cur["metadata"], cur["metadata"]["name"]
+        # kube-apiserver names the Kind here (not the resource), in message and details
         if pre.get("uid") and pre["uid"] != cm.get("uid"):
-            raise conflict(kind.plural, kind.group, name, f"Precondition failed: UID in precondition: "
-                           f"{pre['uid']}, UID in object meta: {cm.get('uid')}")
+            raise conflict(kind.kind, "", name, f"the UID in the precondition ({pre['uid']}) does not match the UID "
+                           f"in record ({cm.get('uid')}). The object might have been deleted and then recreated")
         if pre.get("resourceVersion") and str(pre["resourceVersion"]) != cm.get("resourceVersion"):
-            raise conflict(kind.plural, kind.group, name, f"Precondition failed: ResourceVersion in precondition: "
-                           f"{pre['resourceVersion']}, ResourceVersion in object meta: {cm.get('resourceVersion')}")
+            raise conflict(kind.kind, "", name, f"the ResourceVersion in the precondition ({pre['resourceVersion']}) "
+                           f"does not match the ResourceVersion in record ({cm.get('resourceVersion')}). The object "
+                           "might have been modified")
 
     @staticmethod
     def _grace_period(kind: Kind, cur: dict, opts: dict) -> int:
@@ -531,7 +542,10 @@ class Objects:
         new = copy.deepcopy(cur)
         new["metadata"]["deletionTimestamp"] = cm.get("deletionTimestamp") or (
             format_ts(time.time() + grace) if grace else now())
-        new["metadata"]["deletionGracePeriodSeconds"] = grace
+        if kind.key != NS_KEY:  # a namespace's deletion has no grace period
+            new["metadata"]["deletionGracePeriodSeconds"] = grace
+        if kind.generation:  # kube-apiserver bumps generation when it sets deletionTimestamp
+            new["metadata"]["generation"] = int(cm.get("generation") or 1) + 1
         if finalizers:
             new["metadata"]["finalizers"] = finalizers
         if kind.key == NS_KEY:  # the namespace's own spec.finalizers ("kubernetes") is handled by the lifecycle

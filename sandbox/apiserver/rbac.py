@@ -35,6 +35,18 @@ class StoreView(Protocol):
 class UserInfo:
     name: str
     groups: tuple[str, ...] = ()
+    uid: str = ""
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # hashable: (key, values) pairs
+
+    def user_info(self) -> dict:
+        """As authentication.k8s.io/v1 UserInfo (TokenReview, SelfSubjectReview)."""
+        out: dict = {"username": self.name}
+        if self.uid:
+            out["uid"] = self.uid
+        out["groups"] = list(self.groups)
+        if self.extra:
+            out["extra"] = {k: list(v) for k, v in self.extra}
+        return out
 
 
 @dataclass(frozen=True)
@@ -209,8 +221,8 @@ def _visit(store_view: Any, user: UserInfo, namespace: str):
                 role = None
             if role is None:
                 break
-            src = 'RoleBinding "%s/%s" of %s "%s" to %s' % (
-                namespace, (rb.get("metadata") or {}).get("name", ""), ref.get("kind"), ref.get("name"),
+            src = 'RoleBinding "%s/%s" of %s "%s" to %s' % (  # name/namespace, as kube-apiserver's RBAC says
+                (rb.get("metadata") or {}).get("name", ""), namespace, ref.get("kind"), ref.get("name"),
                 _describe_subject(subject, namespace))
             for rule in _role_rules(role, cluster_roles):
                 yield src, rule, False

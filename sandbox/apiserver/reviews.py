@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from . import ssa
 from .auth import Authenticator
 from .errors import bad_request
 from .kinds import Kind
+from .meta import now
 from .rbac import RequestAttributes, UserInfo, non_resource_rules_for, rules_for
 
 
@@ -20,17 +22,22 @@ def _attrs(spec: dict, namespace: str = "") -> RequestAttributes:
     raise bad_request("spec.resourceAttributes or spec.nonResourceAttributes is required")
 
 
-def review(auth: Authenticator, kind: Kind, user: UserInfo, body: object, namespace: str) -> dict:
+def review(auth: Authenticator, kind: Kind, user: UserInfo, body: object, namespace: str,
+           manager: str = "") -> dict:
     if not isinstance(body, dict):
         raise bad_request("the body of the request must be a JSON object")
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
-    out = {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": {"creationTimestamp": None},
-           "spec": spec}
+    if kind.kind == "SelfSubjectReview":  # no spec; the server stamps creationTimestamp
+        return {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": {"creationTimestamp": now()},
+                "status": {"userInfo": user.user_info()}}
+    # like any create through kube-apiserver's handler: the request's fields are recorded as managedFields
+    meta = ssa.record_update(None, {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {}, "spec": spec},
+                             manager or "unknown", kind.gvk, kind.schema)["metadata"]
+    for entry in meta.get("managedFields") or []:  # spec is a struct: no "." of its own
+        (entry.get("fieldsV1") or {}).get("f:spec", {}).pop(".", None)
+    out = {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": meta, "spec": spec}
     if kind.kind == "TokenReview":
         out["status"] = auth.token_review(str(spec.get("token", "")))
-        return out
-    if kind.kind == "SelfSubjectReview":
-        out["status"] = {"userInfo": {"username": user.name, "groups": list(user.groups)}}
         return out
     if kind.kind == "SelfSubjectRulesReview":
         ns = str(spec.get("namespace", ""))
@@ -45,6 +52,4 @@ def review(auth: Authenticator, kind: Kind, user: UserInfo, body: object, namesp
     out["status"] = {"allowed": ok}
     if reason:
         out["status"]["reason"] = reason
-    if not ok:
-        out["status"]["denied"] = False
     return out

@@ -99,6 +99,12 @@ class _Typed:
     def atomic(self, names: tuple[str, ...]) -> bool:
         return bool(names) and is_atomic_struct(self.gvk, names, self.schema)
 
+    @staticmethod
+    def atomic_element(names: tuple[str, ...]) -> bool:
+        """Elements of this associative list are atomic structs (OwnerReference is +structType=atomic): owned
+        as a whole, by their key."""
+        return tuple(names) == ("metadata", "ownerReferences")
+
     def is_map(self, names: tuple[str, ...]) -> bool:
         return bool(names) and is_map_type(self.gvk, names, self.schema)
 
@@ -173,7 +179,7 @@ class _Typed:
             for item in val:
                 efp = (*fp, self.element(info, names, item))
                 out.add(efp)
-                if info.kind == "map" and isinstance(item, dict):
+                if info.kind == "map" and isinstance(item, dict) and not self.atomic_element(names):
                     self.to_set(item, efp, names, out, element=True)
             return
         if fp:
@@ -209,6 +215,9 @@ class _Typed:
                     efp = (*fp, pe)
                     if pe not in om:
                         self.added(item, efp, names, changed, element=True)
+                    elif info.kind == "map" and self.atomic_element(names):
+                        if not json_equal(om[pe], item):
+                            changed.add(efp)
                     elif info.kind == "map":
                         self.compare(om[pe], item, efp, names, changed, removed, element=True)
                 for pe in om:
@@ -222,7 +231,7 @@ class _Typed:
         """Every node of a newly added value is added (structured-merge-diff ``Compare``)."""
         out.add(fp)
         if isinstance(val, dict):
-            if not element and self.atomic(names):
+            if (not element and self.atomic(names)) or (element and self.atomic_element(names)):
                 return
             for k, v in val.items():
                 if v is not None and not self.skip(names, k):

@@ -6,9 +6,9 @@ import copy
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from . import crds
+from . import crds, ssa
 from . import patch as patchlib
-from .errors import ApiError, bad_request, method_not_allowed, not_found
+from .errors import ApiError, bad_request, invalid, method_not_allowed, not_found
 from .kinds import Kind
 from .meta import now
 from .objects import APPLY_TYPES, Ctx, parse_body
@@ -49,7 +49,7 @@ def _log(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Response:
 
 
 def _token(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Response:
-    return _response(201, _token_request(app, t.namespace or "", t.name, req.object()))
+    return _response(201, _token_request(app, t.namespace or "", t.name, req.object(), ctx.manager))
 
 
 def _finalize(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Response:
@@ -59,6 +59,9 @@ def _finalize(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Respon
         cur = app.objects._get_cur(kind, "", t.name)
         new = copy.deepcopy(cur)
         new.setdefault("spec", {})["finalizers"] = list(fin or [])
+        if not new["spec"]["finalizers"]:
+            del new["spec"]["finalizers"]
+        new = ssa.record_update(cur, new, ctx.manager, kind.gvk, kind.schema, "finalize")
         return _response(200, app.objects._commit(kind, cur, new, ctx))
 
 
@@ -133,7 +136,7 @@ def _scale(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> dict:
         return crds.scale_of(kind, app.objects.update(kind, ns, name, new, ctx, sub="scale"))
 
 
-def _token_request(app: App, ns: str, name: str, data: object) -> dict:
+def _token_request(app: App, ns: str, name: str, data: object, manager: str = "") -> dict:
     sa = app.store.get(("", "serviceaccounts"), ns, name)
     if sa is None:
         raise not_found("serviceaccounts", "", name)
@@ -142,12 +145,20 @@ def _token_request(app: App, ns: str, name: str, data: object) -> dict:
         expiration = int(spec.get("expirationSeconds") or 3600)
     except (TypeError, ValueError) as e:
         raise bad_request("spec.expirationSeconds must be an integer") from e
+    if expiration < 600:
+        raise invalid("TokenRequest", "authentication.k8s.io", "", [{
+            "reason": "FieldValueInvalid", "field": "spec.expirationSeconds",
+            "message": f"Invalid value: {expiration}: may not specify a duration less than 10 minutes"}])
     audiences = [str(a) for a in spec.get("audiences") or ["https://kubernetes.default.svc.cluster.local"]]
     token, exp = app.auth.issue(ns, sa, expiration, audiences)
-    out_spec = {"audiences": audiences, "expirationSeconds": exp - int(dt.datetime.now(dt.UTC).timestamp())}
-    if spec.get("boundObjectRef"):
-        out_spec["boundObjectRef"] = spec["boundObjectRef"]
+    out_spec = {"audiences": audiences, "expirationSeconds": expiration,
+                "boundObjectRef": spec.get("boundObjectRef") or None}
+    # the request's spec fields (expirationSeconds defaulted first) as an Update of the token subresource
+    owned = {f"f:{k}": {} for k in sorted({*spec, "expirationSeconds"}) if k in out_spec}
+    managed = [{"manager": manager or "unknown", "operation": "Update", "apiVersion": "authentication.k8s.io/v1",
+                "time": now(), "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": owned}, "subresource": "token"}]
     return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-            "metadata": {"name": name, "namespace": ns, "creationTimestamp": now()}, "spec": out_spec,
+            "metadata": {"name": name, "namespace": ns, "uid": sa["metadata"].get("uid"), "creationTimestamp": now(),
+                         "managedFields": managed}, "spec": out_spec,
             "status": {"token": token, "expirationTimestamp": dt.datetime.fromtimestamp(exp, dt.UTC).strftime(
                 "%Y-%m-%dT%H:%M:%SZ")}}

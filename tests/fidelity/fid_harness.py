@@ -38,6 +38,7 @@ _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d
 _JWT = re.compile(r"^eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _TOO_OLD = re.compile(r"too old resource version: (\d+) \((\d+)\)")
 _RV_IN_MSG = re.compile(r"(resourceVersion|resource version)[:=] ?\"?\d+\"?")
+_RV_IN_RECORD = re.compile(r"ResourceVersion in record \(\d+\)")
 
 
 class Side:
@@ -208,11 +209,14 @@ class Normalizer:
         value = _TOO_OLD.sub("too old resource version: <rv> (<rv>)", value)
         value = _UUID_IN.sub(lambda m: self.uid(m.group(0)), value)
         value = _RV_IN_MSG.sub(lambda m: m.group(1) + ": <rv>", value)
+        value = _RV_IN_RECORD.sub("ResourceVersion in record (<rv>)", value)
         return value.replace(self.server, "<server>").replace(self.server.split("://", 1)[-1], "<server>")
 
     def walk(self, node: Any, key: str = "") -> Any:
         if isinstance(node, dict):
-            out = {k: self.walk(v, k) for k, v in node.items()}
+            # keys too: managedFields name owner references by uid (k:{"uid":"..."})
+            # (sorted: uids are numbered in an order that does not depend on each server's key order)
+            out = {_UUID_IN.sub(lambda m: self.uid(m.group(0)), k): self.walk(v, k) for k, v in sorted(node.items())}
             meta = out.get("metadata") if isinstance(out.get("metadata"), dict) else None
             if meta and isinstance(meta.get("generateName"), str) and isinstance(meta.get("name"), str):
                 gen, name = meta["generateName"], meta["name"]
@@ -221,7 +225,7 @@ class Normalizer:
             return out
         if isinstance(node, list):
             out = [self.walk(v, key) for v in node]
-            if key == "managedFields" and all(isinstance(e, dict) for e in out):
+            if key.endswith("managedFields") and all(isinstance(e, dict) for e in out):
                 # both servers sort entries by (operation, time in seconds, manager, ...): entries written within
                 # the same test fall on either side of a second boundary, so only "no time" sorts apart
                 out.sort(key=lambda e: (str(e.get("operation")), "time" in e, str(e.get("manager")),

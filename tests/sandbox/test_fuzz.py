@@ -62,7 +62,10 @@ def test_any_request_gets_a_well_formed_answer(target, req):
     code, _, data = target.request(method, path + query, body if method not in ("GET", "HEAD") else None,
                                    content_type=ctype, timeout=20)
     assert 100 <= code < 600
-    assert code < 500, (method, path, query, data[:300])
+    # the one 5xx kube-apiserver itself gives (tests/fidelity watch_410_expired): a watch whose resourceVersion
+    # is not a number
+    faithful_500 = code == 500 and b"strconv.ParseUint" in data and "watch" in query
+    assert code < 500 or faithful_500, (method, path, query, data[:300])
     if 400 <= code < 500 and method != "HEAD":
         status = json.loads(data)
         assert status["kind"] == "Status" and status["status"] == "Failure" and status["code"] == code

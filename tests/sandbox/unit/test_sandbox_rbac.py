@@ -95,7 +95,7 @@ def test_authorize(user, attrs, allowed):
 
 def test_reason_names_the_binding():
     _, reason = authorize(STORE, SA, RequestAttributes("list", "", "pods", namespace="ml"))
-    assert reason == ('RBAC: allowed by RoleBinding "ml/sa-pods" of Role "pod-reader" to ServiceAccount '
+    assert reason == ('RBAC: allowed by RoleBinding "sa-pods/ml" of Role "pod-reader" to ServiceAccount '
                       '"deployer/ml"')
     _, reason = authorize(STORE, ALICE, RequestAttributes("list", "", "nodes"))
     assert reason == 'RBAC: allowed by ClusterRoleBinding "devs-nodes" of ClusterRole "node-viewer" to Group "devs"'
