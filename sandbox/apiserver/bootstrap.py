@@ -75,6 +75,3 @@ def bootstrap(objects: Objects, ctx: Ctx) -> None:
             "metadata": {"name": name, "labels": _BOOTSTRAP},
             "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
             "subjects": [{"apiGroup": RBAC, "kind": "Group", "name": group}]}, ctx=ctx)
-    # like a fresh kube-apiserver's watch cache: history starts now, a watch from an older resourceVersion is 410
-    with objects.store.lock:
-        objects.store.compacted_rv = max(objects.store.compacted_rv, objects.store.rv)

@@ -93,7 +93,7 @@ def install_crd(s, name: str, record: bool = True) -> dict:
             force=True, record=False)
     code, body = s.wait(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}",
                         lambda c, b: c == 200 and any(x["type"] == "Established" and x["status"] == "True"
-                                                      for x in b.get("status", {}).get("conditions", [])),
+                                                      for x in (b.get("status") or {}).get("conditions") or []),
                         record=False)
     group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
     version = next(v["name"] for v in crd["spec"]["versions"] if v.get("storage"))
@@ -478,7 +478,7 @@ def namespace_termination(s):
     s.post(f"/api/v1/namespaces/{ns}/configmaps", cm("late"))
     s.wait(f"/api/v1/namespaces/{ns}", lambda c, b: any(
         x["type"] == "NamespaceFinalizersRemaining" and x["status"] == "True"
-        for x in (b.get("status") or {}).get("conditions", [])))
+        for x in (b.get("status") or {}).get("conditions") or []))
     s.patch(f"/api/v1/namespaces/{ns}/configmaps/held", {"metadata": {"finalizers": None}}, MERGE)
     s.wait(f"/api/v1/namespaces/{ns}", _gone)
 

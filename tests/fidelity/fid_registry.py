@@ -21,9 +21,6 @@ ACCEPTED: list[Accepted] = [
     Accepted("discovery/*", "*.groups[[]*[]]", NOT_SERVED, only_missing=True),
     Accepted("discovery/*", "*.items[[]*[]]", NOT_SERVED, only_missing=True),
     Accepted("discovery/*", "*.resources[[]*[]]", NOT_SERVED, only_missing=True),
-    Accepted("discovery/*", "*.resources<order>", "order of the resources both serve is compared; this entry "
-             "only covers the order check's list, which names the resources only the real server has",
-             only_missing=False),
     Accepted("discovery/version", "version keys.keys", "the emulator reports its own version fields; only the "
              "set of keys is compared and the emulator has no binary-version emulation fields to report"),
     # -- error texts from Go libraries --

@@ -1,5 +1,5 @@
-"""One test per scenario: the emulator's answers must equal the real API server's, field by field, up to the
-normalization of fid_harness and the accepted differences of fid_registry. See conftest.py for the report."""
+"""The body of every scenario test (tests are split into files by area, so that `--dist loadfile`, as the kube
+stage of hack/test.sh runs them, spreads them over the workers)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,18 @@ import pytest
 from fid_registry import KNOWN_WRONG
 from fid_runner import SCENARIOS, run
 
-pytestmark = pytest.mark.kube
 
-
-def _params():
+def params(*areas: str) -> list:
+    out = []
     for sid, scn in SCENARIOS.items():
-        marks = []
-        if sid in KNOWN_WRONG:
-            marks.append(pytest.mark.xfail(reason=KNOWN_WRONG[sid], strict=True))
-        yield pytest.param(scn, id=sid, marks=marks)
+        if scn.area not in areas:
+            continue
+        marks = [pytest.mark.xfail(reason=KNOWN_WRONG[sid], strict=True)] if sid in KNOWN_WRONG else []
+        out.append(pytest.param(scn, id=sid, marks=marks))
+    return out
 
 
-@pytest.mark.parametrize("scn", list(_params()))
-def test_scenario(scn, emulator, real, request):
+def check(scn, emulator, real, request) -> None:
     extra = {"crds": request.getfixturevalue("platform_crds")} if "crds" in scn.needs else {}
     outcome, _, _ = run(scn, emulator, real, extra)
     details = [f"{d.verdict}: {d.short()}" + (f" -- {d.reason}" if d.reason else "") for d in outcome.diffs]
