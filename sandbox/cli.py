@@ -77,7 +77,7 @@ CONTROL_PLANES = ("emulator", "kube")
 
 
 def start(directory: str, port: int = 0, timeout: float | None = None, snapshot: bool = True,
-          control_plane: str = "emulator") -> dict:
+          control_plane: str = "emulator", owner: int | None = None) -> dict:
     """Start a sandbox in `directory` (or return the one running there). `control_plane`: "emulator" (the
     project's API server emulator with all simulated components) or "kube" (the real etcd, kube-apiserver,
     kube-controller-manager and kube-scheduler built by hack/kube/build.sh)."""
@@ -89,10 +89,11 @@ def start(directory: str, port: int = 0, timeout: float | None = None, snapshot:
         timeout = 30.0 if control_plane == "emulator" else 120.0
     with open(os.path.join(directory, ".start.lock"), "w", encoding="ascii") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two concurrent starts in one directory give one sandbox
-        return _start_locked(directory, port, timeout, snapshot, control_plane)
+        return _start_locked(directory, port, timeout, snapshot, control_plane, owner)
 
 
-def _start_locked(directory: str, port: int, timeout: float, snapshot: bool, control_plane: str) -> dict:
+def _start_locked(directory: str, port: int, timeout: float, snapshot: bool, control_plane: str,
+                  owner: int | None) -> dict:
     info = running(directory)
     if info:
         if info.get("control_plane", "emulator") != control_plane:
@@ -105,6 +106,8 @@ def _start_locked(directory: str, port: int, timeout: float, snapshot: bool, con
            "--control-plane", control_plane]
     if not snapshot:
         cmd.append("--no-snapshot")
+    if owner and control_plane == "kube":  # the real control plane stops when its owner (a test session) is gone
+        cmd += ["--owner", str(owner)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     with open(os.path.join(directory, "logs", "serve.out"), "ab") as out:
@@ -173,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
                             help="emulator (default; $MLOPS_CONTROL_PLANE) or kube: the real etcd, kube-apiserver, "
                                  "kube-controller-manager and kube-scheduler built by hack/kube/build.sh")
             sp.add_argument("--no-snapshot", action="store_true", help="do not load/save DIR/snapshot.json")
+            if name == "serve":
+                sp.add_argument("--owner", type=int, default=None,
+                                help="stop when the process with this pid is gone (the kube control plane)")
     sp = sub.add_parser("load-image", help="copy SRC_DIR to DIR/images/<registry/repository>/<tag>/ as image REF "
                                            "(optional SRC_DIR/image.json: workingDir, entrypoint, cmd, env)")
     sp.add_argument("ref")
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.control_plane == "kube":
             from .kube.supervisor import serve as serve_kube
             _log_to(args.dir, "supervisor.log")
-            serve_kube(args.dir, args.port)
+            serve_kube(args.dir, args.port, args.owner)
             return 0
         from .server import serve
         serve(args.dir, args.port, snapshot=not args.no_snapshot)

@@ -162,7 +162,7 @@ def running_sandbox(tmp_path_factory, name: str = "sandbox", control_plane: str 
     """A fresh sandbox in a new temporary directory, stopped on exit (for session fixtures of test trees
     that must not share cluster state with others)."""
     directory = str(tmp_path_factory.mktemp(name))
-    info = cli.start(directory, snapshot=False, control_plane=control_plane)
+    info = cli.start(directory, snapshot=False, control_plane=control_plane, owner=os.getpid())
     try:
         yield SandboxHandle(info)
     finally:

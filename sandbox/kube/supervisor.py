@@ -76,8 +76,21 @@ class KubeSandbox:
         self.cp.stop()
 
 
-def serve(directory: str, port: int = 0) -> None:
-    """Run in the foreground until SIGTERM/SIGINT, then stop every process this started."""
+def _gone(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def serve(directory: str, port: int = 0, parent: int | None = None) -> None:
+    """Run in the foreground until SIGTERM/SIGINT (or until process `parent` is gone: a test session that was
+    killed), then stop every process this started."""
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
@@ -89,6 +102,9 @@ def serve(directory: str, port: int = 0) -> None:
             dead = [n for n, p in sb.cp.procs.items() if p.poll() is not None]
             if dead:
                 log.error("%s exited; stopping the sandbox", ", ".join(dead))
+                break
+            if _gone(parent):
+                log.error("process %d that owns this sandbox is gone; stopping", parent)
                 break
     finally:
         sb.stop()

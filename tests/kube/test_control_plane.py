@@ -116,3 +116,20 @@ def test_build_is_cached():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("/bin")
     assert controlplane.built()
+
+
+def test_stops_when_its_owner_is_gone(tmp_path):
+    """A test session that is killed does not leave a control plane behind: `start(owner=PID)`."""
+    from sandbox import cli
+    owner = subprocess.Popen(["sleep", "600"])
+    try:
+        info = cli.start(str(tmp_path / "owned"), snapshot=False, control_plane="kube", owner=owner.pid)
+    finally:
+        owner.kill()
+        owner.wait()
+    from sandbox.cli import _alive
+    pids = [info["pid"], *info["processes"].values()]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not [p for p in pids if _alive(p)]
