@@ -66,6 +66,8 @@ def test_any_request_gets_a_well_formed_answer(target, req):
     # is not a number
     faithful_500 = code == 500 and b"strconv.ParseUint" in data and "watch" in query
     assert code < 500 or faithful_500, (method, path, query, data[:300])
+    if code == 404 and data == b"404 page not found\n":
+        return  # a group nobody serves: kube-apiserver's mux answers in plain text (tests/fidelity)
     if 400 <= code < 500 and method != "HEAD":
         status = json.loads(data)
         assert status["kind"] == "Status" and status["status"] == "Failure" and status["code"] == code
