@@ -146,12 +146,6 @@ class App:
     def _admin(self, req: Request) -> Response:
         if req.user is not ADMIN:
             raise ApiError(403, f'forbidden: User "{req.user.name}" cannot get path "{req.path}"', "Forbidden")
-        if req.path.rstrip("/") == "/sandbox/v1/compact" and req.method == "POST":
-            # what etcd's compaction is to kube-apiserver: history before now is gone (a watch from it is 410)
-            with self.store.lock:
-                self.store.compacted_rv = self.store.rv
-                self.store.history.clear()
-            return Response(200, {"compacted": self.store.rv})
         if req.path.rstrip("/") == "/sandbox/v1/audit":
             try:
                 since = int(req.query.get("since") or 0)

@@ -385,7 +385,29 @@ def _volume(obj: dict, old: dict | None) -> list[dict]:
     return []
 
 
-BY_KIND = {("", "Namespace"): _namespace, ("", "Secret"): _secret, ("", "ConfigMap"): _configmap,
+def _limit_range(obj: dict, old: dict | None) -> list[dict]:
+    """SetDefaults_LimitRangeItem: a Container item's default limit is its max, its default request the default
+    (else the min)."""
+    for item in (obj.get("spec") or {}).get("limits") or []:
+        if not isinstance(item, dict) or item.get("type") != "Container":
+            continue
+        default = dict(item.get("default") or {})
+        for k, v in (item.get("max") or {}).items():
+            default.setdefault(k, v)
+        request = dict(item.get("defaultRequest") or {})
+        for k, v in default.items():
+            request.setdefault(k, v)
+        for k, v in (item.get("min") or {}).items():
+            request.setdefault(k, v)
+        if default:
+            item["default"] = default
+        if request:
+            item["defaultRequest"] = request
+    return []
+
+
+BY_KIND = {("", "Namespace"): _namespace, ("", "LimitRange"): _limit_range, ("", "Secret"): _secret,
+           ("", "ConfigMap"): _configmap,
            ("", "Service"): _service, ("", "Pod"): _pod, ("apps", "Deployment"): _workload,
            ("apps", "ReplicaSet"): _workload, ("apps", "StatefulSet"): _workload, ("apps", "DaemonSet"): _workload,
            ("batch", "Job"): _job, ("batch", "CronJob"): _cronjob, ("", "PersistentVolumeClaim"): _volume_claim,

@@ -652,7 +652,10 @@ def record_update(
         # kube-apiserver's skipNonAppliedManager: an update of an object that has no managedFields (nobody
         # applied, nothing was owned on create) does not start tracking them
         return out
-    base = _with_seed(old_obj, _create_seed(gvk))
+    seed = _create_seed(gvk)
+    if "spec" not in seed and isinstance(out.get("spec"), dict) and is_builtin(gvk, schema):
+        seed["spec"] = {}  # a built-in kind's spec is a struct: it has no "." of its own
+    base = _with_seed(old_obj, seed)
     changed, removed = compare(base, out, gvk, schema)
     ident = (manager, "Update", subresource)
     own = next((e for e in entries if e.ident == ident), None)

@@ -19,11 +19,9 @@ import contextlib
 import fnmatch
 import http.client
 import json
-import os
 import re
 import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,27 +116,6 @@ class Side:
             self.record(label or f"wait GET {path}", {"status": status, "body": body,
                                                       "condition": bool(until(status, body))})
         return status, body
-
-    # -- compaction (an operator action outside the API) --
-    def compact(self) -> int:
-        """Compact the history: etcd's compaction on the real control plane (its HTTP gateway, the revision of
-        the newest write), the emulator's admin endpoint on the emulator. Returns the compacted revision."""
-        if not self.is_real:
-            code, _, body = self.h.request("POST", "/sandbox/v1/compact", b"{}")
-            assert code == 200, (code, body)
-            return json.loads(body)["compacted"]
-        with open(os.path.join(self.h.dir, "sandbox.json"), encoding="utf-8") as f:
-            pid = json.load(f)["processes"]["kube-apiserver"]
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = f.read().decode().split("\0")
-        etcd = next(a.split("=", 1)[1] for a in args if a.startswith("--etcd-servers=")).split(",")[0]
-        _, body = self.req("GET", "/api/v1/namespaces/default/configmaps?limit=1", record=False)
-        rev = int(body["metadata"]["resourceVersion"])
-        req = urllib.request.Request(etcd + "/v3/kv/compaction", method="POST",  # noqa: S310 - loopback etcd
-                                     data=json.dumps({"revision": str(rev), "physical": True}).encode())
-        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
-            r.read()
-        return rev
 
     # -- watch --
     def watch(self, path: str, count: int, timeout: float = 8, label: str | None = None, record: bool = True,
