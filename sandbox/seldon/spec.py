@@ -87,6 +87,11 @@ class OperatorConfig:
     request_logger: str = "http://default-broker"
     full_health_checks: bool = False
     servers: dict = field(default_factory=dict)          # seldon-config predictor_servers (parsed)
+    # Upstream's webhook and controller read predictor_servers through the manager's cache, which --namespace /
+    # WATCH_NAMESPACE limit to the watched namespace: seldon-config in another namespace (the operator's) is not
+    # found and every prepackaged server is rejected ("No entry in predictors map"). The storage initializer is read
+    # with a direct client (model_initializer_injector.go) and is found.
+    servers_readable: bool = True
     storage_initializer: dict = field(default_factory=dict)
 
     @classmethod
@@ -99,6 +104,7 @@ class OperatorConfig:
             if isinstance(a, str) and a.startswith("--namespace="):
                 cfg.watch_namespace = a.split("=", 1)[1]
         cfg.watch_namespace = env.get("WATCH_NAMESPACE", "") or cfg.watch_namespace
+        cfg.servers_readable = not cfg.watch_namespace or cfg.watch_namespace == cfg.namespace
         cfg.controller_id = env.get("CONTROLLER_ID", "")
         cfg.ambassador = env.get("AMBASSADOR_ENABLED", "true").lower() == "true"
         cfg.ambassador_single_namespace = env.get("AMBASSADOR_SINGLE_NAMESPACE", "false").lower() == "true"
@@ -136,6 +142,8 @@ class OperatorConfig:
         return cid == self.controller_id
 
     def server_image(self, implementation: str, protocol: str) -> str:
+        if not self.servers_readable:
+            raise SpecError(f"No entry in predictors map for {implementation}")
         proto_key = {"seldon": "seldon", "v2": "v2", "kfserving": "v2", "tensorflow": "tensorflow"}.get(protocol,
                                                                                                         protocol)
         entry = ((self.servers.get(implementation) or {}).get("protocols") or {}).get(proto_key)

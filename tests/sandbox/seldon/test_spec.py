@@ -118,6 +118,11 @@ def test_operator_config_scope():
     assert cfg.watches(_sdep([_pred()], labels={"seldon.io/controller-id": "team-a"}))
     assert not cfg.watches(_sdep([_pred()]))
     assert not cfg.watches(_sdep([_pred()], ns="other", labels={"seldon.io/controller-id": "team-a"}))
+    # as upstream: the cache is limited to "models", so seldon-config in seldon-system cannot be read
+    with pytest.raises(S.SpecError, match="No entry in predictors map for SKLEARN_SERVER"):
+        S.build(_sdep([_pred()]), cfg)
+    deploy["metadata"]["namespace"] = "models"  # the operator inside the watched namespace (upstream's chart)
+    cfg = S.OperatorConfig.from_objects(deploy, None)
     d = S.build(_sdep([_pred()]), cfg)
     svc = next(s for s in d.services if s["metadata"]["name"] == "iris-default")
     assert len(list(yaml.safe_load_all(svc["metadata"]["annotations"][S.AMBASSADOR_ANNOTATION]))) == 4
