@@ -282,7 +282,7 @@ def test_render_variants(collections_path, tmp_path):
     assert not [d for d in seldon if d["kind"] == "ClusterRole" and d["metadata"]["name"].startswith("seldon-manager")]
     role = find(seldon, "Role", "seldon-manager-role")
     assert role["metadata"]["namespace"] == "models"
-    assert find(seldon, "Namespace", "models")["metadata"]["labels"]["seldon.io/controller-id"] == "seldon-system"
+    assert find(seldon, "Namespace", "models")["metadata"]["labels"]["seldon.io/controller-id"] == "models"
     pod = find(seldon, "Deployment", "seldon-controller-manager")["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["WATCH_NAMESPACE"] == "models" and env["ISTIO_ENABLED"] == "true"
@@ -305,6 +305,58 @@ def test_render_variants(collections_path, tmp_path):
     assert not [d for d in emissary if d["metadata"]["name"] == "emissary-apiext"]
     assert not [d for d in emissary if d["kind"] == "Listener"]
     assert all("conversion" not in d["spec"] for d in emissary if d["kind"] == "CustomResourceDefinition")
+
+
+def test_seldon_webhook_lists_v1_only(collections_path, tmp_path):
+    """Issue 18 defect 5: upstream's webhook (chart webhook.yaml, operator config/webhook) lists v1 only; v1alpha2
+    and v1alpha3 requests reach it converted to v1 (matchPolicy Equivalent)."""
+    seldon = render(collections_path, tmp_path, seldon_core_webhook_mode="cert_manager")["seldon_core"]
+    webhook = find(seldon, "ValidatingWebhookConfiguration", "seldon-validating-webhook-configuration-seldon-system")
+    for hook in webhook["webhooks"]:
+        assert hook["clientConfig"]["service"]["path"] == "/validate-machinelearning-seldon-io-v1-seldondeployment"
+        assert [rule["apiVersions"] for rule in hook["rules"]] == [["v1"]], hook["rules"]
+
+
+def test_seldon_single_namespace_operator_runs_in_the_watched_namespace(collections_path, tmp_path):
+    """Issue 18 defect 2: with a watch namespace the operator's cache sees that namespace only, so seldon-config (read
+    from the operator's own namespace, POD_NAMESPACE) must be there: as upstream's singleNamespace chart, the operator,
+    its configuration, webhook Service and RBAC subjects live in the watched namespace."""
+    for mode in ("operator", "cert_manager"):
+        seldon = render(collections_path, tmp_path / mode, seldon_core_watch_namespace="models",
+                        seldon_core_webhook_mode=mode)["seldon_core"]
+        namespaced = [d for d in seldon if d["kind"] not in (
+            "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+            "ValidatingWebhookConfiguration")]
+        assert {(d["kind"], d["metadata"]["namespace"]) for d in namespaced} >= {
+            ("Deployment", "models"), ("ConfigMap", "models"), ("ServiceAccount", "models"), ("Service", "models")}
+        assert {d["metadata"]["namespace"] for d in namespaced} == {"models"}, [
+            (d["kind"], d["metadata"]["name"], d["metadata"]["namespace"]) for d in namespaced]
+        assert [d["metadata"]["name"] for d in seldon if d["kind"] == "Namespace"] == ["models"]
+        for binding in (d for d in seldon if d["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+            assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "seldon-manager", "namespace": "models"}]
+        pod = find(seldon, "Deployment", "seldon-controller-manager")["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["WATCH_NAMESPACE"] == "models" and "--namespace=models" in pod["containers"][0]["args"]
+        if mode == "cert_manager":
+            webhook = find(seldon, "ValidatingWebhookConfiguration", "seldon-validating-webhook-configuration-models")
+            assert webhook["webhooks"][0]["clientConfig"]["service"]["namespace"] == "models"
+            assert find(seldon, "Certificate", "seldon-serving-cert")["spec"]["dnsNames"][0] == (
+                "seldon-webhook-service.models.svc")
+
+
+def test_argo_controller_reads_no_secret_cluster_wide(rendered):
+    """Issue 18 defect 4: as upstream v3.5.12 (workflow-controller-clusterrole.yaml), cluster-wide the controller may
+    get one Secret by name (the agent's CA certificates); every Secret only in its own namespace (argo-role)."""
+    argo = rendered["argo_workflows"]
+    for role in (d for d in argo if d["kind"] == "ClusterRole"):
+        for rule in role["rules"]:
+            if "" in rule["apiGroups"] and "secrets" in rule["resources"] and role["metadata"]["name"] != (
+                    "argo-server-cluster-role"):  # the server's get/create secrets is upstream's too
+                assert rule.get("resourceNames") == ["argo-workflows-agent-ca-certificates"], (role["metadata"], rule)
+                assert rule["verbs"] == ["get"]
+    own = find(argo, "Role", "argo-role")
+    assert own["metadata"]["namespace"] == "argo"
+    assert {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]} in own["rules"]
 
 
 # -- against the sandbox ------------------------------------------------------------------------------------------
@@ -442,3 +494,51 @@ def test_reinstall_after_teardown(sandbox, run_playbook):
     assert_no_writes(sandbox, mark, "the run after a re-install")
     namespaces, _rbac, crds = platform_objects(sandbox)
     assert len(namespaces) == len(expected_namespaces(sandbox)) and len(crds) == expected_crds(sandbox)
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(900)
+def test_seldon_uninstall_removes_the_webhook_the_operator_registered(sandbox, run_playbook):
+    """Issue 18 defect 1: in cluster-wide mode upstream's operator registers seldon-validating-webhook-configuration
+    (owned by the CRD, which uninstall keeps): left behind, it makes every SeldonDeployment create fail with "service
+    not found". The suffixed name (watch namespace, cert_manager) goes too. No cluster-wide operator runs in the
+    namespace used here, so the objects stand for the ones its operator would have registered."""
+    namespace = "sc-" + uuid.uuid4().hex[:6]
+    names = ("seldon-validating-webhook-configuration", "seldon-validating-webhook-configuration-" + namespace)
+    for name in names:
+        sandbox.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{"name": "v1.vseldondeployment.kb.io", "admissionReviewVersions": ["v1"],
+                          "sideEffects": "None", "failurePolicy": "Fail",
+                          "clientConfig": {"service": {"name": "seldon-webhook-service", "namespace": namespace}},
+                          "rules": [{"apiGroups": ["machinelearning.seldon.io"], "apiVersions": ["v1"],
+                                     "operations": ["CREATE", "UPDATE"], "resources": ["seldondeployments"]}]}]}))
+    run_ok(run_playbook, TEARDOWN,
+           extra_vars={"platform_components": ["seldon_core"], "seldon_core_namespace": namespace})
+    left = sandbox.kubectl("get", "validatingwebhookconfigurations", "-o", "name").stdout.split()
+    assert not [n for n in left if n.split("/", 1)[1] in names], left
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(900)
+@pytest.mark.emulator_only("fault injection; Emissary is not installed on the real control plane (issue 21)")
+def test_emissary_objects_wait_out_the_missing_conversion_ca_bundle(sandbox, run_playbook):
+    """Issue 18 defect 6: emissary-apiext is Ready before it has put its CA into the CRDs' conversion webhook; until
+    then the API server answers the first getambassador.io apply with a conversion webhook error (500, which the
+    client's own retries do not outlast). The role retries that error until the caBundle is there."""
+    message = ('conversion webhook for getambassador.io/v3alpha1, Kind=Module failed: Post "https://emissary-apiext.'
+               'emissary-system.svc:443/webhooks/crd-convert?timeout=30s": tls: failed to verify certificate: x509: '
+               'certificate signed by unknown authority')
+    sandbox.clear_faults()
+    sandbox._admin("POST", "/sandbox/v1/faults", {
+        "path_regex": "^/apis/getambassador\\.io/v3alpha1/namespaces/emissary/modules", "method": "*", "count": 8,
+        "status": 500, "message": message})
+    try:
+        run = run_ok(run_playbook, INSTALL, extra_vars={"platform_components": ["ambassador"]})
+        hits = sum(rule["hits"] for rule in sandbox.faults())
+    finally:
+        sandbox.clear_faults()
+    assert hits == 8, hits
+    assert run.stats.get("failures", 0) == 0
+    sandbox.kubectl("get", "modules.getambassador.io", "ambassador", "-n", "emissary")
