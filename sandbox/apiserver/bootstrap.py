@@ -75,7 +75,3 @@ def bootstrap(objects: Objects, ctx: Ctx) -> None:
             "metadata": {"name": name, "labels": _BOOTSTRAP},
             "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
             "subjects": [{"apiGroup": RBAC, "kind": "Group", "name": group}]}, ctx=ctx)
-    # like kube-apiserver's watch cache, which starts at the server's start: a watch from an older
-    # resourceVersion is 410 Expired (tests/fidelity watch_410_expired)
-    with objects.store.lock:
-        objects.store.compacted_rv = max(objects.store.compacted_rv, objects.store.rv)

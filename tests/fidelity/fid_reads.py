@@ -204,14 +204,10 @@ def watch_send_initial_events_bookmark(s):
 
 
 @scenario("watch")
-def watch_410_expired(s):
-    # kube-apiserver's watch cache starts when the server starts: a watch from an older resourceVersion ("1") is
-    # 410 Expired, an ERROR event. (An etcd compaction makes the cache re-list: not done here.) LimitRanges:
-    # nothing else writes them.
-    path = f"/api/v1/namespaces/{s.ns}/limitranges"
-    s.post(path, {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "a"},
-                  "spec": {"limits": [{"type": "Container", "max": {"cpu": "2"}}]}})
-    s.watch(f"{path}?watch=1&resourceVersion=1", 1)
+def watch_bad_resource_version(s):
+    # (A watch from an expired resourceVersion is not compared: kube-apiserver v1.37 answers it from etcd while its
+    # watch cache is young and with 410 Expired once the cache has settled, minutes after the start; see the
+    # report.)
     s.watch(f"{cms(s)}?watch=1&resourceVersion=abc", 1)
 
 
