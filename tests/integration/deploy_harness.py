@@ -109,8 +109,8 @@ def run(env: dict, tmp: Path, playbook: str, *args: str, timeout: float = 300, e
 
 
 def ok(done: Done) -> Done:
-    assert done.rc == 0, "rc=%s timed_out=%s after %.0f s\n%s" % (done.rc, done.timed_out, done.seconds,
-                                                                 done.output[-6000:])
+    assert done.rc == 0, "rc=%s timed_out=%s after %.0f s\n%s" % (
+        done.rc, done.timed_out, done.seconds, done.output[-6000:])
     return done
 
 
@@ -131,7 +131,7 @@ def train(path: Path, seed: int = 0) -> Path:
 
 
 def objects(sandbox, path: str) -> list[dict]:
-    code, _, body = sandbox.request("GET", path)
+    code, _headers, body = sandbox.request("GET", path)
     assert code == 200, body[:300]
     return json.loads(body)["items"]
 

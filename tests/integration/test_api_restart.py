@@ -82,7 +82,7 @@ def test_a_wait_survives_an_api_server_restart(own, ansible_env, tmp_path):
         restart(directory, info)
         handle = SandboxHandle(json.loads(Path(directory, "sandbox.json").read_text()))
         handle.kubectl("create", "configmap", "after-restart", "--from-literal=a=b")
-        out, _ = proc.communicate(timeout=180)
+        out = proc.communicate(timeout=180)[0]
     finally:
         proc.kill()
     assert proc.returncode == 0, out[-4000:]
@@ -95,7 +95,7 @@ def test_a_server_that_does_not_come_back_fails_with_the_cause(own, ansible_env,
         waiting(SandboxHandle(info), proc)
         cli.stop(directory)
         started = time.monotonic()
-        out, _ = proc.communicate(timeout=240)
+        out = proc.communicate(timeout=240)[0]
     finally:
         proc.kill()
     assert proc.returncode != 0

@@ -52,8 +52,8 @@ def test_apply_check_create_diff_rerun_update(namespace, sandbox, run_playbook):
 
     created = run_ok(run_playbook, play(apply)).task("apply")
     assert created["results"][0]["action"] == "created"
-    live = yaml.safe_load(sandbox.kubectl("-n", NS, "get", "configmap", "settings", "-o", "yaml",
-                                                  "--show-managed-fields").stdout)
+    shown = sandbox.kubectl("-n", NS, "get", "configmap", "settings", "-o", "yaml", "--show-managed-fields")
+    live = yaml.safe_load(shown.stdout)
     managers = {m["manager"]: m["operation"] for m in live["metadata"]["managedFields"]}
     assert managers == {"mlops.k8s": "Apply"}
 

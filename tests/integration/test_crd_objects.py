@@ -43,8 +43,8 @@ def crds(run_playbook, tmp_path):
     """Only the CRDs of the two roles (rendered by the roles' `render` entry point), and a namespace; applying
     them again (each test does) changes nothing."""
     out = tmp_path / "render"
-    render = [{"name": "render %s" % role, "ansible.builtin.include_role": {"name": "mlops.k8s.%s" % role,
-                                                                              "tasks_from": "render"},
+    render = [{"name": "render %s" % role,
+               "ansible.builtin.include_role": {"name": "mlops.k8s.%s" % role, "tasks_from": "render"},
                "vars": {"%s_render_dir" % role: str(out / role)}} for role in ("seldon_core", "argo_workflows")]
     run_ok(run_playbook, play(*render))
     files = sorted(str(p) for p in out.glob("*/*crds.yaml"))
@@ -55,9 +55,10 @@ def crds(run_playbook, tmp_path):
 
 
 def test_seldon_deployment_check_apply_rerun_delete(crds, sandbox, run_playbook):
-    predictors = [{"name": "default", "implementation": "SKLEARN_SERVER", "model_uri": "s3://models/iris/1",
-                   "replicas": 1, "traffic": 75}, {"name": "canary", "implementation": "SKLEARN_SERVER",
-                                    "model_uri": "s3://models/iris/2", "traffic": 25}]
+    predictors = [
+        {"name": "default", "implementation": "SKLEARN_SERVER", "model_uri": "s3://models/iris/1", "replicas": 1,
+         "traffic": 75},
+        {"name": "canary", "implementation": "SKLEARN_SERVER", "model_uri": "s3://models/iris/2", "traffic": 25}]
     deploy = task("sdep", "mlops.k8s.seldon_deployment", register="sdep", name="iris", namespace=NS,
                   predictors=predictors, wait=False)
     mark = sandbox.audit_mark()

@@ -81,8 +81,8 @@ def test_deploy_under_random_api_faults_succeeds_once_and_reruns_unchanged(sandb
     assert seen >= 50 and faulted >= 0.1 * seen, (faulted, seen)
     assert first.recap().get("changed", 0) >= 3
     state = inventory(sandbox, NAMESPACE)
-    assert [n for n, _ in state["SeldonDeployment"]] == ["iris"]
-    assert [n for n, _ in state["Secret"] if n == "s3-model-secret"] == ["s3-model-secret"]
+    assert [n for n, _uid in state["SeldonDeployment"]] == ["iris"]
+    assert [n for n, _uid in state["Secret"] if n == "s3-model-secret"] == ["s3-model-secret"]
     # one predictor, one replica: one Deployment, one ReplicaSet, one pod (a create retried after a fault that had
     # in fact succeeded would show here, or as a second generation of pods)
     assert len(state["Deployment"]) == 1 and len(state["ReplicaSet"]) == 1 and len(state["Pod"]) == 1, state
@@ -115,8 +115,9 @@ def test_model_server_pod_killed_while_the_playbook_waits(sandbox, harness):
                 if p["metadata"]["name"].startswith(name + "-") and not p["metadata"].get("deletionTimestamp")]
         if pods:
             killed = pods[0]["metadata"]["name"]
-            code, _, body = sandbox.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (NAMESPACE, killed),
-                                            json.dumps({"gracePeriodSeconds": 0}).encode())
+            code, _headers, body = sandbox.request(
+                "DELETE", "/api/v1/namespaces/%s/pods/%s" % (NAMESPACE, killed),
+                json.dumps({"gracePeriodSeconds": 0}).encode())
             assert code in (200, 202), body
         time.sleep(0.1)
     done = book.wait(360)
@@ -124,7 +125,7 @@ def test_model_server_pod_killed_while_the_playbook_waits(sandbox, harness):
     assert not done.timed_out, done.output[-4000:]
     ok(done)  # the ReplicaSet replaced the pod and the wait saw the SeldonDeployment Available
     state = inventory(sandbox, NAMESPACE)
-    pods = [n for n, _ in state["Pod"] if n.startswith(name + "-")]
+    pods = [n for n, _uid in state["Pod"] if n.startswith(name + "-")]
     assert len(pods) == 1 and killed not in pods, pods
 
 
@@ -201,7 +202,7 @@ def test_s3_answering_503_for_a_while(sandbox, harness, failures):
     assert proxy.seen > min(failures, 3), "the upload never met the flaky S3"
     assert not done.timed_out, done.output[-4000:]
     if done.rc == 0:
-        code, _, body = sandbox.request("GET", SDEPS % NAMESPACE + "/" + name)
+        code, _headers, body = sandbox.request("GET", SDEPS % NAMESPACE + "/" + name)
         assert code == 200 and json.loads(body)["status"]["state"] == "Available"
     else:  # gave up: the message names the cause
         failed = "\n".join(line for line in done.output.splitlines()

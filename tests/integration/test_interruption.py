@@ -98,12 +98,12 @@ def test_deploy_killed_at_ten_points_then_rerun(sandbox, collections_path, tmp_p
     # storage Secret; the same files uploaded
     state = inventory(sandbox, NAMESPACE)
     clean = inventory(sandbox, PROBE_NAMESPACE)
-    assert [n for n, _ in state["SeldonDeployment"]] == ["iris"], state
+    assert [n for n, _uid in state["SeldonDeployment"]] == ["iris"], state
     for kind in ("Deployment", "ReplicaSet", "Pod", "Service", "Secret"):
         assert len(state[kind]) == len(clean[kind]), (kind, state[kind], clean[kind])
     for kind in ("Deployment", "ReplicaSet", "Pod"):
         assert len(state[kind]) == 1 and state[kind][0][0].startswith("iris-"), (kind, state[kind])
-    assert [n for n, _ in state["Secret"] if n == "s3-model-secret"] == ["s3-model-secret"]
+    assert [n for n, _uid in state["Secret"] if n == "s3-model-secret"] == ["s3-model-secret"]
     s3 = s3_client(sandbox)
     assert keys(s3, "%s/iris" % NAMESPACE) == keys(s3, "%s/probe" % PROBE_NAMESPACE) != []
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -90,7 +90,7 @@ def test_deploy_with_vvv_and_diff_shows_no_secret(sandbox, collections_path, tmp
     assert any("token" in label for label in secrets), secrets.keys()
 
     # the control: the storage Secret holds these values, and the scanner sees them in it as the API returns it
-    code, _, body = sandbox.request("GET", "/api/v1/namespaces/%s/secrets/s3-model-secret" % NAMESPACE)
+    code, _headers, body = sandbox.request("GET", "/api/v1/namespaces/%s/secrets/s3-model-secret" % NAMESPACE)
     assert code == 200
     stored = scan_secrets.scan([("api", body.decode())], secrets)
     assert {f["secret"] for f in stored} >= {"S3 secret key", "S3 access key id"}, stored
@@ -100,6 +100,6 @@ def test_deploy_with_vvv_and_diff_shows_no_secret(sandbox, collections_path, tmp
 
     texts = [("playbook output", done.output), ("ansible.log", ansible_log.read_text(errors="replace"))]
     texts += list(scan_secrets.read_inputs([str(sandbox.dir) + "/logs"]))
-    assert sum(len(t) for _, t in texts) > 100_000  # -vvv: the whole invocation of every task is there
+    assert sum(len(t) for _source, t in texts) > 100_000  # -vvv: the whole invocation of every task is there
     findings = scan_secrets.scan(texts, secrets)
     assert findings == [], "\n".join("%(source)s:%(line)d: %(secret)s (%(form)s)" % f for f in findings[:40])

@@ -21,7 +21,7 @@ sealed = pytest.mark.skipif(os.environ.get("MLOPS_SEALED_NETNS") != "1",
 
 @sealed
 def test_only_loopback_exists():
-    names = [name for _, name in socket.if_nameindex()]  # this network namespace's interfaces (not sysfs's)
+    names = [name for _index, name in socket.if_nameindex()]  # this network namespace's interfaces (not sysfs's)
     assert names == ["lo"], names
 
 
