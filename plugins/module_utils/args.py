@@ -92,3 +92,38 @@ def auth_spec():
 def wait_spec():
     """A fresh copy of WAIT_ARG_SPEC."""
     return copy.deepcopy(WAIT_ARG_SPEC)
+
+
+def _kind_of(value):
+    return "a list" if isinstance(value, list) else "a %s" % type(value).__name__
+
+
+def suboption_type_errors(argument_spec, params, prefix=""):
+    """Why options with suboptions hold something ansible-core cannot check (an empty list when they do not).
+
+    ansible-core looks up the suboptions of a ``dict`` option (and of each element of a ``list`` of ``dict``)
+    before it checks that the value is a dictionary, so a number or a list there ends in a TypeError traceback
+    instead of a message. Strings are left to ansible-core (it reads ``k=v`` and JSON strings as dictionaries).
+    The values themselves are never shown: they may be credentials (``proxy_headers.proxy_basic_auth``).
+    """
+    errors = []
+    for name, option in argument_spec.items():
+        if not option.get("options"):
+            continue
+        kind = option.get("type")
+        if kind not in ("dict", "list") or (kind == "list" and option.get("elements") != "dict"):
+            continue
+        for key in (name, *option.get("aliases", ())):
+            value = params.get(key) if isinstance(params, dict) else None
+            if value is None:
+                continue
+            many = kind == "list" and isinstance(value, list)
+            for index, element in enumerate(value if many else [value]):
+                where = "%s%s%s" % (prefix, key, "[%d]" % index if many else "")
+                if isinstance(element, dict):
+                    errors.extend(suboption_type_errors(option["options"], element, where + "."))
+                elif not isinstance(element, str):
+                    errors.append("%s must be %s, got %s" % (
+                        where, "a dictionary" if kind == "dict" or many else "a list of dictionaries",
+                        _kind_of(element)))
+    return errors

@@ -25,6 +25,7 @@ from ansible_collections.mlops.k8s.plugins.module_utils.args import (
     PROXY_HEADERS_SPEC,
 )
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref, to_k8s_error
+from ansible_collections.mlops.k8s.plugins.module_utils.limits import MAX_SECONDS
 
 try:
     import kubernetes
@@ -87,6 +88,8 @@ def request_timeouts(auth):
         seconds = DEFAULT_REQUEST_TIMEOUT
     if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
         raise K8sError("request_timeout must be a whole number of seconds, 1 or more (got %r)" % (seconds,))
+    if seconds > MAX_SECONDS:
+        raise K8sError("request_timeout must be at most %d seconds (a year)" % MAX_SECONDS)
     return (min(CONNECT_TIMEOUT, seconds), seconds)
 
 

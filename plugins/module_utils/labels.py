@@ -15,8 +15,8 @@ import re
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
-_NAME_RE = re.compile("^%s$" % _NAME)
-_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NAME_RE = re.compile("^%s\\Z" % _NAME)  # \Z, not $: "$" also matches before a trailing newline
+_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _KEY = r"[A-Za-z0-9][-A-Za-z0-9_./]*"
 _SET_RE = re.compile(r"^(?P<key>%s)\s+(?P<op>in|notin)\s*\((?P<values>[^()]*)\)$" % _KEY)
 _CMP_RE = re.compile(r"^(?P<key>%s)\s*(?P<op>==|!=|=|>|<)\s*(?P<value>[^=!<>\s]*)$" % _KEY)
@@ -49,6 +49,24 @@ def value_problem(value):
         return ("label value %r must be at most 63 alphanumeric characters, '-', '_' or '.', starting and ending "
                 "with an alphanumeric character" % value)
     return None
+
+
+def check_labels(values, what="labels"):
+    """Raise K8sError naming the first invalid key or value of a mapping of labels (str keys and values)."""
+    for key in sorted(values or {}):
+        problem = key_problem(key) or value_problem(values[key])
+        if problem:
+            raise K8sError("%s: %s" % (what, problem))
+    return values
+
+
+def check_annotation_keys(values, what="annotations"):
+    """Raise K8sError naming the first invalid key of a mapping of annotations (their values are free text)."""
+    for key in sorted(values or {}):
+        problem = key_problem(key)
+        if problem:
+            raise K8sError("%s: %s" % (what, problem.replace("label key", "annotation key")))
+    return values
 
 
 def _split_terms(text):

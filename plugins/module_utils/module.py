@@ -13,6 +13,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mlops.k8s.plugins.module_utils import args as _args
+from ansible_collections.mlops.k8s.plugins.module_utils import limits
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, to_k8s_error
 
 try:
@@ -96,9 +97,24 @@ def sensitive_values(params):
     return {v for v in found if len(v) >= MIN_MASKED_LENGTH}
 
 
+# options every module checks the same way: (minimum, maximum)
+SECONDS_OPTIONS = {"wait_timeout": (0, limits.MAX_SECONDS)}
+
+
 class _AnsibleModule(AnsibleModule):
     """AnsibleModule that masks ``sensitive_values`` of its arguments from the start: AnsibleModule logs the
-    invocation (syslog / journald) inside its constructor, before any later ``no_log_values`` update."""
+    invocation (syslog / journald) inside its constructor, before any later ``no_log_values`` update.
+
+    It also refuses, with a message, options with suboptions given a number or a list where ansible-core's own
+    checks would raise a TypeError (see ``args.suboption_type_errors``).
+    """
+
+    def _set_internal_properties(self, argument_spec=None, module_parameters=None):
+        super()._set_internal_properties(argument_spec, module_parameters)
+        errors = _args.suboption_type_errors(self.argument_spec, self.params)
+        if errors:
+            # before ansible-core's validation, so no value is known to be secret yet: none is returned
+            self.fail_json(msg="; ".join(errors), invocation={"module_args": {}})
 
     def _log_invocation(self):
         self.no_log_values.update(sensitive_values(self.params))
@@ -119,6 +135,10 @@ class K8sAnsibleModule:
         self._module = _AnsibleModule(argument_spec=spec, **kwargs)
         self._client = None
         self._module.no_log_values.update(sensitive_values(self._module.params))  # also when the log is off
+        try:
+            limits.check_ints(self._module.params, {k: v for k, v in SECONDS_OPTIONS.items() if k in spec})
+        except K8sError as err:
+            self._module.fail_json(msg=err.msg)
         if not HAS_KUBERNETES:
             self._module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMP_ERR)
         if requires_yaml and not HAS_YAML:

@@ -14,7 +14,7 @@ import json
 import os
 import re
 
-from ansible_collections.mlops.k8s.plugins.module_utils import labels, waiter
+from ansible_collections.mlops.k8s.plugins.module_utils import labels, names, safe_yaml, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
 
 try:
@@ -87,7 +87,9 @@ def parse_yaml(text, origin):
     if not HAS_YAML:
         raise K8sError("PyYAML is required to read YAML manifests")
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = safe_yaml.load_all(text)
+    except safe_yaml.YAMLLimitError as exc:
+        raise K8sError("%s: YAML refused: %s" % (origin, exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark else ""
@@ -148,6 +150,8 @@ def manifest_files(src):
 def load_manifests(definition=None, src=None):
     """Manifests from ``definition`` (dict, list, YAML string with any number of documents) and/or ``src``."""
     out = []
+    if isinstance(definition, (dict, list, tuple)) and safe_yaml.depth_over(definition, safe_yaml.MAX_DEPTH + 1):
+        raise K8sError("definition: nested deeper than %d levels" % safe_yaml.MAX_DEPTH)
     if definition is not None:
         _expand(definition, "definition", out)
     if src:
@@ -181,6 +185,7 @@ def validate_manifest(manifest):
         for key in ("name", "generateName", "namespace"):
             if key in meta and meta[key] is not None and not isinstance(meta[key], str):
                 problems.append("metadata.%s must be a string" % key)
+        problems.extend(_metadata_name_problems(meta))
         for key in ("labels", "annotations"):
             if meta.get(key) is not None and not isinstance(meta[key], dict):
                 problems.append("metadata.%s must be a mapping" % key)
@@ -188,6 +193,19 @@ def validate_manifest(manifest):
         label = ref(obj.get("kind"), None, (meta or {}).get("name") if isinstance(meta, dict) else None)
         raise K8sError("%s (%s): %s" % (manifest.origin, label, "; ".join(problems)))
     return manifest
+
+
+def _metadata_name_problems(meta):
+    """metadata.name and metadata.namespace become URL path segments: refuse what would change the path."""
+    problems = []
+    checks = (("name", names.check_path_segment), ("namespace", names.check_label))
+    for key, check in checks:
+        if isinstance(meta.get(key), str) and meta[key]:
+            try:
+                check(meta[key], "metadata.%s" % key)
+            except K8sError as err:
+                problems.append(err.msg)
+    return problems
 
 
 # -- discovery, namespaces and order ------------------------------------------------------------------------

@@ -242,7 +242,7 @@ def test_check_mode_with_a_missing_source_warns(cluster, run_module):
     ({"spec": SPEC, "name": "x", "entrypoint": "nope"},
      "invalid Workflow: spec.entrypoint 'nope' is not one of the templates (main)"),
     ({"definition": "kind: Workflow\nspec: [", "name": "x"}, "definition: invalid YAML"),
-    ({"spec": SPEC, "name": "x", "wait_timeout": -1}, "wait_timeout must be >= 0"),
+    ({"spec": SPEC, "name": "x", "wait_timeout": -1}, "wait_timeout must be a whole number from 0 to"),
     ({"state": "absent", "generate_name": "x-"}, "name is required to delete a Workflow"),
 ])
 def test_bad_input_fails_before_any_write(cluster, run_module, args, message):
