@@ -19,7 +19,7 @@ options:
     default: false
   wait_timeout:
     description:
-      - How many seconds to wait in total.
+      - How many seconds to wait in total, from 0 to 31622400 (a year).
     type: int
     default: 120
   wait_condition:

@@ -47,8 +47,8 @@ ANN_SCHEDULED_TIME = "workflows.argoproj.io/scheduled-time"
 
 RECREATE = ("never", "on_change", "always")
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_GENERATE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9.-])?$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\Z")  # \Z: "$" matches before a trailing newline
+_GENERATE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9.-])?\Z")
 
 
 class ArgoError(K8sError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import re
 
-from ansible_collections.mlops.k8s.plugins.module_utils import argo
+from ansible_collections.mlops.k8s.plugins.module_utils import argo, limits
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 
 CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
@@ -120,6 +120,9 @@ def validate_schedule(expr, what="schedule"):
     return expr
 
 
+INT64_MAX = 2 ** 63 - 1  # startingDeadlineSeconds is an int64, the history limits are int32
+
+
 # -- CronWorkflows ------------------------------------------------------------------------------------------
 CRON_FIELDS = (
     # option, spec key
@@ -204,10 +207,12 @@ def validate_cron_workflow(cron):
     policy = spec.get("concurrencyPolicy")
     if policy is not None and policy not in CONCURRENCY_POLICIES:
         problems.append("concurrencyPolicy %r must be one of %s" % (policy, ", ".join(CONCURRENCY_POLICIES)))
-    for key in ("startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
-        value = spec.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            problems.append("%s must be a number >= 0 (got %r)" % (key, value))
+    for key, maximum in (("startingDeadlineSeconds", INT64_MAX), ("successfulJobsHistoryLimit", limits.INT32_MAX),
+                         ("failedJobsHistoryLimit", limits.INT32_MAX)):
+        try:
+            limits.check_int(spec.get(key), key, 0, maximum)
+        except K8sError as err:
+            problems.append(err.msg)
     if spec.get("suspend") is not None and not isinstance(spec["suspend"], bool):
         problems.append("suspend must be true or false")
     if spec.get("workflowSpec") is None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.mlops.k8s.plugins.module_utils import labels as labels_
 from ansible_collections.mlops.k8s.plugins.module_utils import managed, names, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.quantity import validate_quantities
@@ -25,9 +26,9 @@ def _strings(values, what):
 def build_namespace(name, labels=None, annotations=None):
     meta = {"name": name}
     if labels:
-        meta["labels"] = _strings(labels, "labels")
+        meta["labels"] = labels_.check_labels(_strings(labels, "labels"))
     if annotations:
-        meta["annotations"] = _strings(annotations, "annotations")
+        meta["annotations"] = labels_.check_annotation_keys(_strings(annotations, "annotations"))
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
@@ -111,6 +112,8 @@ def absent(module, client, params):
 def run_namespace(module):
     params = module.params
     names.check_label(params["name"], "namespace")
+    names.check_subdomain(params["quota_name"], "quota_name")
+    names.check_subdomain(params["limit_range_name"], "limit_range_name")
     if params["state"] == "present":
         plan(params)  # validate before connecting
         return present(module, module.client, params)

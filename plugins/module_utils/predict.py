@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.mlops.k8s.plugins.module_utils.seldon import gateway_path, is_v2, service_path
+from ansible_collections.mlops.k8s.plugins.module_utils import limits, names
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.seldon import MAX_NAME, gateway_path, is_v2, service_path
 
 GATEWAY_ENV = "MLOPS_K8S_GATEWAY_URL"
 RETRY_STATUSES = (404, 502, 503, 504)
@@ -138,6 +140,14 @@ def predict_url(url, name=None, namespace="default", *, protocol="seldon", model
         raise PredictError("url is required (the gateway base URL, or the predictor Service URL with "
                            "target: service); it can also come from %s" % GATEWAY_ENV)
     if path is None:
+        try:  # the names become segments of the path
+            if model_name is not None and is_v2(protocol):
+                names.check_path_segment(model_name, "model_name")
+            if target == "gateway" and name:
+                names.check_label(name, "name", MAX_NAME)
+                names.check_label(namespace or "default", "namespace")
+        except K8sError as err:
+            raise PredictError(err.msg) from None
         if target == "gateway":
             if not name:
                 raise PredictError("name is required to build the gateway path (or give path)")
@@ -148,6 +158,15 @@ def predict_url(url, name=None, namespace="default", *, protocol="seldon", model
         path = "/" + path
     check_url(url)
     return url.rstrip("/") + path
+
+
+def check_timeouts(timeout, request_timeout):
+    """``timeout`` (all attempts) 0 or more, ``request_timeout`` (one attempt) 1 or more, seconds, at most a year."""
+    try:
+        limits.check_int(timeout, "timeout", 0, limits.MAX_SECONDS)
+        limits.check_int(request_timeout, "request_timeout", 1, limits.MAX_SECONDS)
+    except K8sError as err:
+        raise PredictError(err.msg) from None
 
 
 def check_url(url):

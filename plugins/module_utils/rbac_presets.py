@@ -354,6 +354,10 @@ def run_service_account(module):
     cluster_wide, role_name = params["cluster_wide"], params["role_name"]
     check_subdomain(name, "name")
     check_label(namespace, "namespace")
+    if role_name:
+        check_subdomain(role_name, "role_name")
+    for secret in params["image_pull_secrets"] or []:
+        check_subdomain(secret, "image_pull_secrets entry")
     if params["state"] == "absent":
         client = module.client
         results = []

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.mlops.k8s.plugins.module_utils import http_urls
 
 try:
     import boto3
@@ -71,8 +72,8 @@ DELETE_BATCH = 1000  # DeleteObjects limit
 
 _HASH_BLOCK = MIB
 _PLAIN_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")  # \Z: "$" matches before a trailing newline
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}\Z")
 _NOT_FOUND_CODES = ("404", "NoSuchBucket", "NotFound")
 
 # Argument spec shared by every module that talks to S3 (documented in doc_fragments/s3_auth.py).
@@ -173,9 +174,11 @@ def connection_settings(params):
     AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE and ~/.aws on its own.
     """
     endpoint_url = params.get("endpoint_url") or _env_endpoint_url()
-    if endpoint_url and not re.match(r"^https?://[^/\s]+", endpoint_url):
+    problem = http_urls.http_url_problem(endpoint_url) if endpoint_url else None
+    if problem:
         raise S3Error(
-            "endpoint_url must be an http:// or https:// URL, got %r" % endpoint_url,
+            "endpoint_url must be an http:// or https:// URL with a host, got %r: %s"
+            % (http_urls.shown(endpoint_url), problem),
             code="InvalidEndpoint",
             message="bad endpoint_url",
         )

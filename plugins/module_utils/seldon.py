@@ -20,7 +20,8 @@ import hashlib
 import re
 import time
 
-from ansible_collections.mlops.k8s.plugins.module_utils import waiter
+from ansible_collections.mlops.k8s.plugins.module_utils import limits, waiter
+from ansible_collections.mlops.k8s.plugins.module_utils import names as names_
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape, ref
 
 API_VERSION = "machinelearning.seldon.io/v1"
@@ -51,14 +52,18 @@ ANNOTATION_SVC_NAME = "seldon.io/svc-name"
 FATAL_WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
                          "CreateContainerConfigError", "CreateContainerError")
 CRASHLOOP_RESTARTS = 3
+# a SeldonDeployment name: the characters of a DNS-1123 label (it prefixes the names of Services and Deployments),
+# as long as any object name (the operator hashes derived names longer than 63 characters, see _bounded)
+MAX_NAME = 253
 MAX_EVENTS = 8
 
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 # Where a prepackaged server's storage initializer (seldon-core 1.18: rclone, or the kfserving one) can read a model:
 # S3, GCS, a PVC (mounted by the operator), HTTP(S) (Azure Blob is https://<account>.blob.core.windows.net/...)
 # and an rclone remote configured by RCLONE_CONFIG_<REMOTE>_* (``<remote>:bucket/path``).
 MODEL_URI_SCHEMES = ("s3", "gs", "pvc", "http", "https")
-_RCLONE_REMOTE = re.compile(r"^[A-Za-z0-9_]+:(?!//)\S")
+# <remote>:<bucket or container>[/path]: a bucket name, not "javascript:alert(1)" or "C:\\models"
+_RCLONE_REMOTE = re.compile(r"^[A-Za-z0-9_]+:[A-Za-z0-9][A-Za-z0-9._-]*(/.*)?\Z")
 _NODE_KEYS = {
     "name", "type", "implementation", "model_uri", "env_secret_ref_name", "storage_initializer_image",
     "service_account_name", "parameters", "methods", "endpoint_type", "logger", "children",
@@ -404,8 +409,9 @@ def build_predictor(spec, index, defaults=None):  # noqa: PLR0912, PLR0915 - one
 def build_sdep(name, predictors, *, namespace=None, protocol=None, labels=None, annotations=None,
                spec_annotations=None, replicas=None, transport=None):
     """A SeldonDeployment manifest from friendly arguments; raises K8sError with a clear message on bad input."""
-    if not name or not _DNS1123.match(str(name)):
-        raise K8sError("name %r must be a DNS-1123 label (lower case letters, digits and '-')" % (name,))
+    names_.check_label(name, "name", MAX_NAME)
+    if namespace:
+        names_.check_label(namespace, "namespace")
     if not predictors:
         raise K8sError("predictors: give at least one predictor (or a full definition)")
     if protocol is not None and protocol not in PROTOCOLS:
@@ -451,6 +457,9 @@ def validate_sdep(obj):  # noqa: PLR0912 - one branch per rule
         raise K8sError("definition must be a %s (got kind %r)" % (KIND, (obj or {}).get("kind")))
     if not str(obj.get("apiVersion", "")).startswith("machinelearning.seldon.io/"):
         raise K8sError("definition: apiVersion must be %s (got %r)" % (API_VERSION, obj.get("apiVersion")))
+    check_metadata(obj)
+    if not isinstance(obj.get("spec") or {}, dict):
+        raise K8sError("definition: spec must be a mapping, got %s" % describe_shape(obj["spec"]))
     predictors = (obj.get("spec") or {}).get("predictors")
     if not isinstance(predictors, list) or not predictors:
         raise K8sError("spec.predictors: a SeldonDeployment needs at least one predictor")
@@ -500,6 +509,19 @@ def validate_sdep(obj):  # noqa: PLR0912 - one branch per rule
     return obj
 
 
+def check_metadata(obj):
+    """metadata is a mapping; its name and namespace (URL path segments) are valid when set."""
+    meta = obj.get("metadata")
+    if meta is None:
+        return
+    if not isinstance(meta, dict):
+        raise K8sError("definition: metadata must be a mapping, got %s" % describe_shape(meta))
+    if meta.get("name") is not None:
+        names_.check_label(meta["name"], "metadata.name", MAX_NAME)
+    if meta.get("namespace") is not None:
+        names_.check_label(meta["namespace"], "metadata.namespace")
+
+
 def _check_replicas(value, what):
     """``value`` as an int >= 0 (a string of digits is accepted, as a templated value often is); None stays None."""
     if value is None:
@@ -508,14 +530,15 @@ def _check_replicas(value, what):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise K8sError("%s must be a whole number >= 0 (got %r)" % (what, value))
-    return value
+    return limits.check_int(value, what)
 
 
 def check_model_uri(uri, where):
     """A modelUri the storage initializer can read (see MODEL_URI_SCHEMES); the message names the scheme only."""
     text = uri if isinstance(uri, str) else ""
     scheme, sep, rest = text.partition("://")
-    if sep and scheme.lower() in MODEL_URI_SCHEMES and rest.strip("/"):
+    # the bucket, claim or host comes first: s3:///iris names no bucket
+    if sep and scheme.lower() in MODEL_URI_SCHEMES and rest.partition("/")[0].strip():
         return uri
     if not sep and _RCLONE_REMOTE.match(text):
         return uri

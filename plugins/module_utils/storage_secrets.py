@@ -19,14 +19,14 @@ import hashlib
 import hmac
 import re
 
-from ansible_collections.mlops.k8s.plugins.module_utils import names
+from ansible_collections.mlops.k8s.plugins.module_utils import http_urls, names
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.resource import SECRET_MASK, mask_last_applied
 
 FORMATS = ("rclone", "aws")
 PROVIDERS = ("AWS", "Minio", "GCS", "Ceph", "Other")
 MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
-_REMOTE = re.compile(r"^[A-Za-z0-9_]+$")
+_REMOTE = re.compile(r"^[A-Za-z0-9_]+\Z")
 _URL = re.compile(r"^(?P<scheme>https?)://[^/\s]+")
 
 
@@ -148,8 +148,11 @@ def render_data(fmt, creds, *, remote="s3", provider=None, env_auth=False, use_s
     """The Secret's keys and values (clear text) for ``fmt``; keys are omitted rather than left empty."""
     if fmt not in FORMATS:
         raise K8sError("format must be one of %s, got %r" % (", ".join(FORMATS), fmt))
-    if creds.endpoint_url and not _URL.match(creds.endpoint_url):
-        raise K8sError("endpoint_url must be an http:// or https:// URL, got %r" % creds.endpoint_url)
+    if creds.endpoint_url is not None:
+        problem = http_urls.http_url_problem(creds.endpoint_url)
+        if problem:
+            raise K8sError("endpoint_url must be an http:// or https:// URL with a host, got %r: %s"
+                           % (http_urls.shown(creds.endpoint_url), problem))
     if not env_auth and not (creds.access_key and creds.secret_key):
         raise K8sError("access_key and secret_key are required unless env_auth=true")
     if fmt == "rclone":

@@ -35,6 +35,7 @@ options:
   namespace:
     description:
       - Namespace of namespaced objects that do not set C(metadata.namespace). Defaults to C(default).
+      - A DNS-1123 label (lower case letters, digits and C(-), at most 63 characters); checked before any request.
       - Ignored for cluster-scoped objects.
     type: str
   state:
@@ -311,7 +312,7 @@ prune_skipped:
       sample: managed by its controller Deployment iris
 """
 
-from ansible_collections.mlops.k8s.plugins.module_utils import labels
+from ansible_collections.mlops.k8s.plugins.module_utils import labels, names
 from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
@@ -378,6 +379,8 @@ def summarize(results, pruned=None):
 
 def run(module):
     params = module.params
+    if params["namespace"]:
+        names.check_label(params["namespace"], "namespace")
     requirements = check_prune_options(module)
     prune = requirements is not None
     pruned = [] if prune else None

@@ -109,7 +109,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: How many seconds to wait in total.
+    description: How many seconds to wait in total, from 0 to 31622400 (a year).
     type: int
     default: 600
   logs:

@@ -65,13 +65,17 @@ options:
     type: str
     choices: [Allow, Forbid, Replace]
   starting_deadline_seconds:
-    description: How late (seconds) a missed run may still start (C(spec.startingDeadlineSeconds)).
+    description: How late (seconds) a missed run may still start (C(spec.startingDeadlineSeconds)), 0 or more.
     type: int
   successful_jobs_history_limit:
-    description: How many succeeded Workflows to keep (C(spec.successfulJobsHistoryLimit), Argo's default 3).
+    description:
+      - How many succeeded Workflows to keep (C(spec.successfulJobsHistoryLimit), Argo's default 3).
+      - From 0 to 2147483647 (an int32).
     type: int
   failed_jobs_history_limit:
-    description: How many failed Workflows to keep (C(spec.failedJobsHistoryLimit), Argo's default 1).
+    description:
+      - How many failed Workflows to keep (C(spec.failedJobsHistoryLimit), Argo's default 1).
+      - From 0 to 2147483647 (an int32).
     type: int
   suspend:
     description:
@@ -117,7 +121,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: How many seconds to wait in total.
+    description: How many seconds to wait in total, from 0 to 31622400 (a year).
     type: int
     default: 600
   field_manager:

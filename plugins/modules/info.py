@@ -27,6 +27,7 @@ options:
   name:
     description:
       - Name of the object. Without it, all objects matching the selectors are returned.
+      - It may not be C(.) or C(..) nor hold C(/), C(%), C(?), C(#) or white space (checked before any request).
     type: str
   namespace:
     description:
@@ -66,7 +67,7 @@ options:
     default: false
   wait_timeout:
     description:
-      - How many seconds to wait.
+      - How many seconds to wait, from 0 to 31622400 (a year).
     type: int
     default: 120
 extends_documentation_fragment:
@@ -142,8 +143,8 @@ api_found:
   type: bool
 """
 
+from ansible_collections.mlops.k8s.plugins.module_utils import names, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
-from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.args import output_spec
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
@@ -177,6 +178,10 @@ def _list(client, resource, params):
 
 def run(module):
     params = module.params
+    if params["name"]:
+        names.check_path_segment(params["name"], "name")
+    if params["namespace"]:
+        names.check_label(params["namespace"], "namespace")
     client = module.client
     resource = client.find_resource(params["api_version"], params["kind"])
     if resource is None:

@@ -37,10 +37,13 @@ options:
     choices: [gateway, service]
     default: gateway
   name:
-    description: Name of the SeldonDeployment. Required with O(target=gateway) unless O(path) is given.
+    description:
+      - Name of the SeldonDeployment. Required with O(target=gateway) unless O(path) is given.
+      - Lower case letters, digits and C(-), starting and ending with a letter or digit (it becomes part of the
+        path); checked before any request.
     type: str
   namespace:
-    description: Namespace of the SeldonDeployment.
+    description: Namespace of the SeldonDeployment, a DNS-1123 label (it becomes part of the path).
     type: str
     default: default
   protocol:
@@ -53,6 +56,7 @@ options:
       - Model name of the V2 path (the graph node name, C(classifier) for deployments built by
         M(mlops.k8s.seldon_deployment) without O(mlops.k8s.seldon_deployment#module:predictors[].model_name)).
       - Required with O(protocol=v2) unless O(path) is given.
+      - It becomes a segment of the path, so it may not hold C(/), C(%), C(?), C(#) or white space, nor be C(..).
     type: str
   path:
     description:
@@ -95,11 +99,11 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds to keep retrying while the route warms up (0 sends once).
+    description: Seconds to keep retrying while the route warms up (0 sends once); 0 or more.
     type: int
     default: 60
   request_timeout:
-    description: Seconds to wait for one answer.
+    description: Seconds to wait for one answer, 1 or more.
     type: int
     default: 30
   retry_statuses:
@@ -251,6 +255,7 @@ def argument_spec():
 def run(params, opener=open_url):
     """The module's work, without AnsibleModule: returns (failed, result)."""
     protocol = params["protocol"]
+    predict.check_timeouts(params["timeout"], params["request_timeout"])
     if predict.is_v2(protocol) and not params["model_name"] and not params["path"]:
         raise predict.PredictError("model_name is required with protocol v2 (the graph node name, for example "
                                    "classifier), or give path")

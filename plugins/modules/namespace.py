@@ -24,10 +24,14 @@ options:
   labels:
     description:
       - Labels of the namespace. Labels set by others are kept.
+      - Keys and values are checked like the API server checks them (a key is an optional DNS subdomain prefix and
+        C(/) and a name of at most 63 letters, digits, C(-), C(_) and C(.); a value at most 63 of the same), before
+        any request.
     type: dict
   annotations:
     description:
       - Annotations of the namespace. Annotations set by others are kept.
+      - Keys are checked like label keys, before any request.
     type: dict
   quota:
     description:
@@ -38,7 +42,7 @@ options:
     type: dict
   quota_name:
     description:
-      - Name of the ResourceQuota managed through O(quota).
+      - Name of the ResourceQuota managed through O(quota), a DNS-1123 subdomain; checked before any request.
     type: str
     default: model-quota
   limit_range:
@@ -65,7 +69,7 @@ options:
         type: dict
   limit_range_name:
     description:
-      - Name of the LimitRange managed through O(limit_range).
+      - Name of the LimitRange managed through O(limit_range), a DNS-1123 subdomain; checked before any request.
     type: str
     default: model-limits
   state:
@@ -82,7 +86,7 @@ options:
     default: true
   wait_timeout:
     description:
-      - How many seconds to wait.
+      - How many seconds to wait, from 0 to 31622400 (a year).
     type: int
     default: 300
 extends_documentation_fragment:

@@ -72,7 +72,7 @@ options:
     default: false
   wait_timeout:
     description:
-      - How many seconds to wait, for O(wait_bound) or O(wait).
+      - How many seconds to wait, for O(wait_bound) or O(wait), from 0 to 31622400 (a year).
     type: int
     default: 120
   state:

@@ -29,11 +29,15 @@ options:
     description:
       - Name of the SeldonDeployment. Required unless O(definition) has C(metadata.name).
       - Overrides C(metadata.name) of O(definition) when both are given.
+      - Lower case letters, digits and C(-), starting and ending with a letter or digit, at most 253 characters
+        (C(metadata.name) of O(definition) too); checked before any request.
     type: str
   namespace:
     description:
       - Namespace of the SeldonDeployment. Defaults to C(metadata.namespace) of O(definition), then C(default).
       - When rendering, the manifest has no namespace unless one is given.
+      - A DNS-1123 label (lower case letters, digits and C(-), at most 63 characters), as is
+        C(metadata.namespace) of O(definition); checked before any request.
     type: str
   state:
     description:
@@ -80,8 +84,8 @@ options:
             C(gs://bucket/path), C(pvc://claim/path), C(http://) or C(https://) (Azure Blob is
             C(https://<account>.blob.core.windows.net/<container>/path)), or an rclone remote
             C(<remote>:bucket/path) configured by M(mlops.k8s.storage_secret).
-          - Anything else (C(ftp://), a bare word, a local path) fails before any request. A O(definition) is
-            checked the same way.
+          - Anything else (C(ftp://), a bare word, a local path, no bucket as in C(s3:///path)) fails before any
+            request. A O(definition) is checked the same way.
         type: str
       env_secret_ref_name:
         description:
@@ -212,7 +216,7 @@ options:
         type: bool
         default: false
       replicas:
-        description: Replicas of the predictor's Deployments (0 or more).
+        description: Replicas of the predictor's Deployments, from 0 to 2147483647 (an int32).
         type: int
       labels:
         description: Labels of the predictor (added to its Deployments and Pods).
@@ -263,7 +267,7 @@ options:
     type: str
     choices: [rest, grpc]
   replicas:
-    description: Default replicas of every predictor (C(spec.replicas)), 0 or more.
+    description: Default replicas of every predictor (C(spec.replicas)), from 0 to 2147483647 (an int32).
     type: int
   labels:
     description: Labels of the SeldonDeployment.
@@ -303,7 +307,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: How many seconds to wait in total.
+    description: How many seconds to wait in total, from 0 to 31622400 (a year).
     type: int
     default: 600
   fail_fast:
@@ -315,7 +319,7 @@ options:
     type: bool
     default: true
   crashloop_restarts:
-    description: Restarts of a crash-looping container after which O(fail_fast) gives up.
+    description: Restarts of a crash-looping container after which O(fail_fast) gives up, 0 or more.
     type: int
     default: 3
 extends_documentation_fragment:
@@ -522,9 +526,9 @@ explanation:
 import os
 import tempfile
 
+from ansible_collections.mlops.k8s.plugins.module_utils import limits, names, seldon
 from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
-from ansible_collections.mlops.k8s.plugins.module_utils import seldon
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
 
 NODE_OPTIONS = {
@@ -623,7 +627,11 @@ def desired_object(params):
         if len(manifests) != 1:
             raise K8sError("definition must hold exactly one SeldonDeployment (got %d objects)" % len(manifests))
         obj = manifests[0].obj
+        if obj.get("kind") == seldon.KIND:
+            seldon.check_metadata(obj)  # a mapping, before the options are merged into it
         meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise K8sError("definition: metadata must be a mapping, got %s" % describe_shape(meta))
         if params["name"]:
             meta["name"] = params["name"]
         if params["namespace"]:
@@ -745,8 +753,18 @@ def absent(module):
     return out
 
 
+def check_options(params):
+    """The options that become URL path segments or API numbers, before anything is sent."""
+    if params["name"]:
+        names.check_label(params["name"], "name", seldon.MAX_NAME)
+    if params["namespace"]:
+        names.check_label(params["namespace"], "namespace")
+    limits.check_int(params["crashloop_restarts"], "crashloop_restarts")
+
+
 def run(module):
     params = module.params
+    check_options(params)
     if params["state"] == "absent":
         return absent(module)
     obj = desired_object(params)

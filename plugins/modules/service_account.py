@@ -107,10 +107,13 @@ options:
   role_name:
     description:
       - Name of the Role and the binding (before the namespace prefix of cluster-scoped ones). Defaults to O(name).
+      - A DNS-1123 subdomain (lower case letters, digits, C(-) and C(.), at most 253 characters), like O(name);
+        checked before any request.
     type: str
   image_pull_secrets:
     description:
       - Names of Secrets of type C(kubernetes.io/dockerconfigjson) the pods of this account pull images with.
+      - Each a DNS-1123 subdomain (the rule of Secret names); checked before any request.
     type: list
     elements: str
   automount_service_account_token:

@@ -93,6 +93,7 @@ options:
     description:
       - URL of an S3-compatible endpoint (MinIO, Ceph, moto). When not set, E(AWS_ENDPOINT_URL_S3) then
         E(AWS_ENDPOINT_URL); left out (AWS itself) when none is set.
+      - An C(http://) or C(https://) URL with a host (and a valid port, if any); checked before any request.
     type: str
     aliases: [aws_endpoint_url, s3_url]
   use_ssl:

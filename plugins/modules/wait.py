@@ -28,11 +28,12 @@ options:
   name:
     description:
       - The object's name.
+      - It may not be C(.) or C(..) nor hold C(/), C(%), C(?), C(#) or white space (checked before any request).
     type: str
     required: true
   namespace:
     description:
-      - The object's namespace (required for namespaced kinds).
+      - The object's namespace (required for namespaced kinds), a DNS-1123 label.
     type: str
   for:
     description:
@@ -90,7 +91,7 @@ options:
     default: []
   timeout:
     description:
-      - How many seconds to wait.
+      - How many seconds to wait, from 0 to 31622400 (a year).
     type: int
     default: 120
 extends_documentation_fragment:
@@ -161,8 +162,8 @@ message:
   sample: successfully rolled out
 """
 
+from ansible_collections.mlops.k8s.plugins.module_utils import limits, names, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
-from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.args import CONDITION_SPEC, output_spec
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
@@ -209,6 +210,10 @@ def build_check(params):
 
 def run(module):
     params = module.params
+    limits.check_int(params["timeout"], "timeout", 0, limits.MAX_SECONDS)
+    names.check_path_segment(params["name"], "name")
+    if params["namespace"]:
+        names.check_label(params["namespace"], "namespace")
     check, failure, description = build_check(params)
     client = module.client
     if params["for"] == "delete":

@@ -90,7 +90,7 @@ def test_build_cron_workflow_from_definition_with_overrides():
      "workflowSpec.entrypoint 'x' is not one of the templates (y)"),
     ({"name": None}, "name is required"),
     ({"name": "x" * 53}, "longer than 52 characters"),
-    ({"starting_deadline_seconds": -1}, "startingDeadlineSeconds must be a number >= 0"),
+    ({"starting_deadline_seconds": -1}, "startingDeadlineSeconds must be a whole number from 0 to"),
     ({"workflow_template": None, "parameters": {"a": 1}}, "parameters, entrypoint and service_account need"),
 ])
 def test_bad_cron_workflows(kwargs, message):

@@ -225,7 +225,7 @@ def test_bad_input(predictors, message):
 
 
 def test_bad_top_level_input():
-    with pytest.raises(K8sError, match="name 'Iris' must be a DNS-1123 label"):
+    with pytest.raises(K8sError, match="name 'Iris' is not a valid name: it must have at most 253 lower case"):
         seldon.build_sdep("Iris", [SKLEARN])
     with pytest.raises(K8sError, match="give at least one predictor"):
         seldon.build_sdep("iris", [])
