@@ -94,8 +94,11 @@ def wait_spec():
     return copy.deepcopy(WAIT_ARG_SPEC)
 
 
+_KINDS = ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (list, "a list"))
+
+
 def _kind_of(value):
-    return "a list" if isinstance(value, list) else "a %s" % type(value).__name__
+    return next((text for kind, text in _KINDS if isinstance(value, kind)), "a %s" % type(value).__name__)
 
 
 def suboption_type_errors(argument_spec, params, prefix=""):
