@@ -344,6 +344,47 @@ def test_seldon_single_namespace_operator_runs_in_the_watched_namespace(collecti
                 "seldon-webhook-service.models.svc")
 
 
+def uninstall_webhooks(collections_path: Path, out: Path, **extra_vars) -> list[str]:
+    """The ValidatingWebhookConfigurations seldon_core_state=absent deletes besides its templates' objects (the ones
+    the operator registers itself), read from the role with its variables."""
+    playbook = out / "webhooks.yml"
+    out.mkdir(parents=True, exist_ok=True)
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "Load the role's variables", "ansible.builtin.include_role": {
+            "name": "mlops.k8s.seldon_core", "tasks_from": "render", "public": True},
+         "vars": {"seldon_core_render_dir": str(out / "render")}},
+        {"name": "Write the webhooks", "ansible.builtin.copy": {
+            "content": "{{ __seldon_core_webhook_stub | to_json }}", "dest": str(out / "webhooks.json"),
+            "mode": "0644"}}]}]))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook),
+           "-e", json.dumps(extra_vars)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    stubs = json.loads((out / "webhooks.json").read_text())
+    assert {(d["apiVersion"], d["kind"]) for d in stubs} == {
+        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")}
+    return sorted(d["metadata"]["name"] for d in stubs)
+
+
+def test_seldon_uninstall_deletes_the_webhook_the_operator_registered(collections_path, tmp_path):
+    """Issue 18 defect 1: upstream 1.18.2's operator (operator/utils/k8s/webhook.go) registers
+    seldon-validating-webhook-configuration cluster-wide and adds -<its namespace> only with a watch namespace (and no
+    mutating webhook). Left behind (it is owned by the CRD, which uninstall keeps), the cluster-wide one makes every
+    SeldonDeployment create fail with "service not found". (The emulator serves no admission registration API, so
+    this reads the list the uninstall deletes.)"""
+    assert uninstall_webhooks(collections_path, tmp_path / "cluster") == [
+        "seldon-validating-webhook-configuration", "seldon-validating-webhook-configuration-seldon-system"]
+    # single-namespace mode: the operator runs in the watched namespace and removed the cluster-wide name itself
+    # at start-up; another operator's cluster-wide webhook is not ours to delete
+    assert uninstall_webhooks(collections_path, tmp_path / "single", seldon_core_watch_namespace="models") == [
+        "seldon-validating-webhook-configuration-models"]
+    readme = " ".join((REPO / "roles" / "seldon_core" / "README.md").read_text().split())
+    assert "registers `seldon-validating-webhook-configuration` at start-up" in readme
+
+
 def test_argo_controller_reads_no_secret_cluster_wide(rendered):
     """Issue 18 defect 4: as upstream v3.5.12 (workflow-controller-clusterrole.yaml), cluster-wide the controller may
     get one Secret by name (the agent's CA certificates); every Secret only in its own namespace (argo-role)."""
@@ -498,30 +539,6 @@ def test_reinstall_after_teardown(sandbox, run_playbook):
 
 @pytest.mark.sandbox
 @pytest.mark.timeout(900)
-def test_seldon_uninstall_removes_the_webhook_the_operator_registered(sandbox, run_playbook):
-    """Issue 18 defect 1: in cluster-wide mode upstream's operator registers seldon-validating-webhook-configuration
-    (owned by the CRD, which uninstall keeps): left behind, it makes every SeldonDeployment create fail with "service
-    not found". The suffixed name (watch namespace, cert_manager) goes too. No cluster-wide operator runs in the
-    namespace used here, so the objects stand for the ones its operator would have registered."""
-    namespace = "sc-" + uuid.uuid4().hex[:6]
-    names = ("seldon-validating-webhook-configuration", "seldon-validating-webhook-configuration-" + namespace)
-    for name in names:
-        sandbox.kubectl("apply", "-f", "-", input=json.dumps({
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": name},
-            "webhooks": [{"name": "v1.vseldondeployment.kb.io", "admissionReviewVersions": ["v1"],
-                          "sideEffects": "None", "failurePolicy": "Fail",
-                          "clientConfig": {"service": {"name": "seldon-webhook-service", "namespace": namespace}},
-                          "rules": [{"apiGroups": ["machinelearning.seldon.io"], "apiVersions": ["v1"],
-                                     "operations": ["CREATE", "UPDATE"], "resources": ["seldondeployments"]}]}]}))
-    run_ok(run_playbook, TEARDOWN,
-           extra_vars={"platform_components": ["seldon_core"], "seldon_core_namespace": namespace})
-    left = sandbox.kubectl("get", "validatingwebhookconfigurations", "-o", "name").stdout.split()
-    assert not [n for n in left if n.split("/", 1)[1] in names], left
-
-
-@pytest.mark.sandbox
-@pytest.mark.timeout(900)
 @pytest.mark.emulator_only("fault injection; Emissary is not installed on the real control plane (issue 21)")
 def test_emissary_objects_wait_out_the_missing_conversion_ca_bundle(sandbox, run_playbook):
     """Issue 18 defect 6: emissary-apiext is Ready before it has put its CA into the CRDs' conversion webhook; until
@@ -535,10 +552,14 @@ def test_emissary_objects_wait_out_the_missing_conversion_ca_bundle(sandbox, run
         "path_regex": "^/apis/getambassador\\.io/v3alpha1/namespaces/emissary/modules", "method": "*", "count": 8,
         "status": 500, "message": message})
     try:
-        run = run_ok(run_playbook, INSTALL, extra_vars={"platform_components": ["ambassador"]})
-        hits = sum(rule["hits"] for rule in sandbox.faults())
+        run = run_ok(run_playbook, INSTALL, extra_vars={
+            "platform_components": ["ambassador"], "ambassador_module_config": {"diagnostics": {"enabled": False}}})
+        left = sandbox.faults()  # a rule is dropped once its count is used up
     finally:
         sandbox.clear_faults()
-    assert hits == 8, hits
+    assert left == [], left
     assert run.stats.get("failures", 0) == 0
-    sandbox.kubectl("get", "modules.getambassador.io", "ambassador", "-n", "emissary")
+    module = json.loads(sandbox.kubectl("get", "modules.getambassador.io", "ambassador", "-n", "emissary", "-o",
+                                        "json").stdout)
+    assert module["spec"]["config"] == {"diagnostics": {"enabled": False}}
+    sandbox.kubectl("delete", "modules.getambassador.io", "ambassador", "-n", "emissary")  # the default has none
