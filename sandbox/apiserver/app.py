@@ -321,22 +321,27 @@ class App:
 
     @staticmethod
     def _delete_options(req: Request) -> dict:
+        """DeleteOptions as kube-apiserver reads them: from the body when there is one (the query's options,
+        ?dryRun=All included, are then ignored), otherwise from the query."""
         opts: dict = {}
         if req.body and req.body.strip():
             data = parse_body(req.body)
             if not isinstance(data, dict):
                 raise bad_request("DeleteOptions must be a JSON object")
             opts = data
-        if req.query.get("propagationPolicy"):
-            opts["propagationPolicy"] = req.query["propagationPolicy"]
-        if req.query.get("gracePeriodSeconds"):
-            opts["gracePeriodSeconds"] = req.query["gracePeriodSeconds"]
-        if req.query.get("orphanDependents"):
-            opts["orphanDependents"] = req.query["orphanDependents"] == "true"
+            if opts.get("dryRun") == ["All"]:
+                req.query["dryRun"] = "All"
+            else:
+                req.query.pop("dryRun", None)
+        else:
+            if req.query.get("propagationPolicy"):
+                opts["propagationPolicy"] = req.query["propagationPolicy"]
+            if req.query.get("gracePeriodSeconds"):
+                opts["gracePeriodSeconds"] = req.query["gracePeriodSeconds"]
+            if req.query.get("orphanDependents"):
+                opts["orphanDependents"] = req.query["orphanDependents"] == "true"
         if not isinstance(opts.get("preconditions") or {}, dict):
             raise bad_request("preconditions must be an object")
-        if opts.get("dryRun") == ["All"]:
-            req.query["dryRun"] = "All"
         return opts
 
 

@@ -178,8 +178,9 @@ class DeploymentController(Controller):
                     "deployment.kubernetes.io/max-replicas": str(replicas + surge)})
         body = {"metadata": {"name": f"{d['metadata']['name']}-{h}", "namespace": d["metadata"]["namespace"],
                              "labels": labels, "annotations": ann, "ownerReferences": [controller_ref(d)]},
-                "spec": {"replicas": start, "minReadySeconds": int(d["spec"].get("minReadySeconds") or 0),
-                         "selector": sel, "template": tpl}}
+                "spec": {"replicas": start, "selector": sel, "template": tpl}}
+        if int(d["spec"].get("minReadySeconds") or 0):  # kube-controller-manager leaves the zero value out
+            body["spec"]["minReadySeconds"] = int(d["spec"]["minReadySeconds"])
         try:
             rs = self.client.create(RSS, d["metadata"]["namespace"], body)
         except ApiError as e:
@@ -207,7 +208,10 @@ class DeploymentController(Controller):
             a[REV] = str(rev)
             a["deployment.kubernetes.io/desired-replicas"] = str(replicas)
             a["deployment.kubernetes.io/max-replicas"] = str(replicas + surge)
-            o["spec"]["minReadySeconds"] = int(d["spec"].get("minReadySeconds") or 0)
+            if int(d["spec"].get("minReadySeconds") or 0):
+                o["spec"]["minReadySeconds"] = int(d["spec"]["minReadySeconds"])
+            else:
+                o["spec"].pop("minReadySeconds", None)
         out = self.client.mutate(RSS, rs["metadata"]["namespace"], rs["metadata"]["name"], change) or rs
         if (d["metadata"].get("annotations") or {}).get(REV) != str(rev):
             self.client.mutate(DEPLOYS, d["metadata"]["namespace"], d["metadata"]["name"],

@@ -46,8 +46,4 @@ ACCEPTED: list[Accepted] = [
              "controller derives its own stable hash"),
 ]
 
-KNOWN_WRONG: dict[str, str] = {
-    "delete/deployment_cascade": "the emulator's deployment controller (sandbox/controllers/apps.py, outside "
-                                 "sandbox/apiserver) writes spec.minReadySeconds: 0 into the ReplicaSets it creates; "
-                                 "kube-controller-manager leaves the zero value out",
-}
+KNOWN_WRONG: dict[str, str] = {}

@@ -161,6 +161,21 @@ def dryrun_apply_update_patch_delete(s):
 
 
 @scenario("dryrun")
+def dryrun_delete_query_with_a_body(s):
+    """A DELETE with a body takes its options from the body only: ?dryRun=All beside a DeleteOptions body that
+    does not say dryRun deletes for real (found when the collection's check mode deleted on the real server)."""
+    s.post(cms(s), cm("a", {"k": "v"}))
+    s.delete(f"{cms(s)}/a?dryRun=All", {"kind": "DeleteOptions", "apiVersion": "v1",
+                                       "propagationPolicy": "Background"})
+    s.get(f"{cms(s)}/a")
+    s.post(cms(s), cm("b", {"k": "v"}))
+    s.delete(f"{cms(s)}/b", {"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]})
+    s.get(f"{cms(s)}/b")
+    s.delete(f"{cms(s)}/b?propagationPolicy=Bogus", {"kind": "DeleteOptions", "apiVersion": "v1"})
+    s.get(f"{cms(s)}/b")
+
+
+@scenario("dryrun")
 def dryrun_apply_conflict(s):
     s.apply(f"{cms(s)}/a", cm("a", {"k": "v"}), manager="one")
     s.apply(f"{cms(s)}/a", cm("a", {"k": "w"}), manager="two", extra="&dryRun=All")
