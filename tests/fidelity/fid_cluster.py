@@ -170,8 +170,8 @@ def seldon_field_validation_strict_and_warn(s):
     body = sdep("strict", extra=1)
     s.post(sdeps(s) + "?fieldValidation=Strict", body)
     s.post(sdeps(s) + "?fieldValidation=Ignore", body)
-    code, hdrs, _ = s.h.request("POST", sdeps(s) + "?fieldValidation=Warn",
-                                  json.dumps(dict(sdep("warn", extra=1))).encode())
+    code, hdrs, _body = s.h.request("POST", sdeps(s) + "?fieldValidation=Warn",
+                                    json.dumps(dict(sdep("warn", extra=1))).encode())
     s.record("POST fieldValidation=Warn", {"status": code, "warning": next(
         (v for k, v in hdrs.items() if k.lower() == "warning"), MISSING)})
 
@@ -268,8 +268,7 @@ def crd_defaulting_and_pruning(s):
                                               "mode": {"type": "string", "enum": ["a", "b"], "default": "a"},
                                               "nested": {"type": "object", "default": {},
                                                          "properties": {"x": {"type": "string", "default": "dx"}}},
-                                              "keep": {"type": "object",
-                                                       "x-kubernetes-preserve-unknown-fields": True}},
+                                              "keep": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
                                               "required": ["mode"]},
                                           "status": {"type": "object", "properties": {
                                               "ok": {"type": "boolean"}}}}}}}]}}
@@ -316,7 +315,7 @@ def token_request(s):
 
 @scenario("rbac")
 def token_authenticates_as_service_account(s):
-    _, tr = _sa_token(s)
+    _code, tr = _sa_token(s)
     token = tr["status"]["token"]
     s.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", {
         "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}, token=token)
@@ -328,7 +327,7 @@ def token_authenticates_as_service_account(s):
 
 @scenario("rbac")
 def denial_messages(s):
-    _, tr = _sa_token(s)
+    _code, tr = _sa_token(s)
     token = tr["status"]["token"]
     _role(s, [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}])
     s.post(cms(s), cm("a"), record=False)
@@ -347,7 +346,7 @@ def denial_messages(s):
 
 @scenario("rbac")
 def access_reviews(s):
-    _, tr = _sa_token(s)
+    _code, tr = _sa_token(s)
     token = tr["status"]["token"]
     _role(s, [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"],
                "resourceNames": []}, {"apiGroups": ["apps"], "resources": ["deployments/scale"],
@@ -367,7 +366,7 @@ def access_reviews(s):
 
 @scenario("rbac")
 def role_escalation_denied(s):
-    _, tr = _sa_token(s)
+    _code, tr = _sa_token(s)
     token = tr["status"]["token"]
     _role(s, [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["create"]}])
     s.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{s.ns}/roles", {
@@ -418,7 +417,7 @@ def finalizers(s):
 
 
 def _owner_and_dependent(s):
-    _, owner = s.post(cms(s), cm("owner"), record=False)
+    _code, owner = s.post(cms(s), cm("owner"), record=False)
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"],
            "blockOwnerDeletion": True}
     s.post(cms(s), cm("dep", ownerReferences=[ref], finalizers=["example.com/slow"]), record=False)
@@ -458,8 +457,8 @@ def orphan_deletion(s):
 def deployment_cascade(s):
     from fid_writes import DEP, deployment, deps
     s.post(deps(s), deployment("d", replicas=0), record=False)
-    _, body = s.wait(f"/apis/apps/v1/namespaces/{s.ns}/replicasets",
-                        lambda c, b: c == 200 and len(b["items"]) == 1, record=False)
+    _code, body = s.wait(f"/apis/apps/v1/namespaces/{s.ns}/replicasets",
+                         lambda c, b: c == 200 and len(b["items"]) == 1, record=False)
     rs = body["items"][0]
     s.record("replicaset", {"ownerReferences": rs["metadata"]["ownerReferences"],
                             "labels": rs["metadata"]["labels"], "spec": rs["spec"]})
@@ -506,14 +505,14 @@ def namespace_finalize_and_spec(s):
     s.apply(f"/api/v1/namespaces/{ns}", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns},
                                          "spec": {"finalizers": ["example.com/x"]}})
     s.req("PATCH", f"/api/v1/namespaces/{ns}", {"status": {"phase": "Terminating"}}, ctype=MERGE)
-    _, body = s.get(f"/api/v1/namespaces/{ns}")
+    _code, body = s.get(f"/api/v1/namespaces/{ns}")
     body["spec"]["finalizers"] = [*body["spec"].get("finalizers", []), "example.com/x"]
     s.put(f"/api/v1/namespaces/{ns}/finalize", body)
     s.delete(f"/api/v1/namespaces/{ns}", pick=NS_PICK)
     s.delete(f"/api/v1/namespaces/{ns}", pick=("metadata.name", "metadata.finalizers", "status.phase"))
     s.delete("/api/v1/namespaces/kube-system?dryRun=All")
     s.delete("/api/v1/namespaces/default?dryRun=All")
-    _, body = s.wait(f"/api/v1/namespaces/{ns}", lambda c, b: c == 200 and b["spec"].get("finalizers") == [
+    _code, body = s.wait(f"/api/v1/namespaces/{ns}", lambda c, b: c == 200 and b["spec"].get("finalizers") == [
         "example.com/x"])
     body["spec"]["finalizers"] = []
     s.put(f"/api/v1/namespaces/{ns}/finalize", body)

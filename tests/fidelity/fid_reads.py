@@ -33,7 +33,7 @@ def status_409_already_exists(s):
 
 @scenario("errors")
 def status_409_stale_update(s):
-    _, body = s.post(cms(s), cm("a", {"k": "v"}))
+    _code, body = s.post(cms(s), cm("a", {"k": "v"}))
     s.put(f"{cms(s)}/a", cm("a", {"k": "w"}, resourceVersion=body["metadata"]["resourceVersion"]))
     s.put(f"{cms(s)}/a", cm("a", {"k": "x"}, resourceVersion=body["metadata"]["resourceVersion"]))
 
@@ -143,9 +143,9 @@ def field_selectors(s):
 def limit_continue(s):
     _seed(s, 5)
     path = f"{cms(s)}?labelSelector=fid&limit=2"
-    _, body = s.get(path)
+    _code, body = s.get(path)
     while body.get("metadata", {}).get("continue"):
-        _, body = s.get(f"{path}&continue={body['metadata']['continue']}")
+        _code, body = s.get(f"{path}&continue={body['metadata']['continue']}")
     s.get(f"{cms(s)}?limit=0&labelSelector=fid")
 
 
@@ -175,7 +175,7 @@ def delete_collection(s):
 # -- watch --------------------------------------------------------------------------------------------------------
 @scenario("watch")
 def watch_from_resource_version(s):
-    _, body = s.post(cms(s), cm("w", {"k": "0"}))
+    _code, body = s.post(cms(s), cm("w", {"k": "0"}))
     rv = body["metadata"]["resourceVersion"]
     s.patch(f"{cms(s)}/w", {"data": {"k": "1"}}, MERGE)
     s.delete(f"{cms(s)}/w")
@@ -187,7 +187,7 @@ def watch_from_resource_version(s):
 def watch_initial_list_and_selector_transitions(s):
     s.post(cms(s), cm("a", labels={"sel": "yes"}))
     s.post(cms(s), cm("b"))
-    _, body = s.get(f"{cms(s)}?labelSelector=sel=yes", record=False)
+    _code, body = s.get(f"{cms(s)}?labelSelector=sel=yes", record=False)
     rv = body["metadata"]["resourceVersion"]
     s.patch(f"{cms(s)}/a", {"metadata": {"labels": {"sel": "no"}}}, MERGE)
     s.patch(f"{cms(s)}/b", {"metadata": {"labels": {"sel": "yes"}}}, MERGE)
@@ -214,7 +214,7 @@ def watch_bad_resource_version(s):
 
 @scenario("watch")
 def watch_single_object_field_selector(s):
-    _, body = s.post(cms(s), cm("a"))
+    _code, body = s.post(cms(s), cm("a"))
     rv = body["metadata"]["resourceVersion"]
     s.post(cms(s), cm("b"))
     s.patch(f"{cms(s)}/a", {"data": {"x": "1"}}, MERGE)

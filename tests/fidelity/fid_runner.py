@@ -7,9 +7,10 @@ import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import fid_cluster  # noqa: F401 - registers scenarios
-import fid_reads  # noqa: F401
-import fid_writes  # noqa: F401
+# imported for the scenarios they register
+import fid_cluster  # noqa: F401  # pylint: disable=unused-import
+import fid_reads  # noqa: F401  # pylint: disable=unused-import
+import fid_writes  # noqa: F401  # pylint: disable=unused-import
 from fid_harness import SCENARIOS, Outcome, Scenario, Side, classify, compare, normalize
 from fid_registry import ACCEPTED
 
@@ -22,8 +23,8 @@ def namespace_for(sid: str) -> str:
 def run_side(scn: Scenario, side: Side) -> None:
     try:
         if scn.namespace:
-            code, _, body = side.h.request("POST", "/api/v1/namespaces",
-                                           b'{"metadata":{"name":"%s"}}' % side.ns.encode())
+            code, _headers, body = side.h.request("POST", "/api/v1/namespaces",
+                                                  b'{"metadata":{"name":"%s"}}' % side.ns.encode())
             assert code == 201, (code, body)
         scn.fn(side)
     except Exception as e:  # noqa: BLE001 - a scenario that breaks on one side is a difference, recorded

@@ -20,7 +20,7 @@ def params(*areas: str) -> list:
 
 def check(scn, emulator, real, request) -> None:
     extra = {"crds": request.getfixturevalue("platform_crds")} if "crds" in scn.needs else {}
-    outcome, _, _ = run(scn, emulator, real, extra)
+    outcome = run(scn, emulator, real, extra)[0]
     details = [f"{d.verdict}: {d.short()}" + (f" -- {d.reason}" if d.reason else "") for d in outcome.diffs]
     verdict = "wrong" if outcome.wrong else ("accepted" if outcome.accepted else "same")
     if scn.id in KNOWN_WRONG and outcome.wrong:

@@ -165,8 +165,8 @@ def dryrun_delete_query_with_a_body(s):
     """A DELETE with a body takes its options from the body only: ?dryRun=All beside a DeleteOptions body that
     does not say dryRun deletes for real (found when the collection's check mode deleted on the real server)."""
     s.post(cms(s), cm("a", {"k": "v"}))
-    s.delete(f"{cms(s)}/a?dryRun=All", {"kind": "DeleteOptions", "apiVersion": "v1",
-                                       "propagationPolicy": "Background"})
+    s.delete(f"{cms(s)}/a?dryRun=All",
+             {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
     s.get(f"{cms(s)}/a")
     s.post(cms(s), cm("b", {"k": "v"}))
     s.delete(f"{cms(s)}/b", {"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]})
@@ -270,7 +270,7 @@ def patch_errors(s):
 
 @scenario("patch")
 def patch_resource_version_precondition(s):
-    _, body = s.post(cms(s), cm("a", {"k": "v"}))
+    _code, body = s.post(cms(s), cm("a", {"k": "v"}))
     s.patch(f"{cms(s)}/a", {"metadata": {"resourceVersion": "1"}, "data": {"k": "x"}}, MERGE)
     s.patch(f"{cms(s)}/a", {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
                             "data": {"k": "x"}}, MERGE)
