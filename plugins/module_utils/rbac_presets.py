@@ -361,8 +361,8 @@ def run_service_account(module):
     if params["state"] == "absent":
         client = module.client
         results = []
-        for obj in _owned_stale(client, name, namespace, stale_manifests(name, namespace, cluster_wide, role_name,
-                                                                          has_rules=False)):
+        stale = stale_manifests(name, namespace, cluster_wide, role_name, has_rules=False)
+        for obj in _owned_stale(client, name, namespace, stale):
             results.append(managed.delete(module, client, obj, obj["kind"]))
         account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
         results.append(managed.delete(module, client, account, "service account"))
@@ -380,8 +380,8 @@ def run_service_account(module):
     client = module.client
     if rules:
         check_ownership(client, name, namespace, cluster_wide, role_name)  # before any write
-    stale = _owned_stale(client, name, namespace, stale_manifests(name, namespace, cluster_wide, role_name,
-                                                                   has_rules=bool(rules)))
+    stale = _owned_stale(client, name, namespace,
+                         stale_manifests(name, namespace, cluster_wide, role_name, has_rules=bool(rules)))
     results = [managed.apply(module, client, obj, obj["kind"]) for obj in manifests]
     for obj in stale:
         result = managed.delete(module, client, obj, obj["kind"])

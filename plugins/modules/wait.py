@@ -226,8 +226,9 @@ def run(module):
         raise K8sError("namespace is required for %s %s" % (resource.kind, params["name"]))
     outcome = waiter.wait_for(client, resource, params["name"], params["namespace"], check=check, failure=failure,
                               timeout=params["timeout"], description=description)
-    obj = None if params["for"] == "delete" else res.present_object(outcome.object, params["reveal_secrets"],
-                                                                     params["hide_fields"])
+    obj = None
+    if params["for"] != "delete":
+        obj = res.present_object(outcome.object, params["reveal_secrets"], params["hide_fields"])
     return {"changed": False, "object": obj, "elapsed": round(outcome.elapsed, 3), "message": outcome.detail}
 
 

@@ -27,7 +27,7 @@ def pytest_terminal_summary(terminalreporter):
         props = per_module[name]
         terminalreporter.write_line("%-18s %s" % (name, "  ".join(
             "%s=%s" % (key, props.get("bad_input_" + key, 0)) for key in COUNTERS)))
-    terminalreporter.write_line("%-18s %s" % ("TOTAL", "  ".join("%s=%d" % (k, totals[k]) for k in COUNTERS)))
+    terminalreporter.write_line("%-18s %s" % ("TOTAL", "  ".join("%s=%s" % (k, totals[k]) for k in COUNTERS)))
     terminalreporter.write_line("(by_design: cases that succeed on purpose, listed with their reason in "
                                 "ACCEPTED_BY_DESIGN; every other case must fail cleanly, without a write)")
     for name in sorted(per_module):

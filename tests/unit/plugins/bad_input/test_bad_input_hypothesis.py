@@ -427,28 +427,28 @@ BILLION_LAUGHS = "\n".join(
 
 def nested_list(depth):
     out = "leaf"
-    for _ in range(depth):
+    for _level in range(depth):
         out = [out]
     return out
 
 
 def nested_map(depth):
     out = {"leaf": 1}
-    for _ in range(depth):
+    for _level in range(depth):
         out = {"nested": out}
     return out
 
 
 DEFINITION_FIXED = [
-        ("plain string", "hello"), ("list of strings", ["a", "b"]), ("a number", 42), ("true", True),
-        ("string list in YAML", "- a\n- b\n"), ("YAML bomb", BILLION_LAUGHS),
-        ("YAML nested 5000 deep", "[" * 5000 + "]" * 5000), ("YAML map nested 1500 deep",
-                                                             "".join("%sa:\n" % ("  " * i) for i in range(1500))),
-        ("invalid YAML", "kind: [\n"), ("YAML tag", "!!python/object:os.system {}"),
-        ("list nested 300 deep", nested_list(300)), ("map nested 300 deep", nested_map(300)),
-        ("huge string", "x" * 500_000), ("no kind", {"apiVersion": "v1", "metadata": {"name": "a"}}),
-        ("metadata a string", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": "a"}),
-        ("name a list", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ["a"]}}),
+    ("plain string", "hello"), ("list of strings", ["a", "b"]), ("a number", 42), ("true", True),
+    ("string list in YAML", "- a\n- b\n"), ("YAML bomb", BILLION_LAUGHS),
+    ("YAML nested 5000 deep", "[" * 5000 + "]" * 5000),
+    ("YAML map nested 1500 deep", "".join("%sa:\n" % ("  " * i) for i in range(1500))),
+    ("invalid YAML", "kind: [\n"), ("YAML tag", "!!python/object:os.system {}"),
+    ("list nested 300 deep", nested_list(300)), ("map nested 300 deep", nested_map(300)),
+    ("huge string", "x" * 500_000), ("no kind", {"apiVersion": "v1", "metadata": {"name": "a"}}),
+    ("metadata a string", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": "a"}),
+    ("name a list", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ["a"]}}),
 ]
 # hypothesis draws new ones (the fixed list above is tried once per module by fixed_cases)
 DEFINITION_BAD = st.one_of(
@@ -707,6 +707,6 @@ def test_bad_input_fails_cleanly_without_writes(name, backends, capsys, record_p
     record_property("bad_input_design_labels", sorted(design_seen))
     report = ["%s [%s] x%d: %s" % (kind, label, n, detail) for (kind, label), (detail, n) in sorted(problems.items())]
     if problems:
-        pytest.fail("%s: %d of %d bad inputs not refused cleanly:\n%s" % (
-            name, counts["cases"] - counts["clean"] - counts["by_design"], counts["cases"], "\n".join(report)),
-                    pytrace=False)
+        not_clean = counts["cases"] - counts["clean"] - counts["by_design"]
+        pytest.fail("%s: %s of %s bad inputs not refused cleanly:\n%s" % (
+            name, not_clean, counts["cases"], "\n".join(report)), pytrace=False)

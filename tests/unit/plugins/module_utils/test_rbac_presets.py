@@ -184,8 +184,8 @@ def test_ownership_is_exact():
                       "roleRef": {"name": "a-b-c"}, "subjects": [{"kind": "ServiceAccount", "name": "c",
                                                                   "namespace": "a-b"}]}
     legacy_role = {"kind": "ClusterRole", "metadata": {"name": "a-b-c", "labels": dict(rbac.MANAGED_BY)}}
-    assert rbac.owned(legacy_role, legacy_binding, "c", "a-b") and rbac.owned(legacy_binding, legacy_binding, "c",
-                                                                                "a-b")
+    assert rbac.owned(legacy_role, legacy_binding, "c", "a-b")
+    assert rbac.owned(legacy_binding, legacy_binding, "c", "a-b")
     assert not rbac.owned(legacy_role, legacy_binding, "b-c", "a")  # the other account of the colliding name
     assert not rbac.owned(legacy_binding, legacy_binding, "b-c", "a")
     assert not rbac.owned(legacy_role, None, "c", "a-b")

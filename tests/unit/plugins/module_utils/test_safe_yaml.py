@@ -72,7 +72,7 @@ def test_manifests_from_hostile_yaml_fail_cleanly(definition, message):
 
 def test_deep_objects_fail_cleanly():
     deep = {"leaf": 1}
-    for _ in range(900):
+    for _level in range(900):
         deep = {"nested": deep}
     with pytest.raises(K8sError, match="definition: nested deeper than 100 levels"):
         resource.load_manifests(deep)
