@@ -75,8 +75,17 @@ def kubeconfig_secrets(path: str) -> dict[str, str]:
 
 
 def sandbox_secrets(directory: str) -> dict[str, str]:
-    with open(os.path.join(directory, "sandbox.json"), encoding="utf-8") as handle:
-        info = json.load(handle)
+    """A running sandbox's sandbox.json; a stopped one (make demo's, with DEMO_KEEP=1) keeps its kubeconfig and
+    state.json (the admin token), and its S3 credentials are the fixed ones of sandbox/s3.py."""
+    path = os.path.join(directory, "sandbox.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            info = json.load(handle)
+    else:
+        with open(os.path.join(directory, "state.json"), encoding="utf-8") as handle:
+            state = json.load(handle)
+        info = {"token": state["admin_token"], "kubeconfig": os.path.join(directory, "kubeconfig"),
+                "env": {"AWS_SECRET_ACCESS_KEY": "sandbox-secret-key"}}
     found = {"sandbox token": info["token"]}
     env = info.get("env") or {}
     for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
