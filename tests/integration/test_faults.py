@@ -77,8 +77,9 @@ def test_deploy_under_random_api_faults_succeeds_once_and_reruns_unchanged(sandb
         sandbox.clear_faults()  # the test's own reads go as the same user: no faults for them
     ok(first)
     print("\nfirst run: %d of %d requests faulted" % (faulted, seen))  # noqa: T201
-    # the faults were real: about a fifth of the playbook's requests failed
-    assert seen >= 50 and faulted >= 0.1 * seen, (faulted, seen)
+    # the faults were real: about a fifth of the playbook's requests failed (the playbook makes about 45 requests;
+    # how many depends on the modules' code paths, so only a floor that keeps the share meaningful is asserted)
+    assert seen >= 30 and faulted >= 0.1 * seen, (faulted, seen)
     assert first.recap().get("changed", 0) >= 3
     state = inventory(sandbox, NAMESPACE)
     assert [n for n, _uid in state["SeldonDeployment"]] == ["iris"]
