@@ -74,21 +74,6 @@ options:
     description:
       - The value the field must have (compared as text; C(true)/C(false) case-insensitively).
     type: str
-  reveal_secrets:
-    description:
-      - Return the values of Secrets in clear. By default the values of C(data) and C(stringData) (and those kept in
-        the C(kubectl.kubernetes.io/last-applied-configuration) annotation) are replaced by C(********), so they
-        reach neither the output nor the logs; the key names are kept.
-    type: bool
-    default: false
-  hide_fields:
-    description:
-      - Fields removed from every returned object, as dotted paths with C([n]) list indexes, for example
-        C(metadata.annotations), C(data) or C(spec.template.spec.containers[0].env) (as C(hide_fields) of
-        C(kubernetes.core.k8s_info)). A path that does not exist is ignored.
-    type: list
-    elements: str
-    default: []
   timeout:
     description:
       - How many seconds to wait, from 0 to 31622400 (a year).
@@ -96,6 +81,7 @@ options:
     default: 120
 extends_documentation_fragment:
   - mlops.k8s.k8s_auth
+  - mlops.k8s.k8s_output
 attributes:
   check_mode:
     description: Only reads; waits the same in check mode.
