@@ -9,6 +9,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
 import signal
 import ssl
 import subprocess
@@ -23,6 +24,16 @@ def _info(directory: str) -> dict | None:
             return json.load(f)
     except (FileNotFoundError, ValueError):
         return None
+
+
+def write_info(directory: str, env: dict, info: dict) -> None:
+    """DIR/env (`export` lines) and DIR/sandbox.json, which `start`/`running` read; written by either backend."""
+    with open(os.path.join(directory, "env"), "w", encoding="utf-8") as f:
+        f.writelines(f"export {k}={shlex.quote(str(v))}\n" for k, v in env.items())
+    tmp = os.path.join(directory, "sandbox.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+    os.replace(tmp, os.path.join(directory, "sandbox.json"))
 
 
 def _alive(pid: int) -> bool:

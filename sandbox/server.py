@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import secrets
-import shlex
 import signal
 import threading
 import time
@@ -24,6 +23,7 @@ from .apiserver.lifecycle import Lifecycle
 from .apiserver.objects import Ctx, Objects
 from .apiserver.store import Store
 from .certs import ensure_certs
+from .cli import write_info
 
 log = logging.getLogger("sandbox")
 
@@ -120,12 +120,7 @@ class Sandbox:
                 "ca_file": self.certs["ca.crt"], "env": dict(self.env), "pid": os.getpid()}
 
     def _write_info(self) -> None:
-        with open(os.path.join(self.dir, "env"), "w", encoding="utf-8") as f:
-            f.writelines(f"export {k}={shlex.quote(str(v))}\n" for k, v in self.env.items())
-        tmp = os.path.join(self.dir, "sandbox.json.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.info(), f, indent=2)
-        os.replace(tmp, os.path.join(self.dir, "sandbox.json"))
+        write_info(self.dir, self.env, self.info())
 
     def stop(self) -> None:
         """Stop serving, snapshot at once (a slow component must not cost the state), then stop the rest."""

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
 import os
-import shlex
 import signal
 import threading
 
+from ..cli import _alive, write_info
 from .controlplane import ControlPlane
 
 log = logging.getLogger("sandbox.kube")
@@ -60,12 +59,7 @@ class KubeSandbox:
                 "audit_log": os.path.join(self.dir, "logs", "audit.jsonl"), "version": self.cp.version()}
 
     def _write_info(self) -> None:
-        with open(os.path.join(self.dir, "env"), "w", encoding="utf-8") as f:
-            f.writelines(f"export {k}={shlex.quote(str(v))}\n" for k, v in self.env.items())
-        tmp = os.path.join(self.dir, "sandbox.json.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.info(), f, indent=2)
-        os.replace(tmp, os.path.join(self.dir, "sandbox.json"))
+        write_info(self.dir, self.env, self.info())
 
     def stop(self) -> None:
         for comp in reversed(self.components):
@@ -74,18 +68,6 @@ class KubeSandbox:
             except Exception:
                 log.exception("stopping component %r failed", comp)
         self.cp.stop()
-
-
-def _gone(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def serve(directory: str, port: int = 0, parent: int | None = None) -> None:
@@ -103,7 +85,7 @@ def serve(directory: str, port: int = 0, parent: int | None = None) -> None:
             if dead:
                 log.error("%s exited; stopping the sandbox", ", ".join(dead))
                 break
-            if _gone(parent):
+            if parent and not _alive(parent):
                 log.error("process %d that owns this sandbox is gone; stopping", parent)
                 break
     finally:
