@@ -30,6 +30,17 @@ SELDON_SERVERS = ("SKLEARN_SERVER", "XGBOOST_SERVER", "MLFLOW_SERVER", "TENSORFL
 
 
 # -- rendering helpers --------------------------------------------------------------------------------------------
+def run_local(collections_path: Path, playbook: Path, extra_vars: dict) -> None:
+    """ansible-playbook on localhost with the collection from collections_path (no cluster); it must succeed."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook),
+           "-e", json.dumps(extra_vars)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
 def render(collections_path: Path, out: Path, **extra_vars) -> dict[str, list[dict]]:
     """Render the three roles' manifests with ansible-playbook; return {role: [documents in apply order]}."""
     tasks = [{
@@ -40,13 +51,7 @@ def render(collections_path: Path, out: Path, **extra_vars) -> dict[str, list[di
     playbook = out / "render.yml"
     playbook.parent.mkdir(parents=True, exist_ok=True)
     playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook),
-           "-e", json.dumps(extra_vars)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    run_local(collections_path, playbook, extra_vars)
     result = {}
     for role in ROLES:
         docs = []
@@ -356,13 +361,7 @@ def uninstall_webhooks(collections_path: Path, out: Path, **extra_vars) -> list[
         {"name": "Write the webhooks", "ansible.builtin.copy": {
             "content": "{{ __seldon_core_webhook_stub | to_json }}", "dest": str(out / "webhooks.json"),
             "mode": "0644"}}]}]))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook),
-           "-e", json.dumps(extra_vars)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    run_local(collections_path, playbook, extra_vars)
     stubs = json.loads((out / "webhooks.json").read_text())
     assert {(d["apiVersion"], d["kind"]) for d in stubs} == {
         ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")}

@@ -8,13 +8,10 @@ an option and then needs no affinity.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from test_platform_roles import run_local
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "train_deploy"
@@ -35,13 +32,7 @@ def render_template(collections_path: Path, out: Path, **extra_vars) -> dict:
         "tasks": [{"name": "Render the WorkflowTemplate", "ansible.builtin.template": {
             "src": str(ROLE / "templates" / "workflow_template.yml.j2"), "dest": str(out / "template.yaml"),
             "mode": "0644"}}]}]))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook),
-           "-e", json.dumps(extra_vars)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    run_local(collections_path, playbook, extra_vars)
     return yaml.safe_load((out / "template.yaml").read_text())
 
 
