@@ -27,6 +27,7 @@ class SandboxHandle:
     def __init__(self, info: dict):
         self.control_plane = info.get("control_plane", "emulator")
         self.audit_log = info.get("audit_log")
+        self._audit_pos, self._audit_lines, self._audit_entries = 0, 0, []  # the audit log read so far (kube)
         self.dir = info["dir"]
         self.kubeconfig = info["kubeconfig"]
         self.server = info["server"]
@@ -53,23 +54,28 @@ class SandboxHandle:
 
     def _kube_audit(self) -> list[dict]:
         """The real API server's audit log (JSON lines, stage ResponseComplete) in the emulator's entry shape:
-        seq (line number), user, verb, method, path, query, dry_run, status."""
-        out = []
-        with open(self.audit_log, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                try:
-                    ev = json.loads(line)
-                except ValueError:  # a line being written
-                    continue
-                if ev.get("stage") not in ("ResponseComplete", "Panic"):
-                    continue
-                url = urllib.parse.urlsplit(ev.get("requestURI", ""))
-                query = urllib.parse.parse_qs(url.query)
-                out.append({"seq": n, "user": ev.get("user", {}).get("username"), "verb": ev.get("verb"),
-                            "method": _VERB_METHODS.get(ev.get("verb"), "GET"), "path": url.path,
-                            "query": url.query, "dry_run": "All" in query.get("dryRun", []),
-                            "status": ev.get("responseStatus", {}).get("code")})
-        return out
+        seq (line number), user, verb, method, path, query, dry_run, status. Read on from where the last call
+        stopped: a line still being written is left for the next call."""
+        with open(self.audit_log, "rb") as f:
+            f.seek(self._audit_pos)
+            chunk = f.read()
+        complete = chunk[:chunk.rfind(b"\n") + 1]
+        self._audit_pos += len(complete)
+        for line in complete.splitlines():
+            self._audit_lines += 1
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("stage") not in ("ResponseComplete", "Panic"):
+                continue
+            url = urllib.parse.urlsplit(ev.get("requestURI", ""))
+            query = urllib.parse.parse_qs(url.query)
+            self._audit_entries.append({
+                "seq": self._audit_lines, "user": ev.get("user", {}).get("username"), "verb": ev.get("verb"),
+                "method": _VERB_METHODS.get(ev.get("verb"), "GET"), "path": url.path, "query": url.query,
+                "dry_run": "All" in query.get("dryRun", []), "status": ev.get("responseStatus", {}).get("code")})
+        return self._audit_entries
 
     def writes(self, since: int, user: str | None = "sandbox-admin") -> list[dict]:
         """Writes by `user` (default: the kubeconfig's admin, i.e. the test client; None: everyone, controllers
