@@ -95,7 +95,7 @@ def base_env(sandbox, collections_path) -> dict:
 
 def gateway_url(sandbox) -> str:
     if sandbox.env.get("SANDBOX_SELDON_OPERATOR") != "1":
-        pytest.skip("the sandbox does not run the Seldon operator")
+        pytest.skip("the sandbox does not run the Seldon operator (SANDBOX_SELDON_OPERATOR=1 missing from its env)")
     url = sandbox.env.get("MLOPS_K8S_GATEWAY_URL") or sandbox.env.get("AMBASSADOR_URL")
     if not url:
         pytest.skip("the sandbox exports no gateway URL (AMBASSADOR_URL)")

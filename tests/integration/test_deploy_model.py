@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from deploy_harness import gateway_url
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = str(REPO / "playbooks" / "deploy_model.yml")
@@ -39,12 +40,7 @@ def ok(run):
 
 @pytest.fixture(scope="module")
 def gateway(sandbox) -> str:
-    if sandbox.env.get("SANDBOX_SELDON_OPERATOR") != "1":
-        pytest.skip("the sandbox does not run the Seldon operator (SANDBOX_SELDON_OPERATOR=1 missing from its env)")
-    url = sandbox.env.get("MLOPS_K8S_GATEWAY_URL") or sandbox.env.get("AMBASSADOR_URL")
-    if not url:
-        pytest.skip("the sandbox exports no gateway URL (AMBASSADOR_URL)")
-    return url
+    return gateway_url(sandbox)
 
 
 @pytest.fixture(scope="module")
