@@ -71,8 +71,10 @@ class SandboxHandle:
                 continue
             url = urllib.parse.urlsplit(ev.get("requestURI", ""))
             query = urllib.parse.parse_qs(url.query)
+            # the identity the server authorized: a component impersonated by the admin counts as itself
+            user = (ev.get("impersonatedUser") or ev.get("user") or {}).get("username")
             self._audit_entries.append({
-                "seq": self._audit_lines, "user": ev.get("user", {}).get("username"), "verb": ev.get("verb"),
+                "seq": self._audit_lines, "user": user, "verb": ev.get("verb"),
                 "method": _VERB_METHODS.get(ev.get("verb"), "GET"), "path": url.path, "query": url.query,
                 "dry_run": "All" in query.get("dryRun", []), "status": ev.get("responseStatus", {}).get("code")})
         return self._audit_entries

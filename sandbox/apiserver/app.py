@@ -128,6 +128,7 @@ class App:
             req.verb = "get"
             return Response(200, discovery.version_info())
         req.user = self.auth.authenticate(req.headers.get("authorization"))
+        req.user = self.auth.impersonate(req.user, req.headers)
         if path.startswith("/sandbox/v1/"):
             req.verb = req.method.lower()
             return self._admin(req)

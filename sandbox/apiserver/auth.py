@@ -132,6 +132,40 @@ class Authenticator:
             return []
         return [aud] if isinstance(aud, str) else list(aud or [])
 
+    def impersonate(self, user: UserInfo, headers: dict) -> UserInfo:
+        """`Impersonate-User` / `Impersonate-Group`: act as another identity when `user` may `impersonate` it
+        (and each group); the result is authorized as that identity from then on, as kube-apiserver does."""
+        target = headers.get("impersonate-user")
+        groups_h = [g.strip() for g in (headers.get("impersonate-group") or "").split(",") if g.strip()]
+        if not target:
+            if groups_h:
+                raise ApiError(500, "Internal error occurred: requested [{Kind:Group Name:%s}] without "
+                                    "impersonating a user" % groups_h[0], "InternalError")
+            return user
+
+        def check(resource: str, name: str, ns: str = "") -> None:
+            ok, _ = self.allowed(user, RequestAttributes(verb="impersonate", resource=resource, namespace=ns,
+                                                         name=name))
+            if not ok:
+                scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
+                raise ApiError(403, f'{resource} "{name}" is forbidden: User "{user.name}" cannot impersonate '
+                                    f'resource "{resource}" in API group "" {scope}', "Forbidden",
+                               {"name": name, "kind": resource})
+        groups: list[str] = []
+        parts = target.split(":")
+        if len(parts) == 4 and target.startswith("system:serviceaccount:"):
+            check("serviceaccounts", parts[3], parts[2])
+            groups += ["system:serviceaccounts", f"system:serviceaccounts:{parts[2]}"]
+        else:
+            check("users", target)
+        for g in groups_h:
+            check("groups", g)
+            if g not in groups:
+                groups.append(g)
+        if target != "system:anonymous" and "system:authenticated" not in groups:
+            groups.append("system:authenticated")
+        return UserInfo(target, tuple(groups))
+
     # -- authorization --
     def allowed(self, user: UserInfo, attrs: RequestAttributes) -> tuple[bool, str]:
         if "system:masters" in user.groups:

@@ -2,37 +2,7 @@
 
 from __future__ import annotations
 
-REASONS = {
-    400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-    406: "NotAcceptable", 409: "Conflict", 410: "Gone", 413: "RequestEntityTooLarge",
-    415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
-}
-
-
-def status(code: int, message: str, reason: str | None = None, details: dict | None = None) -> dict:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason if reason is not None else REASONS.get(code, ""), "code": code}
-    if not body["reason"]:  # omitempty
-        del body["reason"]
-    if details is not None:  # kube-apiserver sends "details": {} for some errors (405, 415, unknown resource)
-        body["details"] = details
-    return body
-
-
-def success(details: dict | None = None) -> dict:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
-    if details:
-        body["details"] = details
-    return body
-
-
-class ApiError(Exception):
-    """Raised anywhere in request handling; rendered as a Status body with `code`."""
-
-    def __init__(self, code: int, message: str, reason: str | None = None, details: dict | None = None):
-        super().__init__(message)
-        self.code = code
-        self.body = status(code, message, reason, details)
+from ..machinery.errors import REASONS, ApiError, status, success  # noqa: F401 - re-exported
 
 
 def _details(kind_plural: str, group: str, name: str | None) -> dict:

@@ -97,6 +97,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
+        groups = self.headers.get_all("Impersonate-Group")
+        if groups:   # a repeated header: every value counts
+            headers["impersonate-group"] = ",".join(groups)
         resp = self.app.handle(self.command, self.path, headers, body)
         self._send(resp)
 

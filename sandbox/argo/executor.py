@@ -41,7 +41,8 @@ import time
 
 import yaml
 
-from ..controllers.base import Client, now
+from ..client.rest import resource_path
+from ..controllers.base import client_for, now
 from ..controllers.runtime import ContainerStatus, ProcessRunner, RunStatus
 from . import common as C
 from . import conditions, images
@@ -614,8 +615,8 @@ class StepWorker(threading.Thread):
             manifest.setdefault("metadata", {})["namespace"] = ns
         if res.get("setOwnerReference"):
             self._set_owner(manifest)
-        path = Client._path(kind, ns, name)
-        coll = Client._path(kind, ns)
+        path = resource_path(kind, ns, name)
+        coll = resource_path(kind, ns)
         label = f"{kind.kind.lower()}{'.' + kind.group if kind.group else ''}/{name}"
         if not name and action != "create":
             raise StepError("Kind and name are both required but at least one of them is missing from the manifest")
@@ -672,7 +673,7 @@ class StepWorker(threading.Thread):
                      (k.plural, k.singular, f"{k.plural}.{k.group}", f"{k.singular}.{k.group}", *k.short)), None)
         if kind is None or not name or not isinstance(patch, list):
             raise StepError("a json patch needs the patch (a JSON list) as manifest and flags: [<type>, <name>]")
-        code, out = api.call("PATCH", Client._path(kind, self.ns if kind.namespaced else "", name)
+        code, out = api.call("PATCH", resource_path(kind, self.ns if kind.namespaced else "", name)
                              + "?fieldManager=kubectl-patch", patch, "application/json-patch+json")
         if code >= 300:
             raise StepError(api_message(code, out))
@@ -697,7 +698,7 @@ class StepWorker(threading.Thread):
             raise StepError(f"condition failed to parse: {e}") from e
         m = obj.get("metadata") or {}
         kind = self._kind_of(obj.get("apiVersion") or "", obj.get("kind") or "")
-        path = Client._path(kind, m.get("namespace") or "", m.get("name") or "")
+        path = resource_path(kind, m.get("namespace") or "", m.get("name") or "")
         if success or failure:
             self.plog(C.MAIN_CONTAINER, f"Waiting for conditions: success {res.get('successCondition') or '-'}, "
                                         f"failure {res.get('failureCondition') or '-'}")
@@ -850,7 +851,7 @@ class ArgoPodRunner(ProcessRunner):
     def __init__(self, sandbox):
         super().__init__(sandbox)
         self.log_lock = threading.Lock()
-        self.client = Client(sandbox, "system:node:sandbox-node", "kubelet")
+        self.client = client_for(sandbox, "system:node:sandbox-node", "kubelet")
         self._finished: dict[str, StepWorker] = {}   # ended pods whose files stay while the pod exists
 
     def matches(self, pod: dict) -> bool:

@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Iterable
 
-from ..apiserver.errors import ApiError
 from ..apiserver.objects import Ctx
 from ..apiserver.rbac import UserInfo
 from ..apiserver.selectors import selector_from_dict
+from ..client.rest import resource_path
+from ..machinery.errors import ApiError
 
 log = logging.getLogger("sandbox.controllers")
 Key = tuple[str, str]
@@ -140,15 +141,7 @@ class Client:
 
     @staticmethod
     def _path(kind, ns: str, name: str = "", sub: str = "") -> str:
-        base = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
-        if kind.namespaced and ns:
-            base += f"/namespaces/{ns}"
-        base += f"/{kind.plural}"
-        if name:
-            base += f"/{name}"
-        if sub:
-            base += f"/{sub}"
-        return base
+        return resource_path(kind, ns, name, sub)
 
     def _audit(self, verb: str, method: str, kind, ns: str, name: str, sub: str, code: int) -> None:  # noqa: PLR0917
         audit = getattr(self.sb, "audit", None)
@@ -215,6 +208,13 @@ class Client:
         return self.update(key, new, sub)
 
 
+def client_for(sandbox, user: str, manager: str = "kube-controller-manager"):
+    """The API client of one identity: the host's own (over HTTPS, when components run against any API server)
+    or the emulator's in-process one."""
+    make = getattr(sandbox, "client_for", None)
+    return make(user, manager) if make is not None else Client(sandbox, user, manager)
+
+
 class Recorder:
     """core/v1 Events with client-go's aggregation (same object+reason+message -> count++)."""
 
@@ -279,8 +279,8 @@ class Controller:
         self.sb = sandbox
         self.store = sandbox.store
         self.mgr = manager
-        self.client = Client(sandbox, self.user or f"system:serviceaccount:kube-system:{self.name}-controller",
-                             self.manager)
+        self.client = client_for(sandbox, self.user or f"system:serviceaccount:kube-system:{self.name}-controller",
+                                 self.manager)
         self.recorder = Recorder(self.client, self.component or f"{self.name}-controller")
         self.delay = 0.0          # fault injection: seconds to sleep before every reconcile
         self._due: dict[tuple[str, str], float] = {}
@@ -329,6 +329,9 @@ class Controller:
         keys = {self.primary, *self.watch_keys}
         self._watcher = self.store.watch(None)
         self._keys = keys
+        ensure = getattr(self.store, "ensure", None)
+        if ensure is not None:   # informers (components over HTTPS): list every kind this controller reads
+            ensure(keys)
         self.initial()
         self._thread = threading.Thread(target=self._run, name=f"ctrl-{self.name}", daemon=True)
         self._thread.start()

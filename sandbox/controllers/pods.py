@@ -51,9 +51,11 @@ class Kubelet(Controller):
         self.ready_delay = float(os.environ.get("SANDBOX_POD_READY_DELAY", "0.5"))
         self.run_duration = float(os.environ.get("SANDBOX_POD_RUN_DURATION", "0.5"))
         self.poll_interval = 0.25
+        # binds pending pods itself (the emulator) or leaves that to a real kube-scheduler
+        self.schedules = getattr(sandbox, "control_plane", "emulator") != "kube"
         self.stop_timeout = 60.0   # a runner that never says it has stopped: the pod goes anyway after this
-        from .base import Client, Recorder
-        self.scheduler = Client(sandbox, "system:kube-scheduler", "kube-scheduler")
+        from .base import Recorder, client_for
+        self.scheduler = client_for(sandbox, "system:kube-scheduler", "kube-scheduler")
         self.sched_events = Recorder(self.scheduler, "default-scheduler")
         self.runners = sandbox.pod_runners
         self.endpoints = sandbox.endpoints_registry
@@ -112,8 +114,11 @@ class Kubelet(Controller):
         self._forget(ns, name, keep_uid=uid)   # a re-created pod with the same name
         if pod["metadata"].get("deletionTimestamp"):
             return self._terminate(pod)
-        if not pod["spec"].get("nodeName"):
-            return self._schedule(pod)
+        node = pod["spec"].get("nodeName")
+        if not node:
+            return self._schedule(pod) if self.schedules else None
+        if node != NODE_NAME:
+            return None
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed"):
             if uid in self._running:

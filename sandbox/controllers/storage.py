@@ -14,7 +14,7 @@ import re
 import shutil
 
 from ..apiserver.errors import ApiError
-from .base import Client, Controller, now
+from .base import Controller, client_for, now
 
 PVCS = ("", "persistentvolumeclaims")
 PVS = ("", "persistentvolumes")
@@ -54,13 +54,13 @@ class PersistentVolumeController(Controller):
         super().__init__(sandbox, manager)
         self.volumes_dir = os.path.join(sandbox.dir, "volumes")
         self.max_volume_size = "1Ti"
-        self.provisioner = Client(sandbox, "system:serviceaccount:kube-system:sandbox-hostpath-provisioner",
+        self.provisioner = client_for(sandbox, "system:serviceaccount:kube-system:sandbox-hostpath-provisioner",
                                   "sandbox-hostpath-provisioner")
-        self.protection = Client(sandbox, "system:serviceaccount:kube-system:pvc-protection-controller")
+        self.protection = client_for(sandbox, "system:serviceaccount:kube-system:pvc-protection-controller")
 
     def start(self) -> None:
         os.makedirs(self.volumes_dir, exist_ok=True)
-        addon = Client(self.sb, "system:serviceaccount:kube-system:sandbox-addon-manager", "kubectl")
+        addon = client_for(self.sb, "system:serviceaccount:kube-system:sandbox-addon-manager", "kubectl")
         for sc in default_classes():
             if self.client.get(SCS, "", sc["metadata"]["name"]) is None:
                 try:
@@ -355,3 +355,46 @@ class PersistentVolumeController(Controller):
         shutil.rmtree(path, ignore_errors=True)
         if keep:
             os.makedirs(path, exist_ok=True)
+
+
+class HostPathProvisioner(PersistentVolumeController):
+    """The provisioner alone, as an external provisioner runs beside a real kube-controller-manager (which binds
+    claims, protects them and marks volumes Released): it creates a volume for each claim that kube-controller-
+    manager hands to ``sandbox.local/hostpath`` (annotation volume.kubernetes.io/storage-provisioner; for
+    WaitForFirstConsumer once kube-scheduler has picked the node), pre-bound to the claim, and deletes the
+    volumes it made when they are Released with reclaim policy Delete."""
+
+    name = "hostpath-provisioner"
+    user = "system:serviceaccount:kube-system:sandbox-hostpath-provisioner"
+    manager = "sandbox-hostpath-provisioner"
+    component = PROVISIONER
+
+    def reconcile(self, ns: str, name: str):
+        if not ns and name.startswith("pv:"):
+            return self._volume(name[3:])
+        pvc = self.client.get(PVCS, ns, name)
+        if pvc is None or pvc["metadata"].get("deletionTimestamp") or pvc["spec"].get("volumeName"):
+            return None
+        ann = pvc["metadata"].get("annotations") or {}
+        if ann.get("volume.kubernetes.io/storage-provisioner") != PROVISIONER:
+            return None
+        sc = self.client.get(SCS, "", pvc["spec"].get("storageClassName") or "")
+        if sc is None or sc.get("provisioner") != PROVISIONER:
+            return None
+        if sc.get("volumeBindingMode") == "WaitForFirstConsumer" and not ann.get("volume.kubernetes.io/selected-node"):
+            return None
+        return self._provision(pvc, sc)
+
+    def _bind(self, pvc: dict, pv: dict) -> None:
+        """kube-controller-manager binds the claim to the pre-bound volume."""
+
+    def _volume(self, pv_name: str):
+        pv = self.client.get(PVS, "", pv_name)
+        if pv is None or (pv["metadata"].get("annotations") or {}).get("pv.kubernetes.io/provisioned-by") \
+                != PROVISIONER or pv["metadata"].get("deletionTimestamp"):
+            return None
+        if (pv.get("status") or {}).get("phase") in ("Released", "Failed") and \
+                pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete":
+            self._remove_dir(pv)
+            self.provisioner.delete(PVS, "", pv_name, uid=pv["metadata"]["uid"])
+        return None

@@ -18,7 +18,7 @@ from .controlplane import ControlPlane
 log = logging.getLogger("sandbox.kube")
 
 # Components that talk to nothing but the network (no emulator internals).
-COMPONENTS: list[str] = ["sandbox.s3:component"]
+COMPONENTS: list[str] = ["sandbox.kube.agent:component", "sandbox.s3:component"]
 
 
 class KubeSandbox:

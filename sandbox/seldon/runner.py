@@ -42,7 +42,7 @@ import socket
 import threading
 import time
 
-from ..controllers.base import Client, Recorder
+from ..controllers.base import Recorder, client_for
 from ..controllers.runtime import ContainerStatus, ProcessRunner, RunStatus
 from . import spec as S
 from .storage import DownloadError, download
@@ -731,7 +731,7 @@ class SeldonPodRunner(ProcessRunner):
     def __init__(self, sandbox, component):
         super().__init__(sandbox)
         self.component = component
-        self.client = Client(sandbox, "system:node:sandbox-node", "kubelet")
+        self.client = client_for(sandbox, "system:node:sandbox-node", "kubelet")
         self.recorder = Recorder(self.client, "kubelet")
 
     def time_scale(self) -> float:

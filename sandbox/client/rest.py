@@ -1,0 +1,205 @@
+"""HTTPS to a Kubernetes API server: requests with one keep-alive connection per thread, watch streams, and
+discovery (which version, kind and scope serve a (group, plural)). Errors come back as `ApiError` with the
+server's code, reason and message, as client-go's `StatusError` carries them."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode, urlsplit
+
+from ..machinery.errors import ApiError
+
+log = logging.getLogger("sandbox.client")
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Kind:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    has_status: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, ns: str = "", name: str = "", sub: str = "") -> str:
+        return resource_path(self, ns, name, sub)
+
+
+def resource_path(kind, ns: str = "", name: str = "", sub: str = "") -> str:
+    """The URL path of a collection, an object or a subresource; `kind` has group, version, plural, namespaced."""
+    base = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
+    if kind.namespaced and ns:
+        base += f"/namespaces/{quote(ns)}"
+    base += f"/{kind.plural}"
+    if name:
+        base += f"/{quote(name)}"
+    if sub:
+        base += f"/{sub}"
+    return base
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How one identity authenticates: a bearer token or a client certificate (and, for an admin acting for a
+    component, the user and groups it impersonates)."""
+    token: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    impersonate: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+class Rest:
+    def __init__(self, server: str, ca_file: str | None, creds: Credentials, *, user_agent: str = "sandbox",
+                 timeout: float = 30.0):
+        u = urlsplit(server)
+        self.server, self.host, self.https = server, u.hostname or "127.0.0.1", u.scheme == "https"
+        self.port = u.port or (443 if self.https else 80)
+        self.ca_file, self.creds, self.timeout = ca_file, creds, timeout
+        self.headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        if creds.token:
+            self.headers["Authorization"] = f"Bearer {creds.token}"
+        if creds.impersonate:
+            self.headers["Impersonate-User"] = creds.impersonate
+        self._ctx = None
+        if self.https:
+            self._ctx = ssl.create_default_context(cafile=ca_file)
+            if creds.cert_file:
+                self._ctx.load_cert_chain(creds.cert_file, creds.key_file)
+        self._local = threading.local()
+
+    def with_creds(self, creds: Credentials, user_agent: str) -> Rest:
+        return Rest(self.server, self.ca_file, creds, user_agent=user_agent, timeout=self.timeout)
+
+    def _connect(self, timeout: float) -> http.client.HTTPConnection:
+        if self.https:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self._ctx)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def _send(self, conn, method: str, url: str, data: bytes | None, content_type: str) -> None:
+        conn.putrequest(method, url, skip_accept_encoding=True)
+        for k, v in self.headers.items():
+            conn.putheader(k, v)
+        for g in self.creds.groups:   # one header per group, as client-go sends them
+            conn.putheader("Impersonate-Group", g)
+        if data is not None:
+            conn.putheader("Content-Type", content_type)
+            conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders(data)
+
+    @staticmethod
+    def url(path: str, query: dict | None) -> str:
+        q = {k: v for k, v in (query or {}).items() if v is not None}
+        return path + ("?" + urlencode(q) if q else "")
+
+    def request(self, method: str, path: str, body=None, *, query: dict | None = None,
+                content_type: str = "application/json"):
+        """One request; returns the decoded JSON body (None when empty). Retries once when a kept-alive
+        connection turns out closed before the server answered."""
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        url = self.url(path, query)
+        for attempt in (0, 1):
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._local.conn = self._connect(self.timeout)
+            try:
+                self._send(conn, method, url, data, content_type)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+                    http.client.CannotSendRequest) as e:
+                conn.close()
+                self._local.conn = None
+                if attempt:
+                    raise ApiError(503, f"{method} {path}: {e}", "ServiceUnavailable") from e
+                continue
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                self._local.conn = None
+                raise ApiError(503, f"{method} {path}: {e}", "ServiceUnavailable") from e
+            if resp.will_close:
+                conn.close()
+                self._local.conn = None
+            return self._decode(resp.status, raw, method, path)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _decode(code: int, raw: bytes, method: str, path: str):
+        try:
+            out = json.loads(raw) if raw else None
+        except ValueError:
+            out = None
+        if code >= 400:
+            if isinstance(out, dict) and out.get("kind") == "Status":
+                raise ApiError(code, out.get("message") or "", out.get("reason") or None, out.get("details"))
+            raise ApiError(code, f"{method} {path}: {raw[:300].decode('utf-8', 'replace')}")
+        return out if out is not None or not raw else raw.decode("utf-8", "replace")
+
+    def stream(self, path: str, query: dict, timeout: float):
+        """A watch: yields each decoded event until the server ends the stream or `timeout` passes without a
+        byte. Its own connection, closed at the end."""
+        conn = self._connect(timeout)
+        try:
+            self._send(conn, "GET", self.url(path, query), None, "")
+            resp = conn.getresponse()
+            if resp.status >= 400:
+                self._decode(resp.status, resp.read(), "GET", path)
+            while True:
+                line = resp.readline()
+                if not line:
+                    return
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            conn.close()
+
+
+class Discovery:
+    """(group, plural) -> Kind, from the server's discovery documents; refreshed on a miss (a CRD added since),
+    at most once per `min_refresh` seconds."""
+
+    def __init__(self, rest: Rest, min_refresh: float = 1.0):
+        self.rest, self.min_refresh = rest, min_refresh
+        self._kinds: dict[Key, Kind] = {}
+        self._lock = threading.Lock()
+        self._at = 0.0
+
+    def kind(self, key: Key) -> Kind | None:
+        k = self._kinds.get(key)
+        if k is None:
+            with self._lock:
+                if key not in self._kinds and time.monotonic() - self._at >= self.min_refresh:
+                    self._refresh()
+            k = self._kinds.get(key)
+        return k
+
+    def _refresh(self) -> None:
+        kinds: dict[Key, Kind] = {}
+        versions = [("", "v1", "/api/v1")]
+        for g in (self.rest.request("GET", "/apis") or {}).get("groups") or []:
+            v = (g.get("preferredVersion") or {}).get("version") or g["versions"][0]["version"]
+            versions.append((g["name"], v, f"/apis/{g['name']}/{v}"))
+        for group, version, path in versions:
+            try:
+                res = (self.rest.request("GET", path) or {}).get("resources") or []
+            except ApiError as e:   # an aggregated API that is not available
+                log.debug("discovery %s: %s", path, e)
+                continue
+            subs = {r["name"] for r in res if "/" in r["name"]}
+            for r in res:
+                if "/" not in r["name"]:
+                    kinds[(group, r["name"])] = Kind(group, version, r["name"], r["kind"], r["namespaced"],
+                                                     f"{r['name']}/status" in subs)
+        self._kinds = kinds
+        self._at = time.monotonic()

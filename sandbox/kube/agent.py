@@ -1,0 +1,76 @@
+"""The sandbox's node and add-ons on the real control plane, as ordinary API clients over HTTPS: the node
+(Node object, heartbeats and Lease), the kubelet (runs the pods kube-scheduler binds to the node, as local
+processes or simulated, and writes their status) and the hostpath provisioner. kube-controller-manager does the
+rest of the controllers' work (Deployments, ReplicaSets, Jobs, EndpointSlices, volume binding, garbage
+collection, namespaces)."""
+
+from __future__ import annotations
+
+import logging
+
+from ..client.host import ADDON_MANAGER, RemoteHost
+from ..client.rest import Credentials
+from ..controllers.base import NODE_NAME
+from ..controllers.node import NodeAgent
+from ..controllers.pods import Kubelet
+from ..controllers.storage import HostPathProvisioner
+from ..machinery.errors import ApiError
+
+log = logging.getLogger("sandbox.kube.agent")
+PROVISIONER_SA = ("kube-system", "sandbox-hostpath-provisioner")
+
+# What the provisioner may do (the rules external-provisioner's chart grants, for the kinds it touches).
+PROVISIONER_RULES = [
+    {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["get", "list", "watch", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "list", "watch", "update"]},
+    {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch", "list", "watch"]},
+]
+
+
+def addons() -> list[tuple[tuple[str, str], str, dict]]:
+    ns, name = PROVISIONER_SA
+    return [
+        (("", "serviceaccounts"), ns, {"metadata": {"name": name, "namespace": ns}}),
+        (("rbac.authorization.k8s.io", "clusterroles"), "", {"metadata": {"name": name}, "rules": PROVISIONER_RULES}),
+        (("rbac.authorization.k8s.io", "clusterrolebindings"), "", {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]}),
+    ]
+
+
+class Agent:
+    def __init__(self, ksb):
+        self.host = RemoteHost(ksb.dir, ksb.server, ksb.cp.pki["ca.crt"], Credentials(token=ksb.token))
+        self.host.env = ksb.env
+        self.node = NodeAgent(self.host)
+        self.kubelet = Kubelet(self.host)
+        self.parts = [self.kubelet, HostPathProvisioner(self.host)]
+
+    def start(self) -> None:
+        addon = self.host.client_for(ADDON_MANAGER, "kubectl")
+        for key, ns, body in addons():
+            try:
+                addon.create(key, ns, body)
+            except ApiError as e:
+                if e.code != 409:
+                    raise
+        self.node.start()
+        for part in self.parts:
+            part.start()
+            self.host.controllers[part.name] = part
+        log.info("node %s registered; kubelet and provisioner running", NODE_NAME)
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            try:
+                part.stop()
+            except Exception:
+                log.exception("stopping %s", part.name)
+        self.node.stop()
+        self.host.close()
+
+
+def component(ksb) -> Agent:
+    return Agent(ksb)
