@@ -24,7 +24,7 @@ import random
 import re
 import threading
 
-from .apiserver.errors import ApiError, bad_request, status
+from .machinery.errors import ApiError, bad_request, status
 
 REASONS = {429: "TooManyRequests", 500: "InternalError", 502: "BadGateway", 503: "ServiceUnavailable",
            504: "Timeout", 409: "Conflict", 410: "Expired", 403: "Forbidden", 401: "Unauthorized"}
@@ -127,7 +127,7 @@ class Faults:
             self.sb.audit.record(user=None, verb=req.method.lower(), method=req.method, path=path, query="",
                                  dry_run=False, status=0, fault="drop")
             raise ConnectionAbortedError("injected fault: connection dropped")
-        from .apiserver.app import Response
+        from .machinery.http import Response
         code = rule["status"]
         msg = rule["message"] or MESSAGES.get(code, f"injected fault {code}")
         details = {}
@@ -143,7 +143,7 @@ class Faults:
 
     # -- admin endpoint --
     def route(self, req):
-        from .apiserver.app import Response
+        from .machinery.http import Response
         parts = req.path.rstrip("/").split("/")[4:]
         if req.method == "GET":
             return Response(200, {"items": self.list()})

@@ -5,81 +5,25 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from . import discovery, openapi, protobuf, subresources, tables, watch
+from ..machinery.http import Response
+from . import discovery, openapi, subresources, tables, watch
 from .audit import Audit
 from .auth import ADMIN, Authenticator
 from .errors import ApiError, bad_request, method_not_allowed, status
 from .kinds import Kind, Registry
-from .objects import PATCH_TYPES, Ctx, Objects, parse_body
-from .rbac import RequestAttributes, UserInfo
+from .objects import Ctx, Objects, parse_body
+from .rbac import RequestAttributes
+from .request import Request
 from .reviews import review
 from .routing import Target, parse_resource_path
 from .store import Store
 
 log = logging.getLogger("sandbox.apiserver")
 MAX_BODY = 3 * 1024 * 1024
-JSON = "application/json"
 NOT_FOUND = "the server could not find the requested resource"
-
-
-@dataclass
-class Response:
-    code: int
-    body: object = None                  # dict -> JSON, bytes/str -> as is
-    content_type: str = JSON
-    stream: Iterable[bytes] | None = None  # chunked body; may have close()
-    headers: dict = field(default_factory=dict)
-
-    def payload(self) -> bytes:
-        if isinstance(self.body, bytes):
-            return self.body
-        if isinstance(self.body, str):
-            return self.body.encode()
-        return json.dumps(self.body, separators=(",", ":")).encode()
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict
-    headers: dict
-    body: bytes
-    user: UserInfo | None = None
-    verb: str = ""
-
-    @property
-    def wants_table(self) -> bool:
-        return tables.wants_table(self.headers.get("accept", ""))
-
-    def media(self) -> str:
-        return self.headers.get("content-type", JSON).split(";", 1)[0].strip().lower()
-
-    def patch_type(self) -> str:
-        ctype = self.media()
-        if ctype not in PATCH_TYPES:
-            raise ApiError(415, "415: Unsupported Media Type", "UnsupportedMediaType", {})
-        return ctype
-
-    def object(self) -> object:
-        """The decoded body of a create/update (JSON, YAML or the protobuf kubectl sends for typed creates)."""
-        ctype = self.media()
-        if ctype == "application/vnd.kubernetes.protobuf":
-            try:
-                return protobuf.decode(self.body)
-            except (ValueError, KeyError, UnicodeDecodeError) as e:
-                raise ApiError(415, f"the body of the request was in an unknown format - {e}",
-                               "UnsupportedMediaType") from e
-        if ctype not in (JSON, "application/yaml", "*/*", ""):
-            raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: "
-                           "application/json, application/yaml", "UnsupportedMediaType")
-        if not self.body:
-            raise bad_request("the request body is empty")
-        return parse_body(self.body, yaml_ok=ctype == "application/yaml")
 
 
 class App:

@@ -10,7 +10,8 @@ import socket
 import ssl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .app import MAX_BODY, App, Response
+from ..machinery.http import Response
+from .app import MAX_BODY, App
 from .errors import status
 
 log = logging.getLogger("sandbox.http")

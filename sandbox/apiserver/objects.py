@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ..machinery.selectors import check_field_selector, parse_field_selector, parse_label_selector
 from . import conversion, crds, fields, patch, ssa, validation
 from .defaults import apply_defaults
 from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found
 from .kinds import Kind, Registry
 from .meta import check_name, format_ts, generate_name, new_uid, now, parse_time, same_object, spec_part
 from .rbac import UserInfo
-from .selectors import check_field_selector, parse_field_selector, parse_label_selector
 from .store import Store
 
 NS_KEY = ("", "namespaces")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sandbox.apiserver.selectors import selector_from_dict
+from ..machinery.selectors import selector_from_dict
 
 __all__ = [
     "RBAC_GROUP",

@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from ..machinery.http import Response
 from . import crds, ssa
 from . import patch as patchlib
 from .errors import ApiError, bad_request, invalid, method_not_allowed, not_found
@@ -15,7 +16,8 @@ from .objects import APPLY_TYPES, Ctx, parse_body
 from .routing import Target
 
 if TYPE_CHECKING:
-    from .app import App, Request, Response
+    from .app import App
+    from .request import Request
 
 
 def handle(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Response:
@@ -90,7 +92,6 @@ def _binding(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Respons
 
 
 def _response(code: int, body: object, content_type: str = "application/json") -> Response:
-    from .app import Response
     return Response(code, body, content_type)
 
 

@@ -9,15 +9,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .errors import ApiError, bad_request, status
-from .kinds import Kind
-from .selectors import (
+from ..machinery.selectors import (
     FieldSelector,
     LabelSelector,
     check_field_selector,
     parse_field_selector,
     parse_label_selector,
 )
+from .errors import ApiError, bad_request, status
+from .kinds import Kind
 from .store import Event, Store, TooOld, Watcher
 
 BOOKMARK_EVERY = 1.0

@@ -38,9 +38,9 @@ import math
 import time
 from zoneinfo import ZoneInfo
 
-from ..apiserver.errors import ApiError
 from ..controllers.base import Controller, controller_of, controller_ref, owned_by, parse_ts
 from ..controllers.cron import CronError, Schedule
+from ..machinery.errors import ApiError
 from .common import (
     ANN_SCHEDULED_TIME,
     API_VERSION,

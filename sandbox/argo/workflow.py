@@ -22,8 +22,8 @@ import json
 import logging
 import time
 
-from ..apiserver.errors import ApiError
 from ..controllers.base import PODS, Controller, controller_ref, now, owned_by, parse_ts
+from ..machinery.errors import ApiError
 from . import common
 from .template import (
     TemplateError,

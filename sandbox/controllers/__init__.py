@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 
-from ..apiserver.errors import ApiError, bad_request
+from ..machinery.errors import ApiError, bad_request
 from .apps import DeploymentController, ReplicaSetController
 from .batch import CronJobController, JobController
 from .daemonset import DaemonSetController
@@ -42,7 +42,7 @@ def _json(req) -> dict:
 
 
 def _resp(code: int, body):
-    from ..apiserver.app import Response
+    from ..machinery.http import Response
     return Response(code, body)
 
 

@@ -7,7 +7,7 @@ import json
 import math
 import time
 
-from ..apiserver.errors import ApiError
+from ..machinery.errors import ApiError
 from .base import (
     PODS,
     Controller,

@@ -8,7 +8,6 @@ each write is recorded in the audit log under that user so tests can tell them f
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import heapq
 import logging
@@ -17,11 +16,8 @@ import threading
 import time
 from collections.abc import Iterable
 
-from ..apiserver.objects import Ctx
-from ..apiserver.rbac import UserInfo
-from ..apiserver.selectors import selector_from_dict
-from ..client.rest import resource_path
 from ..machinery.errors import ApiError
+from ..machinery.selectors import selector_from_dict
 
 log = logging.getLogger("sandbox.controllers")
 Key = tuple[str, str]
@@ -118,107 +114,20 @@ def pod_active(pod: dict) -> bool:
         not pod["metadata"].get("deletionTimestamp")
 
 
-class Client:
-    """The API as one controller identity: the same code path as HTTP requests (sandbox.objects)."""
-
-    def __init__(self, sandbox, user: str, manager: str = "kube-controller-manager"):
-        self.sb = sandbox
-        self.store = sandbox.store
-        self.objects = sandbox.objects
-        self.user = UserInfo(user, ("system:serviceaccounts", "system:serviceaccounts:kube-system",
-                                    "system:authenticated") if user.startswith("system:serviceaccount:")
-                             else ("system:authenticated",))
-        self.manager = manager
-
-    def ctx(self) -> Ctx:
-        return Ctx(self.user, {"fieldManager": self.manager}, f"{self.manager}/{VERSION} (linux/amd64) sandbox")
-
-    def kind(self, key: Key):
-        k = self.objects.kind_for_key(key)
-        if k is None:
-            raise ApiError(404, f"no kind for {key}", "NotFound")
-        return k
-
-    @staticmethod
-    def _path(kind, ns: str, name: str = "", sub: str = "") -> str:
-        return resource_path(kind, ns, name, sub)
-
-    def _audit(self, verb: str, method: str, kind, ns: str, name: str, sub: str, code: int) -> None:  # noqa: PLR0917
-        audit = getattr(self.sb, "audit", None)
-        if audit is not None:
-            audit.record(user=self.user.name, verb=verb, method=method, path=self._path(kind, ns, name, sub),
-                         query=f"fieldManager={self.manager}", dry_run=False, status=code)
-
-    def _do(self, verb, method, kind, ns, name, sub, fn, ok):  # noqa: PLR0917 - one reconcile step, kept in one place like the real controller
-        try:
-            out = fn()
-        except ApiError as e:
-            self._audit(verb, method, kind, ns, name, sub, e.code)
-            raise
-        self._audit(verb, method, kind, ns, name, sub, ok)
-        return out
-
-    # reads straight from the store (shared objects: copy before editing)
-    def get(self, key: Key, ns: str, name: str) -> dict | None:
-        return self.store.get(key, ns, name)
-
-    def list(self, key: Key, ns: str | None = None) -> list[dict]:
-        return self.store.list(key, ns)[0]
-
-    # writes
-    def create(self, key: Key, ns: str, body: dict) -> dict:
-        kind = self.kind(key)
-        return self._do("create", "POST", kind, ns, "", "",
-                        lambda: self.objects.create(kind, ns, body, self.ctx()), 201)
-
-    def update(self, key: Key, obj: dict, sub: str = "") -> dict:
-        kind = self.kind(key)
-        m = obj["metadata"]
-        return self._do("update", "PUT", kind, m.get("namespace", ""), m["name"], sub,
-                        lambda: self.objects.update(kind, m.get("namespace", ""), m["name"], obj, self.ctx(), sub=sub),
-                        200)
-
-    def update_status(self, key: Key, obj: dict) -> dict:
-        return self.update(key, obj, "status")
-
-    def delete(self, key: Key, ns: str, name: str, policy: str = "Background", uid: str | None = None,
-               *, grace: int | None = None) -> None:
-        kind = self.kind(key)
-        opts: dict = {"propagationPolicy": policy}
-        if uid:
-            opts["preconditions"] = {"uid": uid}
-        if grace is not None:
-            opts["gracePeriodSeconds"] = grace
-        try:
-            self._do("delete", "DELETE", kind, ns, name, "", lambda: self.objects.delete(kind, ns, name, opts,
-                                                                                         self.ctx()), 200)
-        except ApiError as e:
-            if e.code not in (404, 409):
-                raise
-
-    def mutate(self, key: Key, ns: str, name: str, change, sub: str = "") -> dict | None:
-        """Read-modify-write with the read resourceVersion (409 raises); `change(obj)` edits a copy in place and
-        returns False to skip the write. Returns the stored object (or None when gone or skipped)."""
-        cur = self.store.get(key, ns, name)
-        if cur is None:
-            return None
-        new = copy.deepcopy(cur)
-        if change(new) is False or new == cur:
-            return None
-        return self.update(key, new, sub)
-
-
 def client_for(sandbox, user: str, manager: str = "kube-controller-manager"):
     """The API client of one identity: the host's own (over HTTPS, when components run against any API server)
     or the emulator's in-process one."""
     make = getattr(sandbox, "client_for", None)
-    return make(user, manager) if make is not None else Client(sandbox, user, manager)
+    if make is not None:
+        return make(user, manager)
+    from ..client.local import Client
+    return Client(sandbox, user, manager)
 
 
 class Recorder:
     """core/v1 Events with client-go's aggregation (same object+reason+message -> count++)."""
 
-    def __init__(self, client: Client, component: str):
+    def __init__(self, client, component: str):   # a local.Client or a remote.RemoteClient
         self.client, self.component = client, component
         self._seen: dict[tuple, tuple[str, str]] = {}
         self._lock = threading.Lock()

@@ -290,7 +290,7 @@ class CronJobController(Controller):
         body = {"metadata": {"name": name, "namespace": cj["metadata"]["namespace"], "labels": m.get("labels") or {},
                              "annotations": ann, "ownerReferences": [controller_ref(cj)]},
                 "spec": tpl.get("spec") or {}}
-        from ..apiserver.errors import ApiError
+        from ..machinery.errors import ApiError
         try:
             job = self.client.create(JOBS, cj["metadata"]["namespace"], body)
         except ApiError as e:

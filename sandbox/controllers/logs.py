@@ -11,8 +11,8 @@ import datetime as dt
 import os
 import time
 
-from ..apiserver.app import Response
-from ..apiserver.errors import bad_request
+from ..machinery.errors import bad_request
+from ..machinery.http import Response
 from .runtime import pod_log_dir
 
 PODS = ("", "pods")
@@ -37,7 +37,7 @@ class PodLogs:
     def __call__(self, ns: str, name: str, query: dict):  # noqa: PLR0912 - one reconcile step, kept in one place like the real controller
         pod = self.sb.store.get(PODS, ns, name)
         if pod is None:
-            from ..apiserver.errors import not_found
+            from ..machinery.errors import not_found
             raise not_found("pods", "", name)
         containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
         init = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]

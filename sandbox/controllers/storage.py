@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 
-from ..apiserver.errors import ApiError
+from ..machinery.errors import ApiError
 from .base import Controller, client_for, now
 
 PVCS = ("", "persistentvolumeclaims")

@@ -21,6 +21,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ..controllers.base import PODS, pod_ready
 from ..controllers.runtime import endpoints_registry
 from .routes import ENDPOINTS, MAPPING_KEYS, SERVICES, Mapping, RouteTable, collect
 
@@ -142,8 +143,31 @@ class Gateway:
                         continue
                 if str(a.get("ip", "")).startswith("127."):
                     out.append((scheme, a["ip"], int(epp["port"])))
+        if ep is None and spec.get("selector"):
+            out = self._pod_backends(scheme, ns, spec["selector"], sp)
         if not out:
             raise NoUpstream(f"no ready endpoints for service {ns}/{name}")
+        return out
+
+    def _pod_backends(self, scheme: str, ns: str, selector: dict, sp: dict) -> list[tuple[str, str, int]]:
+        """The Service's ready pods, as its endpoints would list them. On a real control plane there are no
+        Endpoints for the sandbox's pods: kube-apiserver refuses loopback addresses in Endpoints and
+        EndpointSlices, and the sandbox's pod IPs are loopback (nothing may dial outside 127.0.0.0/8)."""
+        out = []
+        target = sp.get("targetPort", sp.get("port"))
+        for pod in self.store.list(PODS, ns)[0]:
+            labels = pod["metadata"].get("labels") or {}
+            if any(labels.get(k) != v for k, v in selector.items()) or not pod_ready(pod):
+                continue
+            port = target
+            if isinstance(target, str) and not target.isdigit():   # a named container port
+                port = next((p.get("containerPort") for c in pod["spec"].get("containers") or []
+                             for p in c.get("ports") or [] if p.get("name") == target), None)
+            if port is None:
+                continue
+            addr = self.registry.lookup(ns, pod["metadata"]["name"], int(port))
+            if addr is not None:
+                out.append((scheme, addr[0], addr[1]))
         return out
 
     def choose(self, mp: Mapping) -> tuple[str, str, int]:

@@ -11,6 +11,7 @@ import logging
 from ..client.host import ADDON_MANAGER, RemoteHost
 from ..client.rest import Credentials
 from ..controllers.base import NODE_NAME
+from ..controllers.kubelet_api import KubeletServer
 from ..controllers.node import NodeAgent
 from ..controllers.pods import Kubelet
 from ..controllers.storage import HostPathProvisioner
@@ -44,7 +45,9 @@ class Agent:
     def __init__(self, ksb):
         self.host = RemoteHost(ksb.dir, ksb.server, ksb.cp.pki["ca.crt"], Credentials(token=ksb.token))
         self.host.env = ksb.env
-        self.node = NodeAgent(self.host)
+        pki = ksb.cp.pki
+        self.api = KubeletServer(self.host, pki["kubelet.crt"], pki["kubelet.key"], pki["ca.crt"])
+        self.node = NodeAgent(self.host, kubelet_port=self.api.port)
         self.kubelet = Kubelet(self.host)
         self.parts = [self.kubelet, HostPathProvisioner(self.host)]
 
@@ -56,6 +59,7 @@ class Agent:
             except ApiError as e:
                 if e.code != 409:
                     raise
+        self.api.start()
         self.node.start()
         for part in self.parts:
             part.start()
@@ -69,6 +73,7 @@ class Agent:
             except Exception:
                 log.exception("stopping %s", part.name)
         self.node.stop()
+        self.api.stop()
         self.host.close()
 
 

@@ -65,7 +65,7 @@ def ensure_pki(directory: str, service_ip: str) -> dict[str, str]:
     """Create (or reuse) DIR/pki; returns the paths by name (ca.crt, ca.key, apiserver.crt, admin.crt, ...)."""
     pki = os.path.join(directory, "pki")
     os.makedirs(pki, mode=0o700, exist_ok=True)
-    names = ["ca", "apiserver", *(c[0] for c in CLIENTS)]
+    names = ["ca", "apiserver", "kubelet", *(c[0] for c in CLIENTS)]
     paths = {f"{n}.{ext}": os.path.join(pki, f"{n}.{ext}") for n in names for ext in ("crt", "key")}
     paths.update({"sa.key": os.path.join(pki, "sa.key"), "sa.pub": os.path.join(pki, "sa.pub")})
     if all(os.path.exists(p) for p in paths.values()):
@@ -80,6 +80,12 @@ def ensure_pki(directory: str, service_ip: str) -> dict[str, str]:
     _write(paths["apiserver.key"], _key_pem(key), 0o600)
     _write(paths["apiserver.crt"], _cert(_name("kube-apiserver"), key, ca_name, ca_key,
                                          usage=[ExtendedKeyUsageOID.SERVER_AUTH], sans=sans))
+    key = ec.generate_private_key(ec.SECP256R1())   # the kubelet API's serving certificate (the node's address)
+    _write(paths["kubelet.key"], _key_pem(key), 0o600)
+    _write(paths["kubelet.crt"], _cert(_name("system:node:sandbox-node", "system:nodes"), key, ca_name, ca_key,
+                                       usage=[ExtendedKeyUsageOID.SERVER_AUTH],
+                                       sans=[x509.DNSName("sandbox-node"),
+                                             x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]))
     for stem, cn, org in CLIENTS:
         key = ec.generate_private_key(ec.SECP256R1())
         _write(paths[f"{stem}.key"], _key_pem(key), 0o600)

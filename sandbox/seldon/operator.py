@@ -19,8 +19,8 @@ import copy
 import logging
 import os
 
-from ..apiserver.errors import ApiError
 from ..controllers.base import PODS, Controller, condition, controller_of, controller_ref, owned_by, prune_nulls
+from ..machinery.errors import ApiError
 from . import spec as S
 
 log = logging.getLogger("sandbox.seldon")

@@ -114,3 +114,17 @@ ports: [{port: 80}]
 """)
     assert out.returncode != 0
     assert "may not be in the loopback range" in out.stderr
+
+
+def test_kubectl_logs_reach_the_kubelet_api_through_the_api_server(kube):
+    """pods/log on the real server: kube-apiserver dials the node's address and kubelet port (loopback) with its
+    kubelet client certificate, and streams what the pod's container wrote."""
+    kube.kubectl("create", "namespace", "node-logs")
+    kube.kubectl("-n", "node-logs", "run", "talker", "--image=registry.k8s.io/pause:3.10")
+    kube.kubectl("-n", "node-logs", "wait", "--for=condition=Ready", "pod/talker", "--timeout=60s")
+    out = kube.kubectl("-n", "node-logs", "logs", "talker").stdout
+    assert "simulated container talker (image registry.k8s.io/pause:3.10) started" in out
+    stamped = kube.kubectl("-n", "node-logs", "logs", "talker", "--timestamps", "--tail=1").stdout
+    assert stamped.startswith("20") and "started" in stamped and len(stamped.splitlines()) == 1
+    bad = kube.kubectl("-n", "node-logs", "logs", "talker", "-c", "nope", check=False)
+    assert bad.returncode != 0 and "nope" in bad.stderr

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.apiserver.selectors import (
+from sandbox.machinery.selectors import (
     check_field_selector,
     field_value,
     parse_field_selector,
