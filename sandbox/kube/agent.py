@@ -15,10 +15,14 @@ from ..controllers.kubelet_api import KubeletServer
 from ..controllers.node import NodeAgent
 from ..controllers.pods import Kubelet
 from ..controllers.storage import HostPathProvisioner
+from ..gateway import component as gateway_component
 from ..machinery.errors import ApiError
+from ..seldon import component as seldon_component
+from .endpoints import LoopbackEndpointSlices
 
 log = logging.getLogger("sandbox.kube.agent")
 PROVISIONER_SA = ("kube-system", "sandbox-hostpath-provisioner")
+NETWORK_SA = ("kube-system", "sandbox-network")
 
 # What the provisioner may do (the rules external-provisioner's chart grants, for the kinds it touches).
 PROVISIONER_RULES = [
@@ -29,16 +33,30 @@ PROVISIONER_RULES = [
 ]
 
 
-def addons() -> list[tuple[tuple[str, str], str, dict]]:
-    ns, name = PROVISIONER_SA
+# What the endpoint publisher may do: read Services and Pods, manage EndpointSlices.
+NETWORK_RULES = [
+    {"apiGroups": [""], "resources": ["services", "pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+     "verbs": ["get", "list", "watch", "create", "update", "delete"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "update", "patch"]},
+]
+
+
+def _service_account(sa: tuple[str, str], rules: list[dict]) -> list[tuple[tuple[str, str], str, dict]]:
+    ns, name = sa
     return [
         (("", "serviceaccounts"), ns, {"metadata": {"name": name, "namespace": ns}}),
-        (("rbac.authorization.k8s.io", "clusterroles"), "", {"metadata": {"name": name}, "rules": PROVISIONER_RULES}),
+        (("rbac.authorization.k8s.io", "clusterroles"), "", {"metadata": {"name": name}, "rules": rules}),
         (("rbac.authorization.k8s.io", "clusterrolebindings"), "", {
             "metadata": {"name": name},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]}),
     ]
+
+
+def addons() -> list[tuple[tuple[str, str], str, dict]]:
+    """The add-ons' identities, applied as an admin applies an add-on's manifests."""
+    return _service_account(PROVISIONER_SA, PROVISIONER_RULES) + _service_account(NETWORK_SA, NETWORK_RULES)
 
 
 class Agent:
@@ -49,7 +67,9 @@ class Agent:
         self.api = KubeletServer(self.host, pki["kubelet.crt"], pki["kubelet.key"], pki["ca.crt"])
         self.node = NodeAgent(self.host, kubelet_port=self.api.port)
         self.kubelet = Kubelet(self.host)
-        self.parts = [self.kubelet, HostPathProvisioner(self.host)]
+        self.parts = [self.kubelet, HostPathProvisioner(self.host), LoopbackEndpointSlices(self.host)]
+        # components with their own start/stop (the gateway; the Seldon operator and its model-server runner)
+        self.components = [factory(self.host) for factory in (gateway_component, seldon_component)]
 
     def start(self) -> None:
         addon = self.host.client_for(ADDON_MANAGER, "kubectl")
@@ -64,9 +84,16 @@ class Agent:
         for part in self.parts:
             part.start()
             self.host.controllers[part.name] = part
-        log.info("node %s registered; kubelet and provisioner running", NODE_NAME)
+        for comp in self.components:
+            comp.start()
+        log.info("node %s registered; kubelet, provisioner, gateway and Seldon operator running", NODE_NAME)
 
     def stop(self) -> None:
+        for comp in reversed(self.components):
+            try:
+                comp.stop()
+            except Exception:
+                log.exception("stopping %r", comp)
         for part in reversed(self.parts):
             try:
                 part.stop()

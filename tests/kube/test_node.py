@@ -103,7 +103,7 @@ def test_graceful_deletion_ends_the_pod(kube):
 def test_the_real_server_refuses_loopback_endpoint_addresses(kube):
     """A fact the sandbox must live with: kube-apiserver validates Endpoints and EndpointSlice addresses and
     refuses the loopback range, so kube-controller-manager cannot publish the loopback pod IPs that the network
-    rule requires (the service proxy and Service-referenced webhooks then have no endpoint to dial)."""
+    rule requires; the sandbox publishes FQDN slices instead (tests/kube/test_network.py)."""
     out = kube.kubectl("create", "-f", "-", check=False, input="""
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
