@@ -9,7 +9,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..machinery.http import Response
-from . import discovery, openapi, subresources, tables, watch
+from . import discovery, openapi, proxy, subresources, tables, watch
 from .audit import Audit
 from .auth import ADMIN, Authenticator
 from .errors import ApiError, bad_request, method_not_allowed, status
@@ -24,6 +24,7 @@ from .store import Store
 log = logging.getLogger("sandbox.apiserver")
 MAX_BODY = 3 * 1024 * 1024
 NOT_FOUND = "the server could not find the requested resource"
+PROXY_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 class App:
@@ -39,6 +40,9 @@ class App:
         self.request_hooks: list[Callable[[Request], Response | None]] = []
         self.admin_routes: dict[str, Callable[[Request], Response]] = {}
         self.admin_routes["/sandbox/v1/stats"] = self._stats_route
+        # where a pod's address really listens: (namespace, pod, ip, port) -> (host, port); the controllers point
+        # it at their endpoints registry (the proxy subresources dial through it)
+        self.dial: Callable[[str, str, str, int], tuple[str, int]] = lambda ns, pod, ip, port: (ip, port)
 
     def _stats_route(self, req: Request) -> Response:
         return Response(200, {"resourceVersion": self.store.rv, "watchers": self.store.watcher_count,
@@ -48,7 +52,7 @@ class App:
     def handle(self, method: str, raw_path: str, headers: dict, body: bytes) -> Response:
         url = urlsplit(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        req = Request(method, url.path or "/", query, headers, body, verb=method.lower())
+        req = Request(method, url.path or "/", query, headers, body, verb=method.lower(), raw_query=url.query)
         try:
             resp = next((r for r in (h(req) for h in self.request_hooks) if r is not None), None) or self._route(req)
         except ConnectionError:
@@ -131,6 +135,8 @@ class App:
         if kind is None or (t.namespace is not None and not kind.namespaced) or \
                 (t.sub and t.sub not in kind.subresources):
             raise ApiError(404, NOT_FOUND, "NotFound", {})
+        if t.sub == "proxy":
+            return self._proxy(req, kind, t)
         req.verb = verb = self._verb(req.method, t, t.legacy_watch or req.query.get("watch") in ("true", "1"))
         if verb not in kind.verbs and not t.sub:
             raise method_not_allowed()
@@ -160,6 +166,18 @@ class App:
             resp.headers["Warning"] = ", ".join('299 - "%s"' % w.replace("\\", "\\\\").replace('"', '\\"')
                                                 for w in ctx.warnings)
         return resp
+
+    def _proxy(self, req: Request, kind: Kind, t: Target) -> Response:
+        """services/proxy, pods/proxy: authorized as <verb of the method> on <plural>/proxy, the name as sent
+        (``[scheme:]name[:port]``), like kube-apiserver's RequestInfo."""
+        verb = PROXY_VERBS.get(req.method)
+        if verb is None:
+            raise method_not_allowed()
+        req.verb = verb
+        self.auth.authorize(req.user, RequestAttributes(verb=verb, group=kind.group, resource=kind.plural,
+                                                        subresource="proxy", namespace=t.namespace or "",
+                                                        name=t.name or ""))
+        return proxy.handle(self, req, kind.plural, t.namespace or "", t.name or "", t.proxy_path)
 
     @staticmethod
     def _verb(method: str, t: Target, is_watch: bool) -> str:

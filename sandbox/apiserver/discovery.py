@@ -9,9 +9,15 @@ from .kinds import Kind, Registry
 
 SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update"),
                      "log": ("get",), "token": ("create",), "eviction": ("create",), "binding": ("create",),
-                     "finalize": ("update",)}
+                     "finalize": ("update",), "proxy": ("create", "delete", "get", "patch", "update")}
 SUBRESOURCE_KIND = {"scale": ("autoscaling", "v1", "Scale"), "token": ("authentication.k8s.io", "v1", "TokenRequest"),
                     "eviction": ("policy", "v1", "Eviction"), "binding": ("", "v1", "Binding")}
+
+
+def _sub_kind(k: Kind, sub: str) -> tuple[str, str, str]:
+    if sub == "proxy":  # PodProxyOptions, ServiceProxyOptions, NodeProxyOptions
+        return k.group, k.version, f"{k.kind}ProxyOptions"
+    return SUBRESOURCE_KIND.get(sub, (k.group, k.version, k.kind))
 
 
 def version_info() -> dict:
@@ -87,7 +93,7 @@ def resource_list(registry: Registry, group: str, version: str) -> dict | None:
     for k in kinds:
         resources.append(_resource(k))
         for sub in k.subresources:
-            sg, sv, skind = SUBRESOURCE_KIND.get(sub, (k.group, k.version, k.kind))
+            sg, sv, skind = _sub_kind(k, sub)
             entry = {"name": f"{k.plural}/{sub}", "singularName": "", "namespaced": k.namespaced, "kind": skind,
                      "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))}
             if (sg, sv) != (k.group, k.version):
@@ -120,7 +126,7 @@ def _aggregated_resource(k: Kind) -> dict:
     subs = []
     for sub in sorted(k.subresources, key=lambda s: ("status", "scale").index(s) if s in ("status", "scale") else 2) \
             if k.crd else sorted(k.subresources):
-        sg, sv, skind = SUBRESOURCE_KIND.get(sub, (k.group, k.version, k.kind))
+        sg, sv, skind = _sub_kind(k, sub)
         subs.append({"subresource": sub, "responseKind": kind_ref(sg, sv, skind),
                      "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))})
     if subs:

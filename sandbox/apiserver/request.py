@@ -22,6 +22,7 @@ class Request:
     body: bytes
     user: UserInfo | None = None
     verb: str = ""
+    raw_query: str = ""  # the query string as sent (the proxy subresources pass it on)
 
     @property
     def wants_table(self) -> bool:

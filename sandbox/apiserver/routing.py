@@ -15,11 +15,13 @@ class Target:
     name: str | None = None
     sub: str = ""
     legacy_watch: bool = False
+    proxy_path: str = ""  # the rest of the path after <name>/proxy (the proxy subresources)
 
 
 def parse_resource_path(path: str) -> Target | None:
     """None when `path` is not under /api/v1 or /apis/<group>/<version>."""
-    parts = [unquote(p) for p in path.strip("/").split("/")]
+    raw = path.strip("/").split("/")
+    parts = [unquote(p) for p in raw]
     if parts[:1] == ["api"] and len(parts) >= 2:
         t, rest = Target("", parts[1]), parts[2:]
     elif parts[:1] == ["apis"] and len(parts) >= 3:
@@ -34,6 +36,14 @@ def parse_resource_path(path: str) -> Target | None:
                                                            and len(rest) == 3):
         t.namespace, rest = rest[1], rest[2:]
     t.plural = rest[0]
+    if len(rest) >= 3 and rest[2] == "proxy" and rest[1]:
+        # <name>/proxy/<anything>: the path after proxy is the backend's, kept as sent (with its trailing slash)
+        t.name, t.sub = rest[1], "proxy"
+        tail = raw[len(raw) - len(rest) + 3:]
+        t.proxy_path = ("/" + "/".join(tail)) if tail else ""
+        if tail and path.endswith("/") and not t.proxy_path.endswith("/"):
+            t.proxy_path += "/"
+        return t
     if len(rest) >= 2:
         t.name = rest[1]
     if len(rest) >= 3:

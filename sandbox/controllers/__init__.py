@@ -56,6 +56,7 @@ class ControllerManager:
 
     def start(self) -> None:
         self.sb.app.pod_logs = PodLogs(self.sb)
+        self.sb.app.dial = self._dial
         self.sb.app.admin_routes["/sandbox/v1/controllers"] = self._controllers_route
         self.sb.app.admin_routes["/sandbox/v1/endpoints"] = self._endpoints_route
         for c in self.controllers:
@@ -67,6 +68,10 @@ class ControllerManager:
                 c.stop()
             except Exception:
                 log.exception("stopping %s", c.name)
+
+    def _dial(self, namespace: str, pod: str, ip: str, port: int) -> tuple[str, int]:
+        """Where a pod's port really listens: the runner's registered address, else the pod IP itself."""
+        return (self.sb.endpoints_registry.lookup(namespace, pod, port) if pod else None) or (ip, port)
 
     def _controllers_route(self, req):
         parts = req.path.rstrip("/").split("/")[4:]
