@@ -590,13 +590,19 @@ class K8sClient:
             watcher.stop()
 
 
-def build_client(params=None, environ=None, discovery_cache=True):
-    """Build the task's K8sClient from module params (auth options resolved against the environment)."""
+def build_client(params=None, environ=None, discovery_cache=True, pool_maxsize=None):
+    """Build the task's K8sClient from module params (auth options resolved against the environment).
+
+    ``pool_maxsize``: keep-alive connections to the API server kept for concurrent requests (the client's
+    default when None).
+    """
     if not HAS_KUBERNETES:
         raise K8sError("the kubernetes Python library is required: %s" % KUBERNETES_IMPORT_ERROR)
     auth = resolve_auth(params, environ)
     timeouts = request_timeouts(auth)  # checked before the kubeconfig is read
     configuration, _source = build_configuration(auth, environ)
+    if pool_maxsize:
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 1, pool_maxsize)
     api_client = with_default_timeout(kubernetes.client.ApiClient(configuration), timeouts)
     api_client.user_agent = USER_AGENT
     if auth.get("impersonate_user"):

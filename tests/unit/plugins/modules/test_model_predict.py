@@ -180,3 +180,91 @@ def test_a_file_url_is_refused_and_nothing_is_read(run_module, tmp_path):
                                                 "timeout": 0})
     assert failed and "url must be an http:// or https:// URL" in result["msg"], result
     assert "local file content" not in json.dumps(result)
+
+
+# -- batch mode --------------------------------------------------------------------------------------------------
+def seldon_answer(node):
+    return {"data": {"names": ["t:0", "t:1", "t:2"], "ndarray": PROBA}, "meta": {"requestPath": {node: "img:1"}}}
+
+
+def test_batch_after_the_first_answer_counts_predictors_and_latencies():
+    sent = []
+
+    def factory(url, headers):
+        assert url == "http://gw/seldon/models/iris/api/v1.0/predictions"
+
+        def send(data):
+            sent.append(json.loads(data))
+            node = "classifier-canary" if len(sent) % 4 == 0 else "classifier"
+            return 200, json.dumps(seldon_answer(node)).encode()
+
+        return send
+
+    failed, result = model_predict.run(
+        params(data=[[1, 2, 3, 4]], count=40, concurrency=1, predictors={"main": "classifier",
+                                                                         "canary": "classifier-canary"},
+               expect={"split": {"main": 75, "canary": 25}, "tolerance": 1, "max_error_rate": 0}),
+        opener=Opener(seldon_answer("classifier")), sender_factory=factory)
+    assert not failed, result.get("msg")
+    assert len(sent) == 40 and sent[0] == {"data": {"ndarray": [[1, 2, 3, 4]]}}
+    assert result["predictors"] == {"main": 30, "canary": 10} and result["split"] == {"main": 75.0, "canary": 25.0}
+    assert result["count"] == 40 and result["succeeded"] == 40 and result["errors_by_status"] == {}
+    assert set(result["latency_ms"]) == {"min", "mean", "p50", "p95", "p99", "max"}
+    assert result["warmup_attempts"] == 1 and "attempts" not in result
+    assert result["shape"] == [3, 3]  # the first answer's
+
+
+def test_batch_expectation_failure_is_a_failed_task_with_the_numbers():
+    def factory(url, headers):
+        return lambda data: (503, b"no healthy upstream")
+
+    failed, result = model_predict.run(params(data=[[1]], count=10, expect={"max_error_rate": 0.5}),
+                                       opener=Opener(seldon_answer("classifier")), sender_factory=factory)
+    assert failed
+    assert result["msg"] == ('10 predictions to http://gw/seldon/models/iris/api/v1.0/predictions: error rate 1.0000 '
+                             '(10 of 10 failed: {"503": 10}) is over 0.5')
+    assert result["first_error"] == "HTTP 503: no healthy upstream"
+
+
+@pytest.mark.parametrize(("overrides", "text"), [
+    ({"rate": 5.0}, "rate only apply to a batch: set count"),
+    ({"expect": {"max_error_rate": 0}}, "expect only apply to a batch"),
+    ({"count": 0}, "count must be a whole number from 1"),
+    ({"count": 5, "concurrency": 0}, "concurrency must be"),
+    ({"count": 5, "predictors": {"main": ""}}, "predictors must map"),
+    ({"count": 5, "expect": {"split": {"main": 120}}}, "expect.split.main must be a number from 0 to 100"),
+    ({"target": "service_proxy", "bearer_token": "t0ken"}, "bearer_token cannot be used with target service_proxy"),
+    ({"target": "service_proxy", "name": None}, "target service_proxy needs service"),
+    ({"target": "service_proxy", "service": "Bad_Name"}, "service"),
+    ({"target": "service_proxy", "service": "ok", "service_port": "no/slash"}, "service_port"),
+])
+def test_bad_batch_and_proxy_options_fail_before_any_request(overrides, text):
+    opener = Opener(seldon_answer("classifier"))
+    with pytest.raises(predict.PredictError) as err:
+        model_predict.run(params(data=[[1]], **overrides), opener=opener,
+                          sender_factory=lambda url, headers: pytest.fail("no batch expected"))
+    assert text in err.value.msg
+    assert opener.calls == []
+
+
+def test_service_proxy_path():
+    from ansible_collections.mlops.k8s.plugins.module_utils import predict_http
+
+    assert predict_http.service_proxy_path("models", "iris-main", "http", "/api/v1.0/predictions") == \
+        "/api/v1/namespaces/models/services/iris-main:http/proxy/api/v1.0/predictions"
+    assert predict_http.service_proxy_path("models", "iris-main", "8000", "v2/models/m/infer") == \
+        "/api/v1/namespaces/models/services/iris-main:8000/proxy/v2/models/m/infer"
+    with pytest.raises(predict.PredictError):
+        predict_http.service_proxy_path("models", "iris-main", "99999", "/")
+
+
+def test_predictor_service_follows_the_operator_names():
+    from ansible_collections.mlops.k8s.plugins.module_utils import seldon
+
+    sdep = {"metadata": {"name": "iris"}, "spec": {"predictors": [
+        {"name": "shadow", "shadow": True}, {"name": "main"},
+        {"name": "canary", "annotations": {"seldon.io/svc-name": "my-canary"}}]}}
+    assert model_predict._predictor_service(sdep, None, seldon) == "iris-main"
+    assert model_predict._predictor_service(sdep, "canary", seldon) == "my-canary"
+    with pytest.raises(predict.PredictError, match="has no predictor nope"):
+        model_predict._predictor_service(sdep, "nope", seldon)
