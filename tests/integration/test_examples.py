@@ -104,9 +104,10 @@ def test_mlflow_model(run_example, sandbox):
 @pytest.mark.emulator_only("running pods, the Seldon operator, the Argo controller and the gateway")
 def test_canary_shadow(run_example, sandbox):
     run = run_example("canary_shadow", "-e", "canary_requests=120")
-    msg = run.task("The candidate served its share of them")["msg"]
-    served = int(msg.split()[1])
-    assert 15 <= served <= 45, msg  # 25% of 120 = 30
+    batch = run.task("Check the candidate's share of requests through the gateway, count 120")
+    assert batch["count"] == 120 and batch["succeeded"] == 120, batch
+    assert set(batch["predictors"]) == {"main", "candidate"}, batch["predictors"]
+    assert 15 <= batch["predictors"]["candidate"] <= 45, batch["predictors"]  # 25% of 120 = 30
     predictors = _sdep(sandbox, "rollouts", "iris-rollout")["spec"]["predictors"]
     assert [p["name"] for p in predictors] == ["main", "candidate"]
     assert predictors[1].get("shadow") is True
