@@ -1,5 +1,6 @@
-"""The API server's proxy subresources: services/<[scheme:]name[:port]>/proxy/<path> to a ready endpoint,
-pods/<name[:port]>/proxy/<path> to the pod, 503 without endpoints, RBAC on services/proxy."""
+"""The API server's proxy subresources as kube-apiserver 1.37 serves them (pkg/registry/core/service/storage
+ResourceLocation): services/<[scheme:]name[:port]>/proxy/<path> to a ready pod endpoint, 503 without one, RBAC on
+services/proxy; pods/<name[:port]>/proxy refuses the sandbox's loopback pod IPs ("address not allowed")."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def call(sandbox, method, path, body=None, token=None):
         return code, headers, data
 
 
-@pytest.mark.parametrize("ident", ["echo:http", "echo:8000", "http:echo:http", "echo"])  # no port: the first
+@pytest.mark.parametrize("ident", ["echo:http", "echo:8000", "http:echo:http"])
 def test_service_proxy_reaches_a_ready_endpoint(sandbox, kube, echo, ident):
     base = f"/api/v1/namespaces/{kube.ns}/services/{ident}/proxy"
     code, headers, answer = call(sandbox, "POST", base + "/api/v1.0/predictions?x=1&y=2", b'{"data": 1}')
@@ -100,18 +101,27 @@ def test_service_proxy_relays_the_backend_status(sandbox, kube, echo):
     assert code == 418 and answer["method"] == "DELETE"
 
 
-def test_service_proxy_errors(sandbox, kube, echo):
-    ns = kube.ns
-    code, _h, status = call(sandbox, "GET", f"/api/v1/namespaces/{ns}/services/missing:http/proxy/")
-    assert code == 404 and status["reason"] == "NotFound" and status["details"]["kind"] == "services"
-    # a port the Service does not have
-    code, _h, status = call(sandbox, "GET", f"/api/v1/namespaces/{ns}/services/echo:nope/proxy/")
-    assert code == 503 and status["reason"] == "ServiceUnavailable", status
-    assert status["message"] == 'no service port "nope" found for service "echo"'
+@pytest.mark.parametrize(("ident", "code", "reason", "message"), [
+    # a port number is looked up in the Service, which must exist
+    ("missing:8000", 404, "NotFound", 'services "missing" not found'),
+    ("echo:8001", 503, "ServiceUnavailable", 'no service port 8001 found for service "echo"'),
+    # a port name only in the endpoints: an unknown name, a missing Service, or no port (the unnamed port)
+    ("echo:nope", 503, "ServiceUnavailable", 'no endpoints available for service "echo"'),
+    ("missing:http", 503, "ServiceUnavailable", 'no endpoints available for service "missing"'),
+    ("echo", 503, "ServiceUnavailable", 'no endpoints available for service "echo"'),
+    ("ftp:echo:http", 400, "BadRequest", 'invalid service request "ftp:echo:http"'),
+    ("a:b:c:d", 400, "BadRequest", 'invalid service request "a:b:c:d"'),
+])
+def test_service_proxy_errors(sandbox, kube, echo, ident, code, reason, message):
+    got, _h, status = call(sandbox, "GET", f"/api/v1/namespaces/{kube.ns}/services/{ident}/proxy/")
+    assert (got, status["reason"], status["message"]) == (code, reason, message), status
+
+
+def test_service_proxy_https_form_dials_tls(sandbox, kube, echo):
     # the https: form dials TLS: the HTTP backend cannot answer it
-    code, _h, status = call(sandbox, "GET", f"/api/v1/namespaces/{ns}/services/https:echo:http/proxy/")
+    code, _h, status = call(sandbox, "GET", f"/api/v1/namespaces/{kube.ns}/services/https:echo:http/proxy/")
     assert code == 503 and status["message"].startswith("error trying to reach service: "), status
-    assert not echo.hits or all(hit != "/" for hit in echo.hits)
+    assert echo.hits == []
 
 
 def test_service_without_endpoints_is_503(sandbox, kube):
@@ -123,12 +133,14 @@ def test_service_without_endpoints_is_503(sandbox, kube):
     assert status["message"] == 'no endpoints available for service "empty"'
 
 
-def test_pod_proxy(sandbox, kube, echo):
-    code, _h, answer = call(sandbox, "GET", f"/api/v1/namespaces/{kube.ns}/pods/echo-0:9000/proxy/p?q=1")
-    assert code == 200 and answer["path"] == "/p?q=1"
-    # without a port: the first container port
-    code, _h, answer = call(sandbox, "GET", f"/api/v1/namespaces/{kube.ns}/pods/echo-0/proxy/")
-    assert code == 200 and answer["path"] == "/"
+def test_pod_proxy_refuses_loopback_pod_ips(sandbox, kube, echo):
+    """kube-apiserver proxies to a pod IP only when it is a global unicast address; the sandbox's are loopback."""
+    for ident in ("echo-0:9000", "echo-0"):
+        code, _h, status = call(sandbox, "GET", f"/api/v1/namespaces/{kube.ns}/pods/{ident}/proxy/p")
+        assert (code, status["reason"], status["message"]) == (400, "BadRequest", "address not allowed"), status
+    code, _h, status = call(sandbox, "GET", f"/api/v1/namespaces/{kube.ns}/pods/nope/proxy/")
+    assert code == 404 and status["message"] == 'pods "nope" not found'
+    assert echo.hits == []
 
 
 def test_services_proxy_is_authorized_per_verb(sandbox, kube, echo):
@@ -153,7 +165,7 @@ def test_services_proxy_is_authorized_per_verb(sandbox, kube, echo):
     assert code == 403 and status["reason"] == "Forbidden"
     assert status["message"] == (f'services "echo:http" is forbidden: User "system:serviceaccount:{ns}:prober" '
                                  f'cannot create resource "services/proxy" in API group "" in the namespace "{ns}"')
-    # services/proxy does not give the Service itself, nor pods/proxy
+    # services/proxy does not give the Service itself, nor pods/proxy (authorized before the address is looked at)
     assert call(sandbox, "GET", f"/api/v1/namespaces/{ns}/services/echo", token=token)[0] == 403
     assert call(sandbox, "GET", f"/api/v1/namespaces/{ns}/pods/echo-0/proxy/", token=token)[0] == 403
 
