@@ -268,3 +268,59 @@ def test_predictor_service_follows_the_operator_names():
     assert model_predict._predictor_service(sdep, "canary", seldon) == "my-canary"
     with pytest.raises(predict.PredictError, match="has no predictor nope"):
         model_predict._predictor_service(sdep, "nope", seldon)
+
+
+# -- the service proxy transport, against a local HTTP server standing in for the API server ---------------------
+@pytest.fixture
+def api_server():
+    import http.server
+    import threading
+
+    seen = []
+    plan = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append({"path": self.path, "authorization": self.headers.get("Authorization"), "body": body,
+                         "content_type": self.headers.get("Content-Type")})
+            status, data = plan.pop(0) if plan else (200, b'{"meta": {"requestPath": {"classifier": "img"}}}')
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield "http://127.0.0.1:%d" % server.server_port, seen, plan
+    server.shutdown()
+    server.server_close()
+
+
+def test_service_proxy_sends_with_the_kubernetes_credentials_and_never_retries_a_post(api_server):
+    from ansible_collections.mlops.k8s.plugins.module_utils import predict_http
+    from ansible_collections.mlops.k8s.plugins.module_utils.client import build_client
+
+    host, seen, plan = api_server
+    client = build_client({"host": host, "api_key": "s3cret"}, discovery_cache=False, pool_maxsize=64)
+    assert client.api_client.configuration.connection_pool_maxsize >= 64
+    proxy = predict_http.ServiceProxy(client)
+    path = predict_http.service_proxy_path("models", "iris-main", "http", "/api/v1.0/predictions")
+    plan.append((503, b'{"kind": "Status", "code": 503, "message": "no endpoints available for service"}'))
+    send = proxy.sender(path, {"Authorization": "Bearer model-token", "X-Extra": "1"}, request_timeout=5)
+    status, data = send(b'{"data": {"ndarray": [[1]]}}')
+    assert status == 503 and b"no endpoints" in data
+    assert len(seen) == 1  # the client's retry policy does not resend a POST
+    assert seen[0]["path"] == "/api/v1/namespaces/models/services/iris-main:http/proxy/api/v1.0/predictions"
+    assert seen[0]["authorization"] == "Bearer s3cret"  # the API server's, never a model token
+    assert seen[0]["content_type"] == "application/json"
+    # the single-request opener turns a status >= 300 into HTTPError, as open_url does, for predict.send's retries
+    plan.append((503, b"busy"))
+    answer = predict.send(proxy.url(path), {"data": 1}, opener=proxy.opener(path), timeout=5,
+                          retry_statuses=(503,), sleep=lambda seconds: None)
+    assert answer["status"] == 200 and answer["attempts"] == 2
+    assert answer["json"] == {"meta": {"requestPath": {"classifier": "img"}}}
