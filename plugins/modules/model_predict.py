@@ -530,9 +530,8 @@ def _proxy_target(params, body_path):
     predict_http.service_proxy_path(namespace, service or "x", params["service_port"], body_path)
     if params["name"]:
         predict.predict_url("http://x", params["name"], namespace)
-    auth = dict(params)
-    auth["request_timeout"] = None  # the module's own request_timeout is the prediction's
-    auth["validate_certs"] = None  # and validate_certs the model URL's; the kubeconfig decides for the API server
+    auth = dict(params)  # request_timeout (the prediction's) is also the one of the read of the SeldonDeployment
+    auth["validate_certs"] = None  # validate_certs is the model URL's; the kubeconfig decides for the API server
     try:
         client = build_client(auth, pool_maxsize=params["concurrency"] if params["count"] else None)
         if not service:
