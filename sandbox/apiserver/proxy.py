@@ -53,7 +53,7 @@ def split_scheme_name_port(ident: str, what: str) -> tuple[str, str, str]:
 
 
 def _unavailable(message: str) -> ApiError:
-    return ApiError(503, message, "ServiceUnavailable", {})
+    return ApiError(503, message, "ServiceUnavailable")  # errors.NewServiceUnavailable: no details
 
 
 def service_location(app: App, ns: str, ident: str) -> tuple[str, str, int]:

@@ -18,6 +18,21 @@ def status_404(s):
 
 
 @scenario("errors")
+def status_service_proxy(s):
+    """services/<id>/proxy without a pod behind the Service: kube-apiserver's ResourceLocation errors."""
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lonely"},
+           "spec": {"selector": {"app": "nobody"}, "ports": [{"name": "http", "port": 8000}]}}
+    s.post(f"/api/v1/namespaces/{s.ns}/services", svc, record=False)
+    base = f"/api/v1/namespaces/{s.ns}/services"
+    s.get(f"{base}/lonely:http/proxy/")          # no endpoints available
+    s.get(f"{base}/lonely:8000/proxy/x")         # a port number is translated to its name: still none
+    s.get(f"{base}/lonely:8001/proxy/")          # no service port 8001
+    s.get(f"{base}/missing:8000/proxy/")         # a port number needs the Service: 404
+    s.get(f"{base}/ftp:lonely:http/proxy/")      # invalid service request
+    s.post(f"{base}/lonely:http/proxy/api/v1.0/predictions", {"data": {"ndarray": [[1]]}})
+
+
+@scenario("errors")
 def status_404_unknown_resource(s):
     s.get(f"/api/v1/namespaces/{s.ns}/frobs")
     s.get("/apis/nothere.example.com/v1/things")
