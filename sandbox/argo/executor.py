@@ -41,9 +41,10 @@ import time
 
 import yaml
 
-from ..client.rest import resource_path
+from ..client.rest import Credentials, admin_api, resource_path
 from ..controllers.base import client_for, now
 from ..controllers.runtime import ContainerStatus, ProcessRunner, RunStatus
+from ..machinery.errors import ApiError
 from . import common as C
 from . import conditions, images
 
@@ -63,7 +64,6 @@ PULL_BACKOFF_MAX = 10.0
 POLL = 1.0                                   # resource condition checks (argoexec: RESOURCE_STATE_CHECK_INTERVAL)
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 BUILTIN_CMD = {"python": ["python3"], "busybox": ["sh"], "alpine": ["/bin/sh"]}
-AUDIENCE = "https://kubernetes.default.svc"
 USER_AGENT = "argoexec/v3.5.12 (linux/amd64) sandbox"
 
 
@@ -167,31 +167,45 @@ def _render(value: object) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-class ApiAs:
-    """The sandbox API as a service account, with a token the sandbox issued for it (authentication, RBAC,
-    admission and the audit log as for any client)."""
+KUBELET = "system:node:sandbox-node"
 
-    def __init__(self, sandbox, namespace: str, sa_name: str):
-        self.sb = sandbox
-        sa = sandbox.store.get(SAS, namespace, sa_name)
-        if sa is None:
-            raise StepError(f'serviceaccounts "{sa_name}" not found in namespace "{namespace}"')
+
+class ApiAs:
+    """The API as a service account, over HTTPS with a token from the TokenRequest API (authentication, RBAC,
+    admission and the audit log as for any client), as argoexec acts with its pod's service account token."""
+
+    def __init__(self, sandbox, namespace: str, sa_name: str, pod: tuple[str, str]):
+        admin, self.discovery = admin_api(sandbox)
         self.user = f"system:serviceaccount:{namespace}:{sa_name}"
-        self.token, _ = sandbox.auth.issue(namespace, sa, 3600, [AUDIENCE])
+        kubelet = admin.with_creds(Credentials(token=admin.creds.token, impersonate=KUBELET,
+                                               groups=("system:nodes", "system:authenticated")), USER_AGENT)
+        try:   # the kubelet asks for the pod's service account token, as it does to mount it
+            out = kubelet.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{sa_name}/token",
+                                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                 # the API server's own audience (none given), the one the pod's projected token
+                                 # has: the Node authorizer refuses a node other audiences
+                                 "spec": {"expirationSeconds": 3600,
+                                          # bound to the pod: the Node authorizer gives a node only its pods' tokens
+                                          "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod[0],
+                                                             "uid": pod[1]}}})
+        except ApiError as e:
+            if e.code == 404:
+                raise StepError(f'serviceaccounts "{sa_name}" not found in namespace "{namespace}"') from e
+            raise StepError(f"requesting a token for {self.user}: {e}") from e
+        self.rest = admin.with_creds(Credentials(token=out["status"]["token"]), USER_AGENT)
 
     def call(self, method: str, path: str, body: object = None,
              ctype: str = "application/json") -> tuple[int, dict]:
-        headers = {"authorization": f"Bearer {self.token}", "content-type": ctype, "accept": "application/json",
-                   "user-agent": USER_AGENT}
-        raw = b"" if body is None else json.dumps(body).encode()
-        resp = self.sb.app.handle(method, path, headers, raw)
-        out = resp.body
-        if isinstance(out, (bytes, str)):
-            try:
-                out = json.loads(out or b"{}")
-            except ValueError:
-                out = {"message": out.decode(errors="replace") if isinstance(out, bytes) else out}
-        return resp.code, out if isinstance(out, dict) else {}
+        try:
+            out = self.rest.request(method, path, body, content_type=ctype)
+        except ApiError as e:
+            return e.code, e.body
+        return 200, out if isinstance(out, dict) else {}
+
+
+def _custom(kind) -> bool:
+    """A custom resource (kubectl sends it a merge patch: strategic merge needs the built-in types' schemas)."""
+    return "." in kind.group and not kind.group.endswith(".k8s.io")
 
 
 def api_message(code: int, out: dict) -> str:
@@ -574,7 +588,7 @@ class StepWorker(threading.Thread):
             self.main.running()
         action = res.get("action") or ""
         try:
-            api = ApiAs(self.sb, self.ns, self.sa)
+            api = ApiAs(self.sb, self.ns, self.sa, (self.pod_name, self.uid))
             obj = self._resource_action(api, action, res)
             params: list[dict] = []
             if action != "delete" and obj is not None:
@@ -587,12 +601,11 @@ class StepWorker(threading.Thread):
 
 
     def _kind_of(self, api_version: str, kind: str):
-        group, _, version = api_version.rpartition("/")
-        found = [k for k in self.sb.registry.by_kind(group, kind) if k.version == version]
-        if not found:
+        found = admin_api(self.sb)[1].by_kind(api_version, kind)
+        if found is None:
             raise StepError(f'error: resource mapping not found for kind "{kind}" in version "{api_version}": '
                             "ensure CRDs are installed first")
-        return found[0]
+        return found
 
     def _manifest_target(self, manifest: dict):
         """(kind, namespace, name) a manifest (or ``flags: [type, name]``) names."""
@@ -643,7 +656,7 @@ class StepWorker(threading.Thread):
                 code, out = api.call("POST", coll + "?fieldManager=kubectl-client-side-apply", manifest)
                 verb = "created"
             elif code == 200:
-                ctype = "application/merge-patch+json" if kind.crd else "application/strategic-merge-patch+json"
+                ctype = "application/merge-patch+json" if _custom(kind) else "application/strategic-merge-patch+json"
                 last = ((out.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
                 body = apply_patch(json.loads(last) if last else {}, manifest)
                 code, out = api.call("PATCH", path + "?fieldManager=kubectl-client-side-apply", body, ctype)
@@ -669,8 +682,7 @@ class StepWorker(threading.Thread):
         flags = [f for f in res.get("flags") or [] if not f.startswith("-")]
         ref = "/".join(flags)
         type_name, _, name = ref.partition("/")
-        kind = next((k for k in self.sb.registry.all() if type_name.lower() in
-                     (k.plural, k.singular, f"{k.plural}.{k.group}", f"{k.singular}.{k.group}", *k.short)), None)
+        kind = admin_api(self.sb)[1].by_name(type_name)
         if kind is None or not name or not isinstance(patch, list):
             raise StepError("a json patch needs the patch (a JSON list) as manifest and flags: [<type>, <name>]")
         code, out = api.call("PATCH", resource_path(kind, self.ns if kind.namespaced else "", name)
@@ -760,7 +772,7 @@ class StepWorker(threading.Thread):
                 "outputs": outputs}
         coll = f"/apis/{C.API_VERSION}/namespaces/{self.ns}/{C.TASK_RESULTS[1]}"
         try:
-            api = ApiAs(self.sb, self.ns, self.sa)
+            api = ApiAs(self.sb, self.ns, self.sa, (self.pod_name, self.uid))
             rc, out = api.call("POST", coll, body)
             if rc == 409:
                 rc, out = api.call("PATCH", f"{coll}/{node_id}", {"metadata": {"labels": labels}, "outputs": outputs},

@@ -29,6 +29,7 @@ class Event(NamedTuple):
     type: str            # ADDED | MODIFIED | DELETED
     key: Key
     obj: dict
+    old: dict | None = None   # the object before this change, as the cache held it
 
 
 class Watcher:
@@ -83,10 +84,10 @@ class Informer:
                 if prev is None:
                     self.cache._fire(Event("ADDED", self.key, o))
                 elif prev["metadata"].get("resourceVersion") != o["metadata"].get("resourceVersion"):
-                    self.cache._fire(Event("MODIFIED", self.key, o))
+                    self.cache._fire(Event("MODIFIED", self.key, o, prev))
             for ident, o in old.items():
                 if ident not in items:
-                    self.cache._fire(Event("DELETED", self.key, o))
+                    self.cache._fire(Event("DELETED", self.key, o, o))
         self.synced.set()
 
     def _run(self) -> None:
@@ -135,11 +136,10 @@ class Informer:
             o.setdefault("apiVersion", kind.api_version)
             o.setdefault("kind", kind.kind)
             ident = _ident(o)
-            if etype == "DELETED":
-                self.items.pop(ident, None)
-            else:
+            prev = self.items.pop(ident, None) if etype == "DELETED" else self.items.get(ident)
+            if etype != "DELETED":
                 self.items[ident] = o
-            self.cache._fire(Event(etype, self.key, o))
+            self.cache._fire(Event(etype, self.key, o, prev))
 
 
 class Cache:

@@ -27,6 +27,8 @@ class Kind:
     kind: str
     namespaced: bool
     has_status: bool
+    singular: str = ""
+    short: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -184,6 +186,38 @@ class Discovery:
             k = self._kinds.get(key)
         return k
 
+    def by_kind(self, api_version: str, kind: str) -> Kind | None:
+        """The resource of `kind` in exactly `api_version` (any served version, not only the preferred one)."""
+        group, _, version = api_version.rpartition("/")
+        found = [k for k in self._version(group, version) if k.kind == kind]
+        return found[0] if found else None
+
+    def by_name(self, name: str) -> Kind | None:
+        """What kubectl accepts as a type: plural, singular, short name, each optionally `.group`."""
+        name = name.lower()
+        self.kind(("", ""))   # refresh when nothing is known yet
+        for k in list(self._kinds.values()):
+            names = (k.plural, k.singular, *k.short)
+            if name in names or name in (f"{n}.{k.group}" for n in names if k.group):
+                return k
+        return None
+
+    def _version(self, group: str, version: str) -> list[Kind]:
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            return self._parse(group, version, (self.rest.request("GET", path) or {}).get("resources") or [])
+        except ApiError as e:
+            if e.code == 404:
+                return []
+            raise
+
+    @staticmethod
+    def _parse(group: str, version: str, res: list[dict]) -> list[Kind]:
+        subs = {r["name"] for r in res if "/" in r["name"]}
+        return [Kind(group, version, r["name"], r["kind"], r["namespaced"], f"{r['name']}/status" in subs,
+                     r.get("singularName") or r["kind"].lower(), tuple(r.get("shortNames") or ()))
+                for r in res if "/" not in r["name"]]
+
     def _refresh(self) -> None:
         kinds: dict[Key, Kind] = {}
         versions = [("", "v1", "/api/v1")]
@@ -196,10 +230,20 @@ class Discovery:
             except ApiError as e:   # an aggregated API that is not available
                 log.debug("discovery %s: %s", path, e)
                 continue
-            subs = {r["name"] for r in res if "/" in r["name"]}
-            for r in res:
-                if "/" not in r["name"]:
-                    kinds[(group, r["name"])] = Kind(group, version, r["name"], r["kind"], r["namespaced"],
-                                                     f"{r['name']}/status" in subs)
+            for k in self._parse(group, version, res):
+                kinds[(group, k.plural)] = k
         self._kinds = kinds
         self._at = time.monotonic()
+
+
+def admin_api(sandbox) -> tuple[Rest, Discovery]:
+    """An administrator's HTTPS client and discovery for the API server a component's host talks to: the
+    emulator's own (`sandbox.server.Sandbox`) or any other (`client.host.RemoteHost`). Created once per host."""
+    api = getattr(sandbox, "_admin_api", None)
+    if api is None:
+        rest = getattr(sandbox, "rest", None)
+        if rest is None:
+            rest = Rest(sandbox.server, sandbox.certs["ca.crt"], Credentials(token=sandbox.token),
+                        user_agent="sandbox-components")
+        api = sandbox._admin_api = (rest, getattr(sandbox, "discovery", None) or Discovery(rest))
+    return api

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from ..argo import component as argo_component
 from ..client.host import ADDON_MANAGER, RemoteHost
 from ..client.rest import Credentials
 from ..controllers.base import NODE_NAME
@@ -69,7 +70,7 @@ class Agent:
         self.kubelet = Kubelet(self.host)
         self.parts = [self.kubelet, HostPathProvisioner(self.host), LoopbackEndpointSlices(self.host)]
         # components with their own start/stop (the gateway; the Seldon operator and its model-server runner)
-        self.components = [factory(self.host) for factory in (gateway_component, seldon_component)]
+        self.components = [factory(self.host) for factory in (gateway_component, seldon_component, argo_component)]
 
     def start(self) -> None:
         addon = self.host.client_for(ADDON_MANAGER, "kubectl")
@@ -86,7 +87,7 @@ class Agent:
             self.host.controllers[part.name] = part
         for comp in self.components:
             comp.start()
-        log.info("node %s registered; kubelet, provisioner, gateway and Seldon operator running", NODE_NAME)
+        log.info("node %s registered; its kubelet and the add-ons are running", NODE_NAME)
 
     def stop(self) -> None:
         for comp in reversed(self.components):

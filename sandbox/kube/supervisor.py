@@ -1,7 +1,7 @@
-"""`python -m sandbox serve --control-plane kube`: the real control plane plus the sandbox's components that are
-already ordinary network services (S3 today), with the same DIR/kubeconfig, DIR/env and DIR/sandbox.json as the
-emulator. The components that still live inside the emulator (kubelet, Seldon operator, Argo controller,
-gateway) are not started here yet: a pod stays Pending on this control plane until a kubelet exists."""
+"""`python -m sandbox serve --control-plane kube`: the real control plane plus the sandbox's components as ordinary
+API clients over HTTPS (sandbox/kube/agent.py: the node and kubelet, the hostpath provisioner, the endpoint
+publisher, the gateway, the Seldon operator and the Argo controller) and S3, with the same DIR/kubeconfig,
+DIR/env and DIR/sandbox.json as the emulator."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .controlplane import ControlPlane
 
 log = logging.getLogger("sandbox.kube")
 
-# Components that talk to nothing but the network (no emulator internals).
+# Components that talk to nothing but the network (no emulator internals), started in this order.
 COMPONENTS: list[str] = ["sandbox.kube.agent:component", "sandbox.s3:component"]
 
 

@@ -22,7 +22,6 @@ HAS_ARGO_COMPONENT = any("sandbox.argo" in spec for spec in components.COMPONENT
 
 pytestmark = [
     pytest.mark.sandbox,
-    pytest.mark.emulator_only("running pods and the Argo Workflows controller"),
     pytest.mark.timeout(900),
     pytest.mark.skipif(not HAS_ARGO_COMPONENT,
                        reason="the sandbox has no Argo Workflows component yet (sandbox.components.COMPONENTS)"),

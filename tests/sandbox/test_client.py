@@ -40,9 +40,12 @@ def test_informer_lists_then_follows_changes(host, ns):
     admin.create(CMS, ns, {"metadata": {"name": "after", "namespace": ns}})
     admin.mutate(CMS, ns, "before", lambda o: o["data"].__setitem__("a", "2"))
     admin.delete(CMS, ns, "after")
-    evs = [(e.type, e.obj["metadata"]["name"]) for e in _events(w, 3)
+    got = [e for e in _events(w, 3)
            if e.obj["metadata"]["namespace"] == ns and e.obj["metadata"]["name"] != "kube-root-ca.crt"]
-    assert evs == [("ADDED", "after"), ("MODIFIED", "before"), ("DELETED", "after")]
+    assert [(e.type, e.obj["metadata"]["name"]) for e in got] == [
+        ("ADDED", "after"), ("MODIFIED", "before"), ("DELETED", "after")]
+    assert got[1].old["data"] == {"a": "1"} and got[1].obj["data"] == {"a": "2"}   # as the store's events
+    assert got[0].old is None
     assert host.store.get(CMS, ns, "before")["data"] == {"a": "2"}   # read your own writes
     names = sorted(o["metadata"]["name"] for o in host.store.list(CMS, ns)[0])
     assert names == ["before", "kube-root-ca.crt"]
