@@ -143,16 +143,16 @@ class Gateway:
                         continue
                 if str(a.get("ip", "")).startswith("127."):
                     out.append((scheme, a["ip"], int(epp["port"])))
-        if ep is None and spec.get("selector"):
+        if not out and spec.get("selector"):   # no Endpoints (or none with an address yet): the selected pods
             out = self._pod_backends(scheme, ns, spec["selector"], sp)
         if not out:
             raise NoUpstream(f"no ready endpoints for service {ns}/{name}")
         return out
 
     def _pod_backends(self, scheme: str, ns: str, selector: dict, sp: dict) -> list[tuple[str, str, int]]:
-        """The Service's ready pods, as its endpoints would list them. On a real control plane there are no
-        Endpoints for the sandbox's pods: kube-apiserver refuses loopback addresses in Endpoints and
-        EndpointSlices, and the sandbox's pod IPs are loopback (nothing may dial outside 127.0.0.0/8)."""
+        """The Service's ready pods, as its endpoints would list them. On a real control plane the Endpoints of
+        the sandbox's pods stay empty: kube-apiserver refuses loopback addresses in Endpoints and EndpointSlices,
+        and the sandbox's pod IPs are loopback (nothing may dial outside 127.0.0.0/8)."""
         out = []
         target = sp.get("targetPort", sp.get("port"))
         for pod in self.store.list(PODS, ns)[0]:
