@@ -8,7 +8,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(kube-build lint sanity ansible-lint galaxy molecule pytest kube)
+# kube-bg starts the kube stage in the background, so the two pytest tiers run side by side (much of their time is
+# spent waiting on pods and controllers, not on the CPU); `kube` then waits for it and prints its output.
+[ ${#stages[@]} -gt 0 ] || stages=(kube-build lint sanity ansible-lint galaxy molecule kube-bg pytest kube)
 
 # A throw-away `ansible_collections/mlops/k8s` holding the collection's files as git sees them,
 # without the development tooling that is not collection content (the sandbox and its tests, the
@@ -118,24 +120,47 @@ no_go() {
 # on other cores than the single-threaded linters use); the `kube` stage waits for it. Cached: then instant.
 KUBE_BUILD_PID=""
 KUBE_BUILD_LOG=""
-trap '[ -z "$KUBE_BUILD_PID" ] || kill "$KUBE_BUILD_PID" 2>/dev/null || true' EXIT
+KUBE_BG_PID=""
+KUBE_BG_LOG=""
+trap 'for p in $KUBE_BUILD_PID $KUBE_BG_PID; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null || true; done' EXIT
 run_kube_build() {
   command -v go >/dev/null 2>&1 || return 0  # the kube stage says in one line why its tier is skipped
   step "build the real control plane (make kube), in the background"
   KUBE_BUILD_LOG=$(mktemp)
-  bash hack/kube/build.sh >"$KUBE_BUILD_LOG" 2>&1 &
+  # the exit code goes to a file: the kube stage may wait for it from a background subshell (kube-bg)
+  (bash hack/kube/build.sh >"$KUBE_BUILD_LOG" 2>&1; echo $? >"$KUBE_BUILD_LOG.rc") &
   KUBE_BUILD_PID=$!
   echo "kube: building in the background (pid $KUBE_BUILD_PID)"
+}
+
+# The kube stage in the background (its output in a file), for the `kube` stage to collect.
+run_kube_bg() {
+  command -v go >/dev/null 2>&1 || return 0
+  step "real control plane tier started in the background (its output follows the kube stage)"
+  KUBE_BG_LOG=$(mktemp)
+  (run_kube) >"$KUBE_BG_LOG" 2>&1 &
+  KUBE_BG_PID=$!
+}
+
+collect_kube() {
+  if [ -z "$KUBE_BG_PID" ]; then run_kube; return; fi
+  local rc=0 t0=$SECONDS
+  wait "$KUBE_BG_PID" || rc=$?
+  KUBE_BG_PID=""
+  step "real control plane tier (ran in the background; waited $((SECONDS - t0)) s for it here)"
+  cat "$KUBE_BG_LOG"; rm -f "$KUBE_BG_LOG"
+  return "$rc"
 }
 
 run_kube() {
   step "real control plane (kube-apiserver, etcd, kube-controller-manager, kube-scheduler)"
   if ! command -v go >/dev/null 2>&1; then no_go; return 0; fi
-  if [ -n "$KUBE_BUILD_PID" ]; then
-    local rc=0 t0=$SECONDS
-    wait "$KUBE_BUILD_PID" || rc=$?
+  if [ -n "$KUBE_BUILD_LOG" ]; then
+    local rc t0=$SECONDS
+    while [ ! -s "$KUBE_BUILD_LOG.rc" ]; do sleep 2; done
+    rc=$(cat "$KUBE_BUILD_LOG.rc")
     echo "kube: waited $((SECONDS - t0)) s for the background build"
-    cat "$KUBE_BUILD_LOG"; rm -f "$KUBE_BUILD_LOG"; KUBE_BUILD_PID=""
+    cat "$KUBE_BUILD_LOG"; rm -f "$KUBE_BUILD_LOG" "$KUBE_BUILD_LOG.rc"; KUBE_BUILD_PID=""; KUBE_BUILD_LOG=""
     [ "$rc" = 0 ] || { echo "kube: the build failed ($rc)" >&2; return "$rc"; }
   fi
   local bin; bin=$(bash hack/kube/build.sh | tail -n 1)
@@ -164,7 +189,8 @@ for s in "${stages[@]}"; do
     molecule) run_molecule ;;
     pytest) run_pytest ;;
     kube-build) run_kube_build ;;
-    kube) run_kube ;;
+    kube-bg) run_kube_bg ;;
+    kube) collect_kube ;;
     unit) PYTEST_ARGS=(tests/unit tests/sandbox/unit); run_pytest ;;
     integration) PYTEST_ARGS=(-m sandbox); run_pytest ;;
     *) echo "unknown stage: $s" >&2; exit 2 ;;
