@@ -76,7 +76,8 @@ class SandboxHandle:
             self._audit_entries.append({
                 "seq": self._audit_lines, "user": user, "verb": ev.get("verb"),
                 "method": _VERB_METHODS.get(ev.get("verb"), "GET"), "path": url.path, "query": url.query,
-                "dry_run": "All" in query.get("dryRun", []), "status": ev.get("responseStatus", {}).get("code")})
+                "dry_run": "All" in query.get("dryRun", []), "status": ev.get("responseStatus", {}).get("code"),
+                "impersonated": bool(ev.get("impersonatedUser"))})
         return self._audit_entries
 
     def writes(self, since: int, user: str | None = "sandbox-admin") -> list[dict]:

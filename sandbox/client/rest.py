@@ -10,6 +10,7 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -54,12 +55,15 @@ def resource_path(kind, ns: str = "", name: str = "", sub: str = "") -> str:
 @dataclass(frozen=True)
 class Credentials:
     """How one identity authenticates: a bearer token or a client certificate (and, for an admin acting for a
-    component, the user and groups it impersonates)."""
+    component, the user and groups it impersonates). `token_source`, when set, is asked before each request for
+    the identity's own token (a ServiceAccount token from the TokenRequest API); while it has none, the static
+    credentials (and impersonation) are used."""
     token: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     impersonate: str | None = None
     groups: tuple[str, ...] = ()
+    token_source: Callable[[], str | None] | None = None
 
 
 class Rest:
@@ -70,10 +74,6 @@ class Rest:
         self.port = u.port or (443 if self.https else 80)
         self.ca_file, self.creds, self.timeout = ca_file, creds, timeout
         self.headers = {"User-Agent": user_agent, "Accept": "application/json"}
-        if creds.token:
-            self.headers["Authorization"] = f"Bearer {creds.token}"
-        if creds.impersonate:
-            self.headers["Impersonate-User"] = creds.impersonate
         self._ctx = None
         if self.https:
             self._ctx = ssl.create_default_context(cafile=ca_file)
@@ -93,8 +93,16 @@ class Rest:
         conn.putrequest(method, url, skip_accept_encoding=True)
         for k, v in self.headers.items():
             conn.putheader(k, v)
-        for g in self.creds.groups:   # one header per group, as client-go sends them
-            conn.putheader("Impersonate-Group", g)
+        own = self.creds.token_source() if self.creds.token_source is not None else None
+        if own:
+            conn.putheader("Authorization", f"Bearer {own}")
+        else:
+            if self.creds.token:
+                conn.putheader("Authorization", f"Bearer {self.creds.token}")
+            if self.creds.impersonate:
+                conn.putheader("Impersonate-User", self.creds.impersonate)
+                for g in self.creds.groups:   # one header per group, as client-go sends them
+                    conn.putheader("Impersonate-Group", g)
         if data is not None:
             conn.putheader("Content-Type", content_type)
             conn.putheader("Content-Length", str(len(data)))

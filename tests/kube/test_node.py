@@ -80,6 +80,11 @@ spec:
 """)
     kube.kubectl("-n", "node-job", "wait", "--for=condition=complete", "job/once", "--timeout=60s")
     pvc = _get(kube, "-n", "node-job", "get", "pvc", "data")
+    # the provisioner made the volume with its own ServiceAccount token (TokenRequest API), not impersonated
+    made = [e for e in kube.audit() if e["method"] == "POST" and e["path"] == "/api/v1/persistentvolumes"
+            and e["status"] == 201]
+    assert made and {(e["user"], e["impersonated"]) for e in made} == {
+        ("system:serviceaccount:kube-system:sandbox-hostpath-provisioner", False)}
     assert pvc["status"]["phase"] == "Bound"
     pv_name = pvc["spec"]["volumeName"]
     pv = _get(kube, "get", "pv", pv_name)
