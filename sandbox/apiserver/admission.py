@@ -47,6 +47,8 @@ NS_KEY = ("", "namespaces")
 SERVICES = ("", "services")
 ENDPOINTS = ("", "endpoints")
 DEFAULT_TIMEOUT = 10
+CONVERSION_TIMEOUT = 30   # apiextensions-apiserver's webhook client timeout
+CALL_PREFIX = "failed to call webhook: "
 OPTIONS_KIND = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 
 
@@ -278,6 +280,45 @@ class Admission:
             raise internal(f'failed calling webhook "{h["name"]}": {e.reason}') from e
         a.warnings.extend(str(w) for w in resp.get("warnings") or [])
         return resp
+
+    # ---------------------------------------------------------------- CRD conversion
+    def convert(self, conversion: dict, obj: dict, desired: str) -> dict:
+        """`obj` in apiVersion `desired` through the CRD's conversion webhook (ConversionReview v1), or the
+        apiextensions-apiserver's error (500)."""
+        av = str(obj.get("apiVersion", ""))
+        group, _, version = av.rpartition("/")
+        gvk = f"{group}/{version}, Kind={obj.get('kind', '')}"
+        uid = str(uuid.uuid4())
+        webhook = (conversion or {}).get("webhook") or {}
+        hook = {"clientConfig": webhook.get("clientConfig") or {}, "timeoutSeconds": CONVERSION_TIMEOUT}
+        review = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+                  "request": {"uid": uid, "desiredAPIVersion": desired, "objects": [obj]}}
+        try:
+            answer = self._post(hook, review)
+            resp = answer.get("response") if isinstance(answer, dict) else None
+            if not isinstance(resp, dict):
+                raise WebhookFailure("no response provided")
+            if resp.get("uid") != uid:
+                raise WebhookFailure(f'expected response.uid="{uid}", got "{resp.get("uid", "")}"')
+            result = resp.get("result") or {}
+            if result.get("status") != "Success":
+                raise WebhookFailure(f"response.result.status was '{result.get('status', '')}', not 'Success'")
+        except WebhookFailure as e:
+            raise ApiError(500, f"conversion webhook for {gvk} failed: {e.reason.removeprefix(CALL_PREFIX)}",
+                           "") from e
+        converted = resp.get("convertedObjects") or []
+        if len(converted) != 1 or not isinstance(converted[0], dict):
+            raise ApiError(500, f"conversion webhook for {gvk} returned {len(converted)} objects, expected 1", "")
+        out = converted[0]
+        if out.get("apiVersion") != desired:
+            raise ApiError(500, f"conversion webhook for {gvk} returned invalid object at index 0: invalid "
+                           f"groupVersion (expected {desired}, received {out.get('apiVersion')})", "")
+        # the server keeps its own metadata (the webhook may change labels and annotations only)
+        meta = copy.deepcopy(obj.get("metadata") or {})
+        for f in ("labels", "annotations"):
+            if f in (out.get("metadata") or {}):
+                meta[f] = out["metadata"][f]
+        return dict(out, metadata=meta)
 
     @staticmethod
     def _request(uid: str, a: Attributes, obj: dict | None, old: dict | None) -> dict:

@@ -41,6 +41,7 @@ class Kind:
     schema: dict | None = None          # openAPIV3Schema for CRDs
     scale_paths: dict = field(default_factory=dict)  # CRD scale subresource paths
     storage_version: str = ""          # CRDs: the version objects are stored as
+    conversion: dict | None = None     # CRDs: spec.conversion when its strategy is Webhook
     # another API's storage this kind is a view of (events.k8s.io Events are stored as core Events), with the
     # conversions to and from the stored form
     storage_key: tuple[str, str] | None = None

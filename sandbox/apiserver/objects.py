@@ -81,12 +81,13 @@ class Objects:
         return next((k for k in found if not k.storage_version or k.version == k.storage_version),
                     found[0] if found else None)
 
-    @staticmethod
-    def present(kind: Kind, obj: dict) -> dict:
+    def present(self, kind: Kind, obj: dict) -> dict:
         if obj.get("apiVersion") == kind.api_version:
             return obj
         if kind.from_storage is not None:
             return kind.from_storage(obj)
+        if kind.conversion is not None:   # a CRD's conversion webhook
+            return self.admission.convert(kind.conversion, obj, kind.api_version)
         return dict(obj, apiVersion=kind.api_version)
 
     @staticmethod
@@ -192,7 +193,10 @@ class Objects:
                                     self.present(kind, cur) if cur is not None else None)
             self._recheck(kind, new, cur)
         if kind.crd and kind.storage_version:
-            new["apiVersion"] = f"{kind.group}/{kind.storage_version}"
+            storage = f"{kind.group}/{kind.storage_version}"
+            if kind.conversion is not None and new.get("apiVersion") != storage:
+                new = self.admission.convert(kind.conversion, new, storage)
+            new["apiVersion"] = storage
         return new
 
     def _admission_attributes(self, kind: Kind, new: dict, cur: dict | None, ctx: Ctx, sub: str,

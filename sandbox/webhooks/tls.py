@@ -34,24 +34,39 @@ def _san(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def serving_cert(dns_names: list[str], *, ca_name: str = "sandbox-webhook-ca", days: int = 3650) -> ServingCert:
-    """A new CA and a server certificate for `dns_names` (IP addresses too) signed by it."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
-    ca = (_builder(ca_subject, ca_subject, ca_key.public_key(), days)
+def make_ca(name: str = "sandbox-webhook-ca", days: int = 3650) -> tuple[str, str]:
+    """A new self-signed CA: (certificate PEM, private key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    ca = (_builder(subject, subject, key.public_key(), days)
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
           .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                        content_commitment=False, key_encipherment=False, data_encipherment=False,
                                        key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+          .sign(key, hashes.SHA256()))
+    return ca.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key)
+
+
+def _key_pem(key) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def issue(ca_pem: str, ca_key_pem: str, names: list[str], days: int = 365) -> ServingCert:
+    """A server certificate for `names` (DNS names or IP addresses) signed by the CA."""
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])]), ca_subject,
-                     key.public_key(), days)
-            .add_extension(x509.SubjectAlternativeName([_san(n) for n in dns_names]), critical=False)
+    cert = (_builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]), ca.subject, key.public_key(),
+                     days)
+            .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return ServingCert(ca.public_bytes(pem).decode(), cert.public_bytes(pem).decode(), key_pem.decode())
+    return ServingCert(ca_pem, cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key))
+
+
+def serving_cert(names: list[str], *, ca_name: str = "sandbox-webhook-ca") -> ServingCert:
+    """A new CA and a server certificate for `names` signed by it."""
+    return issue(*make_ca(ca_name), names)
