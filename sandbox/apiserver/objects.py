@@ -272,7 +272,8 @@ class Objects:
 
     def _commit(self, kind: Kind, cur: dict | None, new: dict, ctx: Ctx) -> dict:
         new = self._to_storage(kind, new)
-        if cur is not None and same_object(self.present(kind, cur), self.present(kind, new)):
+        if cur is not None and (same_object(cur, new) if kind.conversion is not None else  # both stored: no webhook
+                                same_object(self.present(kind, cur), self.present(kind, new))):
             return self.present(kind, cur)
         if ctx.dry_run:
             if cur is not None:
@@ -395,6 +396,8 @@ class Objects:
         with self.store.lock:
             cur = self._get_cur(kind, ns, name)
             doc = copy.deepcopy(self.present(kind, cur))
+            if kind.conversion is not None:   # the conversion webhook was called without the store lock
+                self._recheck(kind, None, cur)
             try:
                 if ctype == "application/json-patch+json":
                     if not isinstance(body, list):
@@ -463,6 +466,8 @@ class Objects:
             if rv and (cur is None or str(rv) != cur["metadata"]["resourceVersion"]):
                 raise conflict(kind.plural, kind.group, name)
             live = copy.deepcopy(self.present(kind, cur)) if cur is not None else None
+            if kind.conversion is not None and cur is not None:   # converted without the store lock
+                self._recheck(kind, None, cur)
             try:
                 new = ssa.apply(live, body, ctx.manager, force, kind.gvk, kind.schema, subresource=sub,
                                 status_subresource=kind.has_status)
