@@ -31,7 +31,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from ..machinery.selectors import selector_from_dict
@@ -137,6 +137,7 @@ class Attributes:
     dry_run: bool = False
     options: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    request_version: str = ""   # the request's version when the webhook is called with another (Equivalent)
 
 
 def _in(values: list | None, value: str) -> bool:
@@ -191,24 +192,43 @@ class Admission:
     def __init__(self, store, resolve: Callable[[str, str, int], tuple[str, int] | None] | None = None):
         self.store = store
         self.resolve = resolve or (lambda ns, pod, port: None)
+        # set by Objects: the served versions of (group, resource), and an object converted to an apiVersion
+        self.versions: Callable[[str, str], list[str]] = lambda group, resource: []
+        self.to_version: Callable[[dict, str], dict] = lambda obj, api_version: dict(obj, apiVersion=api_version)
 
     # ---------------------------------------------------------------- selection
-    def _hooks(self, key: tuple[str, str], a: Attributes, obj: dict | None, old: dict | None) -> list[dict]:
+    def _hooks(self, key: tuple[str, str], a: Attributes, obj: dict | None,
+               old: dict | None) -> list[tuple[dict, Attributes]]:
+        """The webhooks to call, each with the attributes it is called with (another version of the resource
+        under matchPolicy Equivalent)."""
         if a.group == GROUP and a.resource in (MUTATING[1], VALIDATING[1]):
             return []   # kube-apiserver never calls webhooks on webhook configurations
         configs, _ = self.store.list(key)
         out = []
         for cfg in sorted(configs, key=lambda c: c["metadata"]["name"]):
             for h in cfg.get("webhooks") or []:
-                if not any(rule_matches(r, a) for r in h.get("rules") or [] if isinstance(r, dict)):
+                called = self._matching_version(h, a)
+                if called is None:
                     continue
                 if not self._namespace_matches(h, a, obj):
                     continue
                 if not (_selects(h.get("objectSelector"), _labels(obj)) or
                         (old is not None and _selects(h.get("objectSelector"), _labels(old)))):
                     continue
-                out.append(h)
+                out.append((h, called))
         return out
+
+    def _matching_version(self, h: dict, a: Attributes) -> Attributes | None:
+        rules = [r for r in h.get("rules") or [] if isinstance(r, dict)]
+        if any(rule_matches(r, a) for r in rules):
+            return a
+        if h.get("matchPolicy", "Equivalent") != "Equivalent":
+            return None
+        for version in self.versions(a.group, a.resource):
+            other = replace(a, version=version, request_version=a.version)
+            if version != a.version and any(rule_matches(r, other) for r in rules):
+                return other
+        return None
 
     def _namespace_matches(self, h: dict, a: Attributes, obj: dict | None) -> bool:
         sel = h.get("namespaceSelector")
@@ -226,21 +246,29 @@ class Admission:
 
     # ---------------------------------------------------------------- phases
     def mutate(self, a: Attributes, obj: dict, old: dict | None) -> dict:
-        for h in self._hooks(MUTATING, a, obj, old):
-            resp = self._invoke(h, a, obj, old)
+        for h, called in self._hooks(MUTATING, a, obj, old):
+            sent, sent_old = self._in_version(called, obj), self._in_version(called, old)
+            resp = self._invoke(h, called, sent, sent_old)
             if resp is None:
                 continue
             if not resp.get("allowed"):
                 raise denied(h["name"], resp.get("status"))
             if resp.get("patch"):
-                obj = self._patched(h, obj, resp)
+                obj = self._in_version(a, self._patched(h, sent, resp))
         return obj
 
     def validate(self, a: Attributes, obj: dict | None, old: dict | None) -> None:
-        for h in self._hooks(VALIDATING, a, obj, old):
-            resp = self._invoke(h, a, obj, old)
+        for h, called in self._hooks(VALIDATING, a, obj, old):
+            resp = self._invoke(h, called, self._in_version(called, obj), self._in_version(called, old))
             if resp is not None and not resp.get("allowed"):
                 raise denied(h["name"], resp.get("status"))
+
+    def _in_version(self, a: Attributes, obj: dict | None) -> dict | None:
+        """The object as the webhook's version of the resource (matchPolicy Equivalent)."""
+        want = f"{a.group}/{a.version}" if a.group else a.version
+        if obj is None or obj.get("apiVersion") == want:
+            return obj
+        return self.to_version(obj, want)
 
     @staticmethod
     def _patched(h: dict, obj: dict, resp: dict) -> dict:
@@ -327,7 +355,8 @@ class Admission:
         req: dict = {"uid": uid, "kind": gvk, "resource": gvr}
         if a.sub:
             req["subResource"] = a.sub
-        req.update({"requestKind": gvk, "requestResource": gvr})
+        asked = a.request_version or a.version
+        req.update({"requestKind": dict(gvk, version=asked), "requestResource": dict(gvr, version=asked)})
         if a.sub:
             req["requestSubResource"] = a.sub
         if a.name:

@@ -74,6 +74,9 @@ class Objects:
         self.registry, self.store = registry, store
         self.hooks: list[Callable[[Kind, dict, str], None]] = []  # (kind, obj, "put"|"removed")
         self.admission = admission.Admission(store)  # the webhooks; the sandbox sets its endpoints resolver
+        self.admission.versions = lambda group, plural: [k.version for k in registry.all()
+                                                         if (k.group, k.plural) == (group, plural)]
+        self.admission.to_version = self._to_version
 
     # ----- helpers -----
     def kind_for_key(self, key: tuple[str, str]) -> Kind | None:
@@ -89,6 +92,13 @@ class Objects:
         if kind.conversion is not None:   # a CRD's conversion webhook
             return self.admission.convert(kind.conversion, obj, kind.api_version)
         return dict(obj, apiVersion=kind.api_version)
+
+    def _to_version(self, obj: dict, api_version: str) -> dict:
+        """`obj` as another served version of its kind (a CRD's conversion webhook, else the same fields)."""
+        group, _, version = api_version.rpartition("/")
+        kind = next((k for k in self.registry.all() if (k.group, k.version, k.kind) == (group, version,
+                                                                                         obj.get("kind"))), None)
+        return self.present(kind, obj) if kind is not None else dict(obj, apiVersion=api_version)
 
     @staticmethod
     def _to_storage(kind: Kind, obj: dict) -> dict:

@@ -257,10 +257,14 @@ def test_absent_waits_for_deletion(platform, run_playbook, sandbox):
 # -- admission webhooks -------------------------------------------------------------------------------------------
 def test_the_seldon_webhook_refusal_reaches_the_task(platform, run_playbook):
     """The operator's validating webhook refuses an implementation seldon-config does not know, with upstream's
-    message, and the task says so."""
-    run = run_playbook(play(deploy("iris-unknown", [sklearn(platform["model_uri"], implementation="FOO_SERVER")])))
+    message, and a generic apply says so (seldon_deployment refuses it before any request, with its own words)."""
+    sdep = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
+            "metadata": {"name": "iris-unknown", "namespace": NAMESPACE},
+            "spec": {"predictors": [{"name": "default", "graph": {
+                "name": "classifier", "implementation": "FOO_SERVER", "modelUri": platform["model_uri"]}}]}}
+    run = run_playbook(play(task("apply it", "mlops.k8s.apply", definition=[sdep])))
     assert run.rc != 0
-    msg = run.task("deploy iris-unknown")["msg"]
+    msg = run.task("apply it")["msg"]
     assert 'admission webhook "v1.vseldondeployment.kb.io" denied the request: SeldonDeployment.machinelearing.' \
            'seldon.io "iris-unknown" is invalid: spec.predictors[0].graph: Invalid value: "classifier": No entry in ' \
            "predictors map for FOO_SERVER" in msg, msg

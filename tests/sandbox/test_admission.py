@@ -266,3 +266,33 @@ def test_url_outside_loopback_is_never_dialled(sandbox, ns, configs):
     code, body = call(sandbox, "POST", f"/api/v1/namespaces/{ns}/configmaps", cm("c1", tid))
     assert code == 500, body
     assert "the sandbox dials only 127.0.0.0/8" in body["message"], body
+
+
+def test_match_policy_equivalent_calls_with_the_webhooks_version(sandbox, ns, configs, hooks):
+    group = f"e{uuid.uuid4().hex[:6]}.example.com"
+    version = {"served": True, "schema": {"openAPIV3Schema": {
+        "type": "object", "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}
+    crd = {"metadata": {"name": f"widgets.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+                    "versions": [dict(version, name="v1", storage=True), dict(version, name="v2", storage=False)]}}
+    assert call(sandbox, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)[0] == 201
+    try:
+        deadline = time.monotonic() + 30
+        while call(sandbox, "GET", f"/apis/{group}/v2")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        tid = uuid.uuid4().hex[:8]
+        h = hooks()
+        rules = [{"apiGroups": [group], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["widgets"]}]
+        configs("validating", [webhook("exact.example.com", h.url_config(), tid, rules=rules, matchPolicy="Exact"),
+                               webhook("equivalent.example.com", h.url_config(), tid, rules=rules)])
+        code, body = call(sandbox, "POST", f"/apis/{group}/v2/namespaces/{ns}/widgets",
+                          {"metadata": {"name": "w", "labels": {"adm-test": tid}}, "spec": {"size": 1}})
+        assert code == 201, body
+        assert len(h.reviews) == 1   # the Exact webhook is not called for v2
+        req = h.reviews[0]["request"]
+        assert req["kind"] == {"group": group, "version": "v1", "kind": "Widget"}
+        assert req["requestKind"] == {"group": group, "version": "v2", "kind": "Widget"}
+        assert req["requestResource"]["version"] == "v2" and req["object"]["apiVersion"] == f"{group}/v1"
+    finally:
+        call(sandbox, "DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
