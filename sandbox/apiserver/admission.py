@@ -192,6 +192,7 @@ class Admission:
     def __init__(self, store, resolve: Callable[[str, str, int], tuple[str, int] | None] | None = None):
         self.store = store
         self.resolve = resolve or (lambda ns, pod, port: None)
+        self._contexts: dict[str, ssl.SSLContext] = {}
         # set by Objects: the served versions of (group, resource), and an object converted to an apiVersion
         self.versions: Callable[[str, str], list[str]] = lambda group, resource: []
         self.to_version: Callable[[dict, str], dict] = lambda obj, api_version: dict(obj, apiVersion=api_version)
@@ -401,14 +402,22 @@ class Admission:
             if state is not None:
                 lock._acquire_restore(state)  # noqa: SLF001
 
-    @staticmethod
-    def _tls(ca_bundle: str | None) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-        if ca_bundle:
-            try:
-                ctx.load_verify_locations(cadata=base64.b64decode(ca_bundle).decode("ascii", "replace"))
-            except (ValueError, ssl.SSLError) as e:
-                log.warning("caBundle not usable: %s", e)
+    def _tls(self, ca_bundle: str | None) -> ssl.SSLContext:
+        """A client context trusting the caBundle only (the system roots without one), cached per bundle."""
+        key = ca_bundle or ""
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # verifies the chain and the host name
+            if ca_bundle:
+                try:
+                    ctx.load_verify_locations(cadata=base64.b64decode(ca_bundle).decode("ascii", "replace"))
+                except (ValueError, ssl.SSLError) as e:
+                    log.warning("caBundle not usable: %s", e)
+            else:
+                ctx.load_default_certs()
+            if len(self._contexts) > 64:
+                self._contexts.clear()
+            self._contexts[key] = ctx
         return ctx
 
     def _service_address(self, ns: str, name: str, port: int) -> tuple[str, int]:

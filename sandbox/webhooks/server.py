@@ -41,6 +41,7 @@ class WebhookServer:
 
         class Req(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True   # the status line and the body go out at once, not 40 ms apart
 
             def log_message(self, fmt, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
                 log.debug("%s: " + fmt, server.name, *args)
