@@ -24,7 +24,6 @@ from .apiserver.objects import Ctx, Objects
 from .apiserver.store import Store
 from .certs import ensure_certs
 from .cli import write_info
-from .controllers.runtime import endpoints_registry
 
 log = logging.getLogger("sandbox")
 
@@ -55,11 +54,11 @@ class Sandbox:
         self.registry = Registry()
         self.store = Store(history)
         self.objects = Objects(self.registry, self.store)
-        # webhooks are dialled at their Service's pods, through the endpoints registry (as aggregator routing)
-        self.objects.admission.resolve = lambda ns, pod, port: endpoints_registry(self).lookup(ns, pod, port)
         self.auth = Authenticator(self.store, self.token, bytes.fromhex(state["signing_key"]))
         self.audit = Audit(os.path.join(self.dir, "logs", "audit.jsonl"))
         self.app = App(self.registry, self.store, self.objects, self.auth, self.audit)
+        # webhooks are dialled at their Service's endpoints (as --enable-aggregator-routing), where App.dial says
+        self.objects.admission.dial = lambda ns, pod, ip, port: self.app.dial(ns, pod, ip, port)  # noqa: PLW0108 - app.dial is replaced later
         self.lifecycle = Lifecycle(self.objects, self.registry, self.store, self.auth, self.ca_pem)
         self.env: dict[str, str] = {}
         self.components: list = []

@@ -26,6 +26,7 @@ import ipaddress
 import json
 import logging
 import os
+import random
 import socket
 import ssl
 import time
@@ -186,12 +187,13 @@ class WebhookFailure(Exception):
 
 
 class Admission:
-    """Calls the registered webhooks; `resolve(namespace, pod, container_port)` -> (host, port) or None is the
-    sandbox's endpoints registry."""
+    """Calls the registered webhooks; `dial(namespace, pod, ip, port)` -> (host, port) maps an endpoint to where it
+    listens (the sandbox's endpoints registry, as `App.dial` for the proxy subresources)."""
 
-    def __init__(self, store, resolve: Callable[[str, str, int], tuple[str, int] | None] | None = None):
+    def __init__(self, store):
         self.store = store
-        self.resolve = resolve or (lambda ns, pod, port: None)
+        # (namespace, pod, ip, port) -> where it really listens: the sandbox sets the endpoints registry's lookup
+        self.dial: Callable[[str, str, str, int], tuple[str, int]] = lambda ns, pod, ip, port: (ip, port)
         self._contexts: dict[str, ssl.SSLContext] = {}
         # set by Objects: the served versions of (group, resource), and an object converted to an apiVersion
         self.versions: Callable[[str, str], list[str]] = lambda group, resource: []
@@ -431,15 +433,10 @@ class Admission:
         ep = self.store.get(ENDPOINTS, ns, name) or {}
         for subset in ep.get("subsets") or []:
             ports = [p for p in subset.get("ports") or [] if p.get("name", "") == sport.get("name", "")]
-            if not ports or not subset.get("addresses"):
-                continue
-            for addr in subset["addresses"]:
-                ref = addr.get("targetRef") or {}
-                found = self.resolve(ns, ref.get("name", ""), int(ports[0]["port"])) if ref.get("name") else None
-                if found is not None:
-                    return found
-            first = subset["addresses"][0]
-            return first.get("ip", ""), int(ports[0]["port"])    # nobody listens: the dial is refused
+            if ports and subset.get("addresses"):
+                addr = random.choice(subset["addresses"])  # noqa: S311 - as the real resolver: any ready endpoint
+                return self.dial(ns, (addr.get("targetRef") or {}).get("name", ""), addr.get("ip", ""),
+                                 int(ports[0]["port"]))
         raise LookupError(f'no endpoints available for service "{name}"')
 
 
