@@ -527,18 +527,18 @@ def assert_mapping_written_through_the_conversion_webhook(sandbox):
                "metadata": {"name": "webhook-probe", "namespace": "default"},
                "spec": {"hostname": "*", "prefix": "/probe/", "service": "probe.default:8000"}}
     path = "/apis/getambassador.io/{}/namespaces/default/mappings"
-    code, _, raw = sandbox.request("POST", path.format("v3alpha1"), json.dumps(mapping).encode())
+    code, _headers, raw = sandbox.request("POST", path.format("v3alpha1"), json.dumps(mapping).encode())
     assert code == 201, raw
     try:
-        code, _, raw = sandbox.request("GET", path.format("v2") + "/webhook-probe")
+        code, _headers, raw = sandbox.request("GET", path.format("v2") + "/webhook-probe")
         assert code == 200 and json.loads(raw)["spec"]["prefix"] == "/probe/", raw
     finally:
         sandbox.request("DELETE", path.format("v3alpha1") + "/webhook-probe")
 
 
 def create_sdep_dry_run(sandbox) -> tuple[int, dict]:
-    code, _, raw = sandbox.request("POST", "/apis/machinelearning.seldon.io/v1/namespaces/default/seldondeployments"
-                                   "?dryRun=All", json.dumps(SDEP_UNKNOWN).encode())
+    path = "/apis/machinelearning.seldon.io/v1/namespaces/default/seldondeployments?dryRun=All"
+    code, _headers, raw = sandbox.request("POST", path, json.dumps(SDEP_UNKNOWN).encode())
     return code, json.loads(raw)
 
 

@@ -289,7 +289,7 @@ def test_a_webhook_that_does_not_answer_fails_the_task_in_plain_words(sandbox, p
         "rules": [{"apiGroups": ["machinelearning.seldon.io"], "apiVersions": ["v1"],
                    "operations": ["CREATE", "UPDATE"], "resources": ["seldondeployments"]}]}]}
     path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
-    code, _, body = sandbox.request("POST", path, json.dumps(config).encode())
+    code, _headers, body = sandbox.request("POST", path, json.dumps(config).encode())
     assert code == 201, body
     try:
         started = time.monotonic()
