@@ -14,5 +14,6 @@ COMPONENTS: list[str] = [
     "sandbox.s3:component",            # moto S3 -> AWS_ENDPOINT_URL ...
     "sandbox.gateway:component",       # Ambassador-like gateway -> AMBASSADOR_URL
     "sandbox.seldon:component",        # Seldon Core v1 operator + model pod runner -> SANDBOX_SELDON_OPERATOR
+    "sandbox.webhooks:component",      # emissary-apiext's CRD conversion webhook (pod runner)
     "sandbox.argo:component",          # Argo Workflows: controllers + step pod executor -> SANDBOX_ARGO_CONTROLLER
 ]

@@ -57,6 +57,8 @@ class Sandbox:
         self.auth = Authenticator(self.store, self.token, bytes.fromhex(state["signing_key"]))
         self.audit = Audit(os.path.join(self.dir, "logs", "audit.jsonl"))
         self.app = App(self.registry, self.store, self.objects, self.auth, self.audit)
+        # webhooks are dialled at their Service's endpoints (as --enable-aggregator-routing), where App.dial says
+        self.objects.admission.dial = lambda ns, pod, ip, port: self.app.dial(ns, pod, ip, port)  # noqa: PLW0108 - app.dial is replaced later
         self.lifecycle = Lifecycle(self.objects, self.registry, self.store, self.auth, self.ca_pem)
         self.env: dict[str, str] = {}
         self.components: list = []

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 
 class K8sError(Exception):
@@ -91,7 +92,36 @@ def describe_api_error(exc, what=None):
     causes = [c for c in causes if c and c != message]
     if causes:
         text += " (causes: %s)" % "; ".join(causes)
+    text += webhook_hint(message or "")
     return "%s: %s" % (what, text) if what else text
+
+
+_WEBHOOK_CALL = re.compile(r'failed calling webhook "([^"]+)": failed to call webhook: Post "([^"]+)": (.*)')
+_CONVERSION = re.compile(r"conversion webhook for (\S+), Kind=(\S+) failed")
+_NO_ENDPOINTS = re.compile(r'no endpoints available for service "([^"]+)"|service "([^"]+)" not found')
+
+
+def webhook_hint(message):
+    """Plain words for the API server's webhook failures (an admission webhook or a CRD conversion webhook that
+    could not be called): which webhook, and what usually causes it."""
+    called = _WEBHOOK_CALL.search(message)
+    conversion = _CONVERSION.search(message)
+    if not called and not conversion:
+        return ""
+    what = ("the admission webhook %s" % called.group(1) if called else
+            "the conversion webhook of %s (%s)" % (conversion.group(2), conversion.group(1)))
+    if "context deadline exceeded" in message or "Client.Timeout" in message:
+        return (" (%s did not answer within its timeout: the pod that serves it is overloaded or hung; the write "
+                "was refused, retry once it answers)" % what)
+    missing = _NO_ENDPOINTS.search(message)
+    if missing:
+        return (" (no running pod serves %s: Service %s has no ready endpoints. Is the component that registered it "
+                "running? A webhook left behind by an uninstalled component blocks these writes until its "
+                "configuration is deleted)" % (what, missing.group(1) or missing.group(2)))
+    if "x509" in message or "tls:" in message:
+        return (" (%s serves a certificate its caBundle does not trust: the CA is not injected yet, or is stale)"
+                % what)
+    return " (%s could not be called)" % what
 
 
 def _is_instance(exc, module, names):

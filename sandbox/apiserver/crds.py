@@ -116,6 +116,7 @@ def kinds_of(crd: dict) -> list[Kind]:
     spec = crd["spec"]
     names = spec["names"]
     storage = next(v["name"] for v in spec["versions"] if v.get("storage"))
+    conversion = spec.get("conversion") if (spec.get("conversion") or {}).get("strategy") == "Webhook" else None
     out = []
     for v in spec["versions"]:
         if not v.get("served", True):
@@ -126,7 +127,7 @@ def kinds_of(crd: dict) -> list[Kind]:
                         tuple(names.get("shortNames") or ()), tuple(names.get("categories") or ()), subs,
                         _columns(v), generation=True, crd=True,
                         schema=(v.get("schema") or {}).get("openAPIV3Schema"),
-                        scale_paths=sub.get("scale") or {}, storage_version=storage))
+                        scale_paths=sub.get("scale") or {}, storage_version=storage, conversion=conversion))
     return out
 
 

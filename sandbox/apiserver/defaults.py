@@ -8,6 +8,8 @@ import itertools
 import json
 import threading
 
+from . import admission
+
 _ip_lock = threading.Lock()
 _ip_counter = itertools.count(10)
 
@@ -411,7 +413,9 @@ BY_KIND = {("", "Namespace"): _namespace, ("", "LimitRange"): _limit_range, ("",
            ("", "Service"): _service, ("", "Pod"): _pod, ("apps", "Deployment"): _workload,
            ("apps", "ReplicaSet"): _workload, ("apps", "StatefulSet"): _workload, ("apps", "DaemonSet"): _workload,
            ("batch", "Job"): _job, ("batch", "CronJob"): _cronjob, ("", "PersistentVolumeClaim"): _volume_claim,
-           ("", "PersistentVolume"): _volume}
+           ("", "PersistentVolume"): _volume,
+           ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admission.default_mutating,
+           ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admission.default_validating}
 
 
 def apply_defaults(kind: str, group: str, obj: dict, old: dict | None) -> list[dict]:

@@ -41,6 +41,7 @@ class Kind:
     schema: dict | None = None          # openAPIV3Schema for CRDs
     scale_paths: dict = field(default_factory=dict)  # CRD scale subresource paths
     storage_version: str = ""          # CRDs: the version objects are stored as
+    conversion: dict | None = None     # CRDs: spec.conversion when its strategy is Webhook
     # another API's storage this kind is a view of (events.k8s.io Events are stored as core Events), with the
     # conversions to and from the stored form
     storage_key: tuple[str, str] | None = None
@@ -335,6 +336,12 @@ BUILTINS: tuple[Kind, ...] = (
           _col("PreemptionPolicy", "preemptionPolicy", default=""))),
     Kind("coordination.k8s.io", "v1", "Lease", "leases", True, (), (), (),
          (_col("Holder", "spec.holderIdentity"), _age)),
+    Kind("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
+         False, (), ("api-extensions",), (), (Column("Webhooks", "integer", lambda o: len(o.get("webhooks") or [])),
+                                              _age), generation=True),
+    Kind("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
+         False, (), ("api-extensions",), (), (Column("Webhooks", "integer", lambda o: len(o.get("webhooks") or [])),
+                                              _age), generation=True),
     Kind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False,
          verbs=CREATE_ONLY),
     Kind("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False, verbs=CREATE_ONLY),
@@ -347,7 +354,8 @@ BUILTINS: tuple[Kind, ...] = (
 
 PREFERRED_GROUP_ORDER = ("", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "batch",
                          "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "storage.k8s.io",
-                         "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io")
+                         "admissionregistration.k8s.io", "apiextensions.k8s.io", "scheduling.k8s.io",
+                         "coordination.k8s.io")
 
 
 class Registry:

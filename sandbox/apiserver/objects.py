@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from ..machinery.selectors import check_field_selector, parse_field_selector, parse_label_selector
-from . import conversion, crds, fields, patch, ssa, validation
+from . import admission, conversion, crds, fields, patch, ssa, validation
 from .defaults import apply_defaults
 from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found
 from .kinds import Kind, Registry
@@ -73,6 +73,10 @@ class Objects:
     def __init__(self, registry: Registry, store: Store):
         self.registry, self.store = registry, store
         self.hooks: list[Callable[[Kind, dict, str], None]] = []  # (kind, obj, "put"|"removed")
+        self.admission = admission.Admission(store)  # the webhooks; the sandbox sets its endpoints resolver
+        self.admission.versions = lambda group, plural: [k.version for k in registry.all()
+                                                         if (k.group, k.plural) == (group, plural)]
+        self.admission.to_version = self._to_version
 
     # ----- helpers -----
     def kind_for_key(self, key: tuple[str, str]) -> Kind | None:
@@ -80,13 +84,21 @@ class Objects:
         return next((k for k in found if not k.storage_version or k.version == k.storage_version),
                     found[0] if found else None)
 
-    @staticmethod
-    def present(kind: Kind, obj: dict) -> dict:
+    def present(self, kind: Kind, obj: dict) -> dict:
         if obj.get("apiVersion") == kind.api_version:
             return obj
         if kind.from_storage is not None:
             return kind.from_storage(obj)
+        if kind.conversion is not None:   # a CRD's conversion webhook
+            return self.admission.convert(kind.conversion, obj, kind.api_version)
         return dict(obj, apiVersion=kind.api_version)
+
+    def _to_version(self, obj: dict, api_version: str) -> dict:
+        """`obj` as another served version of its kind (a CRD's conversion webhook, else the same fields)."""
+        group, _, version = api_version.rpartition("/")
+        kind = next((k for k in self.registry.all() if (k.group, k.version, k.kind) == (group, version,
+                                                                                         obj.get("kind"))), None)
+        return self.present(kind, obj) if kind is not None else dict(obj, apiVersion=api_version)
 
     @staticmethod
     def _to_storage(kind: Kind, obj: dict) -> dict:
@@ -160,6 +172,12 @@ class Objects:
         """Server-owned metadata, status subresource rules, defaults and schema; returns the object to store."""
         new = fields.drop_unknown(kind.group, "" if kind.crd else kind.kind, new, ctx.field_validation, ctx.warnings,
                                   version=kind.version, patch=patch)
+        attrs = self._admission_attributes(kind, new, cur, ctx, sub)
+        if attrs is not None:
+            new = self.admission.mutate(attrs, new, self.present(kind, cur) if cur is not None else None)
+            self._recheck(kind, new, cur)
+            if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
+                raise admission.internal("the mutating webhooks' patch left no object")
         new = self._server_fields(kind, new, cur, sub) if cur is not None else self._new_fields(kind, new)
         if not kind.crd:
             omit_empty(kind, new)
@@ -180,9 +198,40 @@ class Objects:
             crds.set_status(new)
         if cur is not None and kind.generation and spec_part(new) != spec_part(cur):
             new["metadata"]["generation"] = int(cur["metadata"].get("generation", 1)) + 1
+        if attrs is not None:
+            self.admission.validate(attrs, self.present(kind, new),
+                                    self.present(kind, cur) if cur is not None else None)
+            self._recheck(kind, new, cur)
         if kind.crd and kind.storage_version:
-            new["apiVersion"] = f"{kind.group}/{kind.storage_version}"
+            storage = f"{kind.group}/{kind.storage_version}"
+            if kind.conversion is not None and new.get("apiVersion") != storage:
+                new = self.admission.convert(kind.conversion, new, storage)
+            new["apiVersion"] = storage
         return new
+
+    def _admission_attributes(self, kind: Kind, new: dict, cur: dict | None, ctx: Ctx, sub: str,
+                              operation: str = "") -> admission.Attributes | None:
+        """The webhook admission attributes of this request; None when no webhook is registered (no cost)."""
+        if not self.admission.active():
+            return None
+        meta = (cur if new is None else new).get("metadata") or {}
+        options = {"fieldManager": ctx.query["fieldManager"]} if ctx.query.get("fieldManager") else {}
+        if ctx.dry_run:
+            options["dryRun"] = ["All"]
+        return admission.Attributes(
+            kind.group, kind.version, kind.kind, kind.plural, kind.namespaced,
+            operation or ("CREATE" if cur is None else "UPDATE"), meta.get("namespace", "") if kind.namespaced else "",
+            meta.get("name", ""), sub, ctx.user, ctx.dry_run, options, ctx.warnings)
+
+    def _recheck(self, kind: Kind, new: dict | None, cur: dict | None) -> None:
+        """After a webhook call (made without the store lock): the object must be as it was before the call."""
+        meta = (cur if cur is not None else new)["metadata"]
+        now_obj = self.store.get(kind.key, meta.get("namespace", "") if kind.namespaced else "", meta["name"])
+        if cur is None and now_obj is not None:
+            raise already_exists(kind.plural, kind.group, meta["name"])
+        if cur is not None and (now_obj is None or now_obj["metadata"].get("resourceVersion") !=
+                                cur["metadata"].get("resourceVersion")):
+            raise conflict(kind.plural, kind.group, meta["name"])
 
     @staticmethod
     def _new_fields(kind: Kind, new: dict) -> dict:
@@ -233,7 +282,8 @@ class Objects:
 
     def _commit(self, kind: Kind, cur: dict | None, new: dict, ctx: Ctx) -> dict:
         new = self._to_storage(kind, new)
-        if cur is not None and same_object(self.present(kind, cur), self.present(kind, new)):
+        if cur is not None and (same_object(cur, new) if kind.conversion is not None else  # both stored: no webhook
+                                same_object(self.present(kind, cur), self.present(kind, new))):
             return self.present(kind, cur)
         if ctx.dry_run:
             if cur is not None:
@@ -356,6 +406,8 @@ class Objects:
         with self.store.lock:
             cur = self._get_cur(kind, ns, name)
             doc = copy.deepcopy(self.present(kind, cur))
+            if kind.conversion is not None:   # the conversion webhook was called without the store lock
+                self._recheck(kind, None, cur)
             try:
                 if ctype == "application/json-patch+json":
                     if not isinstance(body, list):
@@ -424,6 +476,8 @@ class Objects:
             if rv and (cur is None or str(rv) != cur["metadata"]["resourceVersion"]):
                 raise conflict(kind.plural, kind.group, name)
             live = copy.deepcopy(self.present(kind, cur)) if cur is not None else None
+            if kind.conversion is not None and cur is not None:   # converted without the store lock
+                self._recheck(kind, None, cur)
             try:
                 new = ssa.apply(live, body, ctx.manager, force, kind.gvk, kind.schema, subresource=sub,
                                 status_subresource=kind.has_status)
@@ -453,6 +507,12 @@ class Objects:
         with self.store.lock:
             cur = self._get_cur(kind, ns, name)
             self._check_preconditions(kind, cur, opts.get("preconditions") or {})
+            attrs = self._admission_attributes(kind, None, cur, ctx, "", "DELETE")
+            if attrs is not None:
+                attrs.options = {k: v for k, v in opts.items() if k in ("gracePeriodSeconds", "propagationPolicy",
+                                                                         "preconditions", "dryRun")}
+                self.admission.validate(attrs, None, self.present(kind, cur))
+                self._recheck(kind, None, cur)
             policy = opts.get("propagationPolicy") or ("Orphan" if opts.get("orphanDependents") else "Background")
             if policy not in ("Orphan", "Background", "Foreground"):
                 why = (f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", '

@@ -27,6 +27,10 @@ class SeldonComponent:
         self.operator = SeldonOperator(sandbox)
         self.runner = SeldonPodRunner(sandbox, self)
         pod_runners(sandbox).register(self.runner, priority=10)
+        # the operator pod serves Seldon's admission webhook (sandbox/webhooks/seldon.py)
+        from ..webhooks.seldon import SeldonWebhookRunner
+        self.webhooks = SeldonWebhookRunner(sandbox)
+        pod_runners(sandbox).register(self.webhooks, priority=10)
 
     def time_scale(self) -> float:
         return max(0.0, float(self.operator.time_scale))
@@ -47,9 +51,11 @@ class SeldonComponent:
             self.runner.stop_all()
         except Exception:
             log.exception("stopping the Seldon model servers")
+        self.webhooks.stop_all()
         pr = getattr(self.sb, "pod_runners", None)
         if pr is not None:
             pr.unregister(self.runner)
+            pr.unregister(self.webhooks)
 
 
 def component(sandbox) -> SeldonComponent:

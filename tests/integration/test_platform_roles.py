@@ -372,8 +372,8 @@ def test_seldon_uninstall_deletes_the_webhook_the_operator_registered(collection
     """Issue 18 defect 1: upstream 1.18.2's operator (operator/utils/k8s/webhook.go) registers
     seldon-validating-webhook-configuration cluster-wide and adds -<its namespace> only with a watch namespace (and no
     mutating webhook). Left behind (it is owned by the CRD, which uninstall keeps), the cluster-wide one makes every
-    SeldonDeployment create fail with "service not found". (The emulator serves no admission registration API, so
-    this reads the list the uninstall deletes.)"""
+    SeldonDeployment create fail with "service not found". (This reads the list the uninstall deletes;
+    test_teardown_removes_everything_but_the_crds checks on the cluster that nothing is left to block.)"""
     assert uninstall_webhooks(collections_path, tmp_path / "cluster") == [
         "seldon-validating-webhook-configuration", "seldon-validating-webhook-configuration-seldon-system"]
     # single-namespace mode: the operator runs in the watched namespace and removed the cluster-wide name itself
@@ -475,6 +475,9 @@ def test_install_then_rerun_changes_nothing_and_sends_no_write(sandbox, run_play
                                  "jsonpath={.status.conditions[?(@.type=='Available')].status}").stdout
         # without a kubelet (real control plane, issue 14) the Deployment exists and its pods wait to be scheduled
         assert status == ("False" if sandbox.is_kube else "True"), (namespace, deployment, status)
+    if not sandbox.is_kube:   # no kubelet on the real control plane yet (issue 14): nothing serves the webhooks
+        assert_unknown_implementation_refused(sandbox)
+        assert_mapping_written_through_the_conversion_webhook(sandbox)
     explain = sandbox.kubectl("explain", "seldondeployment.spec.predictors").stdout
     assert "graph" in explain and "componentSpecs" in explain
     assert "sdep" in sandbox.kubectl("api-resources", "--api-group=machinelearning.seldon.io").stdout
@@ -500,15 +503,64 @@ def test_check_mode_on_the_installed_platform_sends_no_write(sandbox, run_playbo
     assert image == "docker.io/seldonio/seldon-core-operator:1.18.2"
 
 
+SDEP_UNKNOWN = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
+                "metadata": {"name": "webhook-probe", "namespace": "default"},
+                "spec": {"predictors": [{"name": "main", "graph": {"name": "classifier", "implementation": "FOO_SERVER",
+                                                                   "modelUri": "s3://models/iris"}}]}}
+
+
+def assert_unknown_implementation_refused(sandbox):
+    """The operator registered upstream's validating webhook and serves it: refused with upstream's message."""
+    code, body = create_sdep_dry_run(sandbox)
+    assert code == 422, body
+    assert body["message"] == (
+        'admission webhook "v1.vseldondeployment.kb.io" denied the request: SeldonDeployment.machinelearing.seldon.io '
+        '"webhook-probe" is invalid: spec.predictors[0].graph: Invalid value: "classifier": No entry in predictors '
+        "map for FOO_SERVER")
+
+
+def assert_mapping_written_through_the_conversion_webhook(sandbox):
+    """A v3alpha1 Mapping is stored as v2 (the CRDs' storage version) through emissary-apiext, and read back."""
+    crd = json.loads(sandbox.kubectl("get", "crd", "mappings.getambassador.io", "-o", "json").stdout)
+    assert crd["spec"]["conversion"]["webhook"]["clientConfig"].get("caBundle"), "apiext wrote no caBundle"
+    mapping = {"apiVersion": "getambassador.io/v3alpha1", "kind": "Mapping",
+               "metadata": {"name": "webhook-probe", "namespace": "default"},
+               "spec": {"hostname": "*", "prefix": "/probe/", "service": "probe.default:8000"}}
+    path = "/apis/getambassador.io/{}/namespaces/default/mappings"
+    code, _headers, raw = sandbox.request("POST", path.format("v3alpha1"), json.dumps(mapping).encode())
+    assert code == 201, raw
+    try:
+        code, _headers, raw = sandbox.request("GET", path.format("v2") + "/webhook-probe")
+        assert code == 200 and json.loads(raw)["spec"]["prefix"] == "/probe/", raw
+    finally:
+        sandbox.request("DELETE", path.format("v3alpha1") + "/webhook-probe")
+
+
+def create_sdep_dry_run(sandbox) -> tuple[int, dict]:
+    path = "/apis/machinelearning.seldon.io/v1/namespaces/default/seldondeployments?dryRun=All"
+    code, _headers, raw = sandbox.request("POST", path, json.dumps(SDEP_UNKNOWN).encode())
+    return code, json.loads(raw)
+
+
 @pytest.mark.sandbox
 @pytest.mark.timeout(900)
 def test_teardown_removes_everything_but_the_crds(sandbox, run_playbook):
     run_ok(run_playbook, INSTALL, extra_vars=on_cluster(sandbox))
+    if not sandbox.is_kube:
+        webhooks = sandbox.kubectl("get", "validatingwebhookconfigurations", "-o", "name").stdout.split()
+        assert "validatingwebhookconfiguration.admissionregistration.k8s.io/seldon-validating-webhook-configuration" \
+            in webhooks, webhooks
     run = run_ok(run_playbook, TEARDOWN, extra_vars=on_cluster(sandbox, teardown=True))
     assert run.stats["changed"] > 0
     namespaces, rbac, crds = platform_objects(sandbox)
     assert not namespaces and not rbac, (namespaces, rbac)
     assert len(crds) == expected_crds(sandbox), crds  # CRDs are kept unless asked for
+    # no leftover webhook blocks a SeldonDeployment (the operator that served it is gone)
+    webhooks = sandbox.kubectl("get", "validatingwebhookconfigurations,mutatingwebhookconfigurations", "-o",
+                               "name").stdout.split()
+    assert not [w for w in webhooks if "seldon" in w], webhooks
+    code, body = create_sdep_dry_run(sandbox)
+    assert code == 201, body
 
 
 @pytest.mark.sandbox

@@ -252,3 +252,56 @@ def test_absent_waits_for_deletion(platform, run_playbook, sandbox):
     assert status == 404
     run = run_ok(run_playbook, absent)
     assert run.task("delete")["changed"] is False
+
+
+# -- admission webhooks -------------------------------------------------------------------------------------------
+def test_the_seldon_webhook_refusal_reaches_the_task(platform, run_playbook):
+    """The operator's validating webhook refuses an implementation seldon-config does not know, with upstream's
+    message, and a generic apply says so (seldon_deployment refuses it before any request, with its own words)."""
+    sdep = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
+            "metadata": {"name": "iris-unknown", "namespace": NAMESPACE},
+            "spec": {"predictors": [{"name": "default", "graph": {
+                "name": "classifier", "implementation": "FOO_SERVER", "modelUri": platform["model_uri"]}}]}}
+    run = run_playbook(play(task("apply it", "mlops.k8s.apply", definition=[sdep])))
+    assert run.rc != 0
+    msg = run.task("apply it")["msg"]
+    assert 'admission webhook "v1.vseldondeployment.kb.io" denied the request: SeldonDeployment.machinelearing.' \
+           'seldon.io "iris-unknown" is invalid: spec.predictors[0].graph: Invalid value: "classifier": No entry in ' \
+           "predictors map for FOO_SERVER" in msg, msg
+
+
+def test_a_webhook_that_does_not_answer_fails_the_task_in_plain_words(sandbox, platform, run_playbook):
+    """A validating webhook that accepts the connection and never answers: the write fails after its
+    timeoutSeconds with the API server's message, and the task names the webhook and the cause."""
+    import base64
+
+    from sandbox.webhooks.server import WebhookServer
+    from sandbox.webhooks.tls import serving_cert
+
+    cert = serving_cert(["127.0.0.1"])
+    server = WebhookServer(cert, {"/hook": lambda review: {}}).start()
+    server.hold.set()
+    config = {"metadata": {"name": "slow-%s" % uuid.uuid4().hex[:6]}, "webhooks": [{
+        "name": "slow.example.com", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 2,
+        "clientConfig": {"url": "https://127.0.0.1:%d/hook" % server.port,
+                         "caBundle": base64.b64encode(cert.ca_pem.encode()).decode()},
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
+        "rules": [{"apiGroups": ["machinelearning.seldon.io"], "apiVersions": ["v1"],
+                   "operations": ["CREATE", "UPDATE"], "resources": ["seldondeployments"]}]}]}
+    path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+    code, _headers, body = sandbox.request("POST", path, json.dumps(config).encode())
+    assert code == 201, body
+    try:
+        started = time.monotonic()
+        run = run_playbook(play(deploy("iris-slow", [sklearn(platform["model_uri"])])))
+        elapsed = time.monotonic() - started
+    finally:
+        sandbox.request("DELETE", "%s/%s" % (path, config["metadata"]["name"]))
+        server.hold.clear()
+        server.stop()
+    assert run.rc != 0
+    msg = run.task("deploy iris-slow")["msg"]
+    assert 'failed calling webhook "slow.example.com": failed to call webhook: Post "https://127.0.0.1:%d/hook?' \
+           'timeout=2s": context deadline exceeded' % server.port in msg, msg
+    assert "(the admission webhook slow.example.com did not answer within its timeout" in msg, msg
+    assert elapsed < 60, "the task should fail after the webhook's timeout, not hang (took %.0fs)" % elapsed

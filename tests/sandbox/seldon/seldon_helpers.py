@@ -84,6 +84,8 @@ def operator_deployment(env=None):
                                   "spec": {"containers": [{"name": "manager",
                                                            "image": "docker.io/seldonio/seldon-core-operator:1.18.2",
                                                            "command": ["/manager"],
+                                                           "ports": [{"name": "webhook-server",
+                                                                      "containerPort": 4443}],
                                                            "env": [{"name": k, "value": v}
                                                                    for k, v in base_env.items()]}]}}}}
 

@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[3] / "sandbox"
-PACKAGES = ("controllers", "seldon", "argo", "gateway")
+PACKAGES = ("controllers", "seldon", "argo", "gateway", "webhooks")
 
 
 def _imports(path: pathlib.Path, pkg: list[str] | None = None) -> list[str]:

@@ -94,3 +94,33 @@ def test_the_timeout_hint_is_for_timeouts_only():
     timed_out = urllib3.exceptions.ReadTimeoutError(None, "/api", "Read timed out. (read timeout=1)")
     assert "no answer within the request timeout" in to_k8s_error(
         urllib3.exceptions.MaxRetryError(None, "/api", timed_out)).msg
+
+
+def status_500(message):
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500, "reason": "InternalError",
+            "message": message}
+
+
+def test_webhook_failures_in_plain_words():
+    timeout = status_500('Internal error occurred: failed calling webhook "v1.vseldondeployment.kb.io": failed to '
+                         'call webhook: Post "https://seldon-webhook-service.seldon-system.svc:443/validate-machine'
+                         'learning-seldon-io-v1-seldondeployment?timeout=10s": context deadline exceeded')
+    msg = to_k8s_error(api_error(500, timeout), "SeldonDeployment models/iris").msg
+    assert msg.startswith("SeldonDeployment models/iris: 500 InternalError: Internal error occurred: failed calling")
+    assert msg.endswith("(the admission webhook v1.vseldondeployment.kb.io did not answer within its timeout: the "
+                        "pod that serves it is overloaded or hung; the write was refused, retry once it answers)")
+    gone = status_500('Internal error occurred: failed calling webhook "v1.vseldondeployment.kb.io": failed to call '
+                      'webhook: Post "https://seldon-webhook-service.seldon-system.svc:443/x?timeout=10s": no '
+                      'endpoints available for service "seldon-webhook-service"')
+    assert "no running pod serves the admission webhook v1.vseldondeployment.kb.io: Service " \
+        "seldon-webhook-service has no ready endpoints" in describe_api_error(api_error(500, gone))
+    conversion = status_500('conversion webhook for getambassador.io/v3alpha1, Kind=Module failed: Post "https://'
+                            'emissary-apiext.emissary-system.svc:443/webhooks/crd-convert?timeout=30s": tls: failed '
+                            "to verify certificate: x509: certificate signed by unknown authority")
+    assert describe_api_error(api_error(500, conversion)).endswith(
+        "(the conversion webhook of Module (getambassador.io/v3alpha1) serves a certificate its caBundle does not "
+        "trust: the CA is not injected yet, or is stale)")
+    denied = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422, "reason": "Invalid",
+              "message": 'admission webhook "v1.vseldondeployment.kb.io" denied the request: nope'}
+    assert describe_api_error(api_error(422, denied)) == (
+        '422 Invalid: admission webhook "v1.vseldondeployment.kb.io" denied the request: nope')
