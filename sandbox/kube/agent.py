@@ -19,6 +19,7 @@ from ..controllers.storage import HostPathProvisioner
 from ..gateway import component as gateway_component
 from ..machinery.errors import ApiError
 from ..seldon import component as seldon_component
+from ..webhooks import component as webhooks_component
 from .endpoints import LoopbackEndpointSlices
 
 log = logging.getLogger("sandbox.kube.agent")
@@ -69,8 +70,10 @@ class Agent:
         self.node = NodeAgent(self.host, kubelet_port=self.api.port)
         self.kubelet = Kubelet(self.host)
         self.parts = [self.kubelet, HostPathProvisioner(self.host), LoopbackEndpointSlices(self.host)]
-        # components with their own start/stop (the gateway; the Seldon operator and its model-server runner)
-        self.components = [factory(self.host) for factory in (gateway_component, seldon_component, argo_component)]
+        # components with their own start/stop: the webhook servers (emissary-apiext), the gateway, the Seldon
+        # operator (with its admission webhook and model-server runners) and the Argo controllers
+        self.components = [factory(self.host) for factory in
+                           (webhooks_component, gateway_component, seldon_component, argo_component)]
 
     def start(self) -> None:
         addon = self.host.client_for(ADDON_MANAGER, "kubectl")
