@@ -20,7 +20,6 @@ import datetime
 import json
 import re
 
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.argo_status import (
     EXPLAIN_LOG_LINES,
@@ -31,6 +30,8 @@ from ansible_collections.mlops.k8s.plugins.module_utils.argo_status import (
     explain,
 )
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import Manifest, load_manifests
+from ansible_collections.mlops.k8s.plugins.module_utils.service import delete_manifest, make_diff, public_object
 
 GROUP = "argoproj.io"
 API_VERSION = "argoproj.io/v1alpha1"
@@ -137,7 +138,7 @@ def new_object(kind, spec):
 
 def load_definition(definition, kind):
     """The one object of ``kind`` in ``definition`` (a dict or YAML string)."""
-    manifests = res.load_manifests(definition)
+    manifests = load_manifests(definition)
     if len(manifests) != 1:
         raise K8sError("definition must hold exactly one %s (got %d objects)" % (kind, len(manifests)))
     obj = manifests[0].obj
@@ -415,7 +416,7 @@ def _outcome(action, workflow, before, want_diff, changed=True, **extra):
     """What submit returns: {changed, action, workflow, ...extra, diff (before -> workflow) when asked}."""
     result = dict({"changed": changed, "action": action, "workflow": workflow}, **extra)
     if want_diff:
-        result["diff"] = res.make_diff(before, workflow)
+        result["diff"] = make_diff(before, workflow)
     return result
 
 
@@ -547,7 +548,7 @@ def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines
             current = client.get(resource, meta["name"], meta.get("namespace")) or wf
             info, pods = describe(client, current)
             explanation = explain(client, current, pods, min(log_lines, EXPLAIN_LOG_LINES), timed_out=True)
-            failed = dict(result, workflow=res.public_object(current), **info)
+            failed = dict(result, workflow=public_object(current), **info)
             failed.pop("diff", None)
             if logs:
                 failed["logs"] = collect_logs(client, current, info["nodes"], log_lines)
@@ -556,7 +557,7 @@ def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines
                                explanation["summary"]), reason="Timeout", explanation=explanation,
                             result=failed) from None
     info, pods = describe(client, wf, with_pods=not check_mode)
-    out = dict(result, workflow=res.public_object(wf), **info)
+    out = dict(result, workflow=public_object(wf), **info)
     if logs and not check_mode:
         out["logs"] = collect_logs(client, wf, info["nodes"], log_lines)
     if wait and not check_mode and info["phase"] in FAILED_PHASES:
@@ -582,10 +583,10 @@ def delete(client, kind, name, namespace, *, propagation_policy, check_mode=Fals
            wait_timeout=600):
     """state=absent for an Argo ``kind``: delete the object (``namespace`` defaults to default) and, with
     ``wait``, wait until it is gone. Returns {changed, action, diff?}."""
-    manifest = res.Manifest({"apiVersion": API_VERSION, "kind": kind,
+    manifest = Manifest({"apiVersion": API_VERSION, "kind": kind,
                              "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
     manifest.resource = client.find_resource(API_VERSION, kind)
-    result = res.delete_manifest(client, manifest, check_mode=check_mode, propagation_policy=propagation_policy,
+    result = delete_manifest(client, manifest, check_mode=check_mode, propagation_policy=propagation_policy,
                                  want_diff=want_diff, wait=wait, wait_timeout=wait_timeout)
     out = {"changed": result["changed"], "action": result["action"]}
     if result.get("diff") is not None:

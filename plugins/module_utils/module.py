@@ -15,6 +15,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mlops.k8s.plugins.module_utils import args as _args
 from ansible_collections.mlops.k8s.plugins.module_utils import limits
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, to_k8s_error
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import load_manifests
+from ansible_collections.mlops.k8s.plugins.module_utils.service import is_secret
 
 try:
     import kubernetes  # noqa: F401  # pylint: disable=unused-import
@@ -70,15 +72,13 @@ def secret_definition_values(definition):
     """The values of the Secrets in a ``definition`` (as given: ``data`` base64, ``stringData`` clear)."""
     if definition is None:
         return set()
-    from ansible_collections.mlops.k8s.plugins.module_utils import resource
-
     try:
-        manifests = resource.load_manifests(definition)
+        manifests = load_manifests(definition)
     except Exception:  # an invalid definition is reported by the module itself; its log shows what it can
         return set()
     found = set()
     for manifest in manifests:
-        if not resource.is_secret(manifest.obj):
+        if not is_secret(manifest.obj):
             continue
         for field in ("data", "stringData"):
             values = manifest.obj.get(field)

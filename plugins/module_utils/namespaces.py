@@ -8,7 +8,7 @@ from ansible_collections.mlops.k8s.plugins.module_utils import labels as labels_
 from ansible_collections.mlops.k8s.plugins.module_utils import managed, names, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.quantity import validate_quantities
-from ansible_collections.mlops.k8s.plugins.module_utils.resource import public_object
+from ansible_collections.mlops.k8s.plugins.module_utils.service import public_object
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
 LIMIT_FIELDS = (("default_request", "defaultRequest"), ("default_limit", "default"), ("min", "min"), ("max", "max"))

@@ -21,7 +21,7 @@ import re
 
 from ansible_collections.mlops.k8s.plugins.module_utils import http_urls, names
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
-from ansible_collections.mlops.k8s.plugins.module_utils.resource import SECRET_MASK, mask_last_applied
+from ansible_collections.mlops.k8s.plugins.module_utils.service import SECRET_MASK, mask_last_applied
 
 FORMATS = ("rclone", "aws")
 PROVIDERS = ("AWS", "Minio", "GCS", "Ceph", "Other")

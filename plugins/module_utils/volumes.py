@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+from ansible_collections.mlops.k8s.plugins.module_utils import managed, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
 from ansible_collections.mlops.k8s.plugins.module_utils.names import check_label, check_subdomain
 from ansible_collections.mlops.k8s.plugins.module_utils.quantity import format_bytes, parse_quantity
+from ansible_collections.mlops.k8s.plugins.module_utils.service import public_object
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
                              "storageclass.beta.kubernetes.io/is-default-class")
@@ -159,9 +161,6 @@ WFFC_NOTE = ("StorageClass %s has volumeBindingMode WaitForFirstConsumer: the cl
 
 
 def run_pvc(module):
-    from ansible_collections.mlops.k8s.plugins.module_utils import managed, waiter
-    from ansible_collections.mlops.k8s.plugins.module_utils.resource import public_object
-
     params = module.params
     name, namespace = params["name"], params["namespace"]
     check_subdomain(name, "name")

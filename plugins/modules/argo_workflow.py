@@ -307,9 +307,9 @@ explanation:
 """
 
 from ansible_collections.mlops.k8s.plugins.module_utils import argo
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.service import make_diff
 
 SOURCES = ("definition", "spec", "workflow_template", "cron_workflow")
 
@@ -355,7 +355,7 @@ def present(module):
     if not verified:  # check mode only: the source does not exist yet
         out = {"changed": True, "action": "created", "workflow": wf, "phase": None, "outputs": {}, "nodes": []}
         if module.diff_mode:
-            out["diff"] = res.make_diff(None, wf)
+            out["diff"] = make_diff(None, wf)
         return out
     result = argo.submit(client, wf, recreate=params["recreate"], check_mode=module.check_mode,
                          want_diff=module.diff_mode, delete_timeout=params["wait_timeout"], warn=module.warn)

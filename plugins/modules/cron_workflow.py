@@ -240,9 +240,10 @@ explanation:
 """
 
 from ansible_collections.mlops.k8s.plugins.module_utils import argo, argo_schedule
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import Manifest
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.service import apply_manifest, make_diff
 
 
 def argument_spec():
@@ -283,11 +284,11 @@ def apply_cron(module, cron):
     if resource is None:  # check mode without the CRD
         out = {"changed": True, "action": "created", "cron_workflow": cron}
         if module.diff_mode:
-            out["diff"] = res.make_diff(None, cron)
+            out["diff"] = make_diff(None, cron)
         return out, False
-    manifest = res.Manifest(cron, "definition" if params["definition"] is not None else "options")
+    manifest = Manifest(cron, "definition" if params["definition"] is not None else "options")
     manifest.resource = resource
-    result = res.apply_manifest(module.client, manifest, check_mode=module.check_mode,
+    result = apply_manifest(module.client, manifest, check_mode=module.check_mode,
                                 field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
                                 want_diff=module.diff_mode)
     out = {"changed": result["changed"], "action": result["action"], "cron_workflow": result["object"] or cron}

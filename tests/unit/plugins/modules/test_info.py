@@ -165,11 +165,11 @@ def test_secret_values_are_masked_unless_revealed(fake_cluster, run_module):
 
 
 def test_hide_fields_paths():
-    from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
+    from ansible_collections.mlops.k8s.plugins.module_utils.service import present_object
 
     obj = {"kind": "Pod", "spec": {"containers": [{"name": "a", "env": [1]}, {"name": "b", "env": [2]}]},
            "metadata": {"labels": {"app.kubernetes.io/name": "x", "keep": "y"}}}
-    out = res.present_object(obj, hide_fields=["spec.containers[1].env", "metadata.labels['app.kubernetes.io/name']",
+    out = present_object(obj, hide_fields=["spec.containers[1].env", "metadata.labels['app.kubernetes.io/name']",
                                                "status", "spec.containers[9]"])
     assert out["spec"]["containers"] == [{"name": "a", "env": [1]}, {"name": "b"}]
     assert out["metadata"]["labels"] == {"keep": "y"}
