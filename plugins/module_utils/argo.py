@@ -28,6 +28,7 @@ from ansible_collections.mlops.k8s.plugins.module_utils.argo_status import (
     collect_logs,
     describe,
     explain,
+    wait_for_workflow,
 )
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape, ref
 from ansible_collections.mlops.k8s.plugins.module_utils.manifests import Manifest, load_manifests
@@ -539,8 +540,8 @@ def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines
     if wait and not check_mode:
         resource = client.resource(API_VERSION, WORKFLOW)
         try:
-            outcome = waiter.wait_for_workflow(client, resource, meta["name"], meta.get("namespace"),
-                                               uid=meta.get("uid"), timeout=wait_timeout)
+            outcome = wait_for_workflow(client, resource, meta["name"], meta.get("namespace"),
+                                        uid=meta.get("uid"), timeout=wait_timeout)
             wf = outcome.object
         except K8sError as err:
             if err.reason != "Timeout":
@@ -584,10 +585,10 @@ def delete(client, kind, name, namespace, *, propagation_policy, check_mode=Fals
     """state=absent for an Argo ``kind``: delete the object (``namespace`` defaults to default) and, with
     ``wait``, wait until it is gone. Returns {changed, action, diff?}."""
     manifest = Manifest({"apiVersion": API_VERSION, "kind": kind,
-                             "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
+                         "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
     manifest.resource = client.find_resource(API_VERSION, kind)
     result = delete_manifest(client, manifest, check_mode=check_mode, propagation_policy=propagation_policy,
-                                 want_diff=want_diff, wait=wait, wait_timeout=wait_timeout)
+                             want_diff=want_diff, wait=wait, wait_timeout=wait_timeout)
     out = {"changed": result["changed"], "action": result["action"]}
     if result.get("diff") is not None:
         out["diff"] = result["diff"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref, to_k8s_error
@@ -20,7 +21,7 @@ LABEL_WORKFLOW = "workflows.argoproj.io/workflow"
 ANN_NODE_ID = "workflows.argoproj.io/node-id"
 ANN_NODE_NAME = "workflows.argoproj.io/node-name"
 
-DONE_PHASES = waiter.WORKFLOW_DONE_PHASES
+DONE_PHASES = ("Succeeded", "Failed", "Error")
 FAILED_PHASES = ("Failed", "Error")
 MAIN_CONTAINER = "main"
 EXPLAIN_LOG_LINES = 10
@@ -139,6 +140,54 @@ def describe(client, wf, *, with_pods=True):
     if duration is not None:
         out["duration"] = duration
     return out, pods
+
+
+# -- waiting ----------------------------------------------------------------------------------------------
+def describe_workflow(obj):
+    """A one-line picture of a Workflow: phase, progress, message and the nodes still running."""
+    if obj is None:
+        return "the Workflow does not exist"
+    status = obj.get("status") or {}
+    if not status.get("phase"):
+        return ("no status yet: the Argo workflow controller has not picked it up (is a workflow-controller "
+                "running and watching namespace %s?)" % ((obj.get("metadata") or {}).get("namespace") or "default"))
+    parts = ["phase %s" % status["phase"]]
+    if status.get("progress"):
+        parts[0] += " (progress %s)" % status["progress"]
+    if status.get("message"):
+        parts.append("message %r" % status["message"])
+    running = []
+    for node in (status.get("nodes") or {}).values():
+        if not isinstance(node, dict) or node.get("type") not in ("Pod", "Suspend", "Retry"):
+            continue
+        if node.get("phase") in ("Pending", "Running") and node.get("type") != "Retry":
+            text = "%s (%s" % (node.get("displayName") or node.get("name"), node.get("phase"))
+            text += ": %s)" % node["message"] if node.get("message") else ")"
+            running.append(text)
+    if running:
+        parts.append("still running: " + ", ".join(sorted(running)))
+    return "; ".join(parts)
+
+
+def workflow_finished(uid=None):
+    """Done when the Workflow's phase is Succeeded, Failed or Error (the object with ``uid`` when given)."""
+
+    def check(obj):
+        if obj is None:
+            return False, "the Workflow does not exist"
+        if uid and (obj.get("metadata") or {}).get("uid") != uid:
+            return False, "the Workflow was replaced by another one with the same name"
+        phase = (obj.get("status") or {}).get("phase")
+        return phase in DONE_PHASES, describe_workflow(obj)
+
+    return check
+
+
+def wait_for_workflow(client, resource, name, namespace, *, uid=None, timeout=600, clock=time.monotonic,
+                      sleep=time.sleep):
+    """Watch a Workflow until it has finished (any of DONE_PHASES); K8sError reason Timeout otherwise."""
+    return waiter.wait_for(client, resource, name, namespace, check=workflow_finished(uid), timeout=timeout,
+                           description="the workflow to finish", clock=clock, sleep=sleep)
 
 
 # -- pods, logs, events -------------------------------------------------------------------------------------
@@ -315,7 +364,7 @@ def explain(client, wf, pods=None, log_lines=EXPLAIN_LOG_LINES, timed_out=False)
 def summarize_explanation(wf, explanation, timed_out=False):
     parts = []
     if timed_out:
-        parts.append(waiter.describe_workflow(wf))
+        parts.append(describe_workflow(wf))
     else:
         status_text = "phase %s" % (explanation.get("phase") or "unknown")
         if explanation.get("message") and explanation["message"] not in [

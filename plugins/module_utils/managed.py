@@ -30,7 +30,7 @@ def apply(module, client, obj, origin, pending_namespaces=()):
     item = manifest(client, obj, origin)
     try:
         return apply_manifest(client, item, check_mode=module.check_mode, want_diff=module.diff_mode,
-                                  pending_namespaces=pending_namespaces)
+                              pending_namespaces=pending_namespaces)
     except K8sError as err:
         if not (module.check_mode and item.namespace and err.status == 404 and "namespace" in str(err).lower()):
             raise
@@ -51,7 +51,7 @@ def delete(module, client, obj, origin, *, wait=False, wait_timeout=120, propaga
             if live is not None and not only_if(live):
                 return make_result(item, "unchanged", live)
     return delete_manifest(client, item, check_mode=module.check_mode, propagation_policy=propagation_policy,
-                               want_diff=module.diff_mode, wait=wait, wait_timeout=wait_timeout)
+                           want_diff=module.diff_mode, wait=wait, wait_timeout=wait_timeout)
 
 
 def brief(result):

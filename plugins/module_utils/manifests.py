@@ -247,4 +247,3 @@ def order_for_apply(manifests):
 def order_for_delete(manifests):
     """The reverse of the apply order."""
     return list(reversed(order_for_apply(manifests)))
-

@@ -211,4 +211,3 @@ def prune_all(client, manifests, results, prune_kinds, selector, *, check_mode=F
                                       description="deletion", clock=clock)
             entry["waited"] = round(outcome.elapsed, 3)
     return pruned
-

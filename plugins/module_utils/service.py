@@ -183,9 +183,9 @@ def apply_manifest(client, manifest, *, check_mode=False, field_manager=None, fo
         if manifest.resource is None:
             if check_mode:
                 return make_result(manifest, "created", manifest.obj,
-                               diff=make_diff(None, manifest.obj) if want_diff else None,
-                               note="its CustomResourceDefinition is applied in this batch; "
-                               "not validated in check mode")
+                                   diff=make_diff(None, manifest.obj) if want_diff else None,
+                                   note="its CustomResourceDefinition is applied in this batch; "
+                                   "not validated in check mode")
             raise K8sError("%s: no kind %s in apiVersion %s on this cluster (its CustomResourceDefinition was "
                            "applied but is not served yet)" % (manifest.origin, manifest.kind, manifest.api_version))
     resource = manifest.resource
@@ -200,8 +200,8 @@ def apply_manifest(client, manifest, *, check_mode=False, field_manager=None, fo
         if check_mode:
             if manifest.namespace in pending_namespaces:
                 return make_result(manifest, "created", body, diff=make_diff(None, body) if want_diff else None,
-                               note="namespace %s is created in this batch; not validated in check mode"
-                               % manifest.namespace)
+                                   note="namespace %s is created in this batch; not validated in check mode"
+                                   % manifest.namespace)
             try:
                 after = client.apply(resource, body, field_manager=field_manager,
                                      force_conflicts=force_conflicts, dry_run=True)
@@ -228,8 +228,8 @@ def delete_manifest(client, manifest, *, check_mode=False, propagation_policy="F
     """Delete one object; absent objects (or kinds the cluster no longer serves) give action 'absent'."""
     if manifest.resource is None:
         return make_result(manifest, "absent", None, diff={"before": {}, "after": {}} if want_diff else None,
-                       note="the cluster does not serve kind %s in apiVersion %s"
-                       % (manifest.kind, manifest.api_version))
+                           note="the cluster does not serve kind %s in apiVersion %s"
+                           % (manifest.kind, manifest.api_version))
     resource = manifest.resource
     if not manifest.name:
         raise K8sError("%s: cannot delete an object without metadata.name" % manifest.origin)
@@ -317,5 +317,3 @@ def delete_all(client, manifests, *, check_mode=False, propagation_policy="Foreg
                                        propagation_policy=propagation_policy, want_diff=want_diff, wait=wait,
                                        wait_timeout=wait_timeout))
     return results
-
-

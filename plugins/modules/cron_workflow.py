@@ -289,8 +289,8 @@ def apply_cron(module, cron):
     manifest = Manifest(cron, "definition" if params["definition"] is not None else "options")
     manifest.resource = resource
     result = apply_manifest(module.client, manifest, check_mode=module.check_mode,
-                                field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
-                                want_diff=module.diff_mode)
+                            field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
+                            want_diff=module.diff_mode)
     out = {"changed": result["changed"], "action": result["action"], "cron_workflow": result["object"] or cron}
     if result.get("diff") is not None:
         out["diff"] = result["diff"]

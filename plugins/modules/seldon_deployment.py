@@ -706,8 +706,8 @@ def present(module, obj):
     default_namespace(manifest, params["namespace"])
     live = client.get(resource, manifest.name, manifest.namespace)
     result = apply_manifest(client, manifest, check_mode=module.check_mode,
-                                field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
-                                want_diff=module.diff_mode)
+                            field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
+                            want_diff=module.diff_mode)
     applied = result["object"] or obj
     out = {"changed": result["changed"], "action": result["action"], "resource": applied,
            "state": seldon.state_of(applied), "endpoints": seldon.endpoints(applied)}
@@ -746,11 +746,11 @@ def absent(module):
         raise K8sError("name is required to delete a SeldonDeployment")
     resource = client.find_resource(seldon.API_VERSION, seldon.KIND)
     manifest = Manifest({"apiVersion": seldon.API_VERSION, "kind": seldon.KIND,
-                             "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
+                         "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
     manifest.resource = resource
     result = delete_manifest(client, manifest, check_mode=module.check_mode,
-                                 propagation_policy=params["delete_propagation"], want_diff=module.diff_mode,
-                                 wait=params["wait"], wait_timeout=params["wait_timeout"])
+                             propagation_policy=params["delete_propagation"], want_diff=module.diff_mode,
+                             wait=params["wait"], wait_timeout=params["wait_timeout"])
     out = {"changed": result["changed"], "action": result["action"]}
     if result.get("note"):
         out["msg"] = result["note"]

@@ -286,7 +286,7 @@ def test_crd_batch_in_check_mode(client, cluster):
 def test_summary():
     results = [{"action": "created"}, {"action": "unchanged"}, {"action": "unchanged"}]
     assert summarize_results(results) == {"created": 1, "configured": 0, "unchanged": 2, "deleted": 0,
-                                              "absent": 0}
+                                          "absent": 0}
 
 
 # -- delete ------------------------------------------------------------------------------------------------------
@@ -334,7 +334,7 @@ def test_mask_and_strip_helpers():
     assert secret["data"] == {"k": "djE="}  # input untouched
     assert mask_secret(CM) is CM
     assert not differs({"metadata": {"resourceVersion": "1", "generation": 1}, "status": {"a": 1}},
-                           {"metadata": {"resourceVersion": "2", "generation": 2}, "status": {"a": 2}})
+                       {"metadata": {"resourceVersion": "2", "generation": 2}, "status": {"a": 2}})
 
 
 def test_conflict_hint(client, cluster):

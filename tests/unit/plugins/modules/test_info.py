@@ -170,7 +170,7 @@ def test_hide_fields_paths():
     obj = {"kind": "Pod", "spec": {"containers": [{"name": "a", "env": [1]}, {"name": "b", "env": [2]}]},
            "metadata": {"labels": {"app.kubernetes.io/name": "x", "keep": "y"}}}
     out = present_object(obj, hide_fields=["spec.containers[1].env", "metadata.labels['app.kubernetes.io/name']",
-                                               "status", "spec.containers[9]"])
+                                           "status", "spec.containers[9]"])
     assert out["spec"]["containers"] == [{"name": "a", "env": [1]}, {"name": "b"}]
     assert out["metadata"]["labels"] == {"keep": "y"}
     assert obj["spec"]["containers"][1]["env"] == [2]  # a copy
