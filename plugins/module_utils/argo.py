@@ -30,7 +30,7 @@ from ansible_collections.mlops.k8s.plugins.module_utils.argo_status import (
     explain,
     wait_for_workflow,
 )
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, WaitTimeout, describe_shape, ref
 from ansible_collections.mlops.k8s.plugins.module_utils.manifests import Manifest, load_manifests
 from ansible_collections.mlops.k8s.plugins.module_utils.service import delete_manifest, make_diff, public_object
 
@@ -543,9 +543,7 @@ def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines
             outcome = wait_for_workflow(client, resource, meta["name"], meta.get("namespace"),
                                         uid=meta.get("uid"), timeout=wait_timeout)
             wf = outcome.object
-        except K8sError as err:
-            if err.reason != "Timeout":
-                raise
+        except WaitTimeout:
             current = client.get(resource, meta["name"], meta.get("namespace")) or wf
             info, pods = describe(client, current)
             explanation = explain(client, current, pods, min(log_lines, EXPLAIN_LOG_LINES), timed_out=True)

@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mlops.k8s.plugins.module_utils import http_urls
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 
 try:
     import boto3
@@ -98,12 +99,12 @@ def s3_auth_argument_spec():
     return copy.deepcopy(S3_AUTH_ARGUMENT_SPEC)
 
 
-class S3Error(Exception):
-    """An S3 failure or invalid input, with a one-line message and structured details."""
+class S3Error(K8sError):
+    """An S3 failure or invalid input, with a one-line message and structured details (bucket, key, the S3 error
+    code and message)."""
 
     def __init__(self, msg, bucket=None, key=None, code=None, message=None):
-        super().__init__(msg)
-        self.details = {"bucket": bucket, "key": key, "code": code, "message": message}
+        super().__init__(msg, details={"bucket": bucket, "key": key, "code": code, "message": message})
         self.partial = {}  # what was already done when the failure happened (uploaded keys, ...)
 
 
@@ -789,7 +790,7 @@ def _transfer(client, bucket, files, opts, result):
     if errors:
         err = errors[0]
         if len(errors) > 1:
-            err.args = ("%s (and %d more uploads failed)" % (err.args[0], len(errors) - 1),)
+            err.msg = "%s (and %d more uploads failed)" % (err.msg, len(errors) - 1)
         raise err
 
 

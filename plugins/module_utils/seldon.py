@@ -22,7 +22,13 @@ import time
 
 from ansible_collections.mlops.k8s.plugins.module_utils import limits, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils import names as names_
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import (
+    K8sError,
+    WaitFailed,
+    WaitTimeout,
+    describe_shape,
+    ref,
+)
 
 API_VERSION = "machinelearning.seldon.io/v1"
 KIND = "SeldonDeployment"
@@ -1003,14 +1009,13 @@ def wait_available(client, name, namespace, *, applied=None, spec_changed=True, 
             return result
         except SeldonError:
             raise
-        except K8sError as err:
-            if err.reason == "Failed":
-                obj = failed_object[-1] if failed_object else _get(client, resource, name, namespace)
-                expl = explain(client, name, namespace, obj, crashloop_restarts)
-                raise SeldonError("%s failed: %s" % (what, expl["summary"]), reason="Failed", explanation=expl,
-                                  obj=obj) from None
-            if err.reason != "Timeout":
-                raise
+        except WaitFailed:
+            obj = failed_object[-1] if failed_object else _get(client, resource, name, namespace)
+            expl = explain(client, name, namespace, obj, crashloop_restarts)
+            raise SeldonError("%s failed: %s" % (what, expl["summary"]), reason="Failed", explanation=expl,
+                              obj=obj) from None
+        except WaitTimeout:
+            pass  # one tick of the wait: look at the object, then wait again until the deadline
         obj = _get(client, resource, name, namespace)
         done, _failed = status_check(obj)
         if done and not freshness.fresh(obj) and freshness.settled():

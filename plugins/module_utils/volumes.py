@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.mlops.k8s.plugins.module_utils import managed, waiter
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, WaitTimeout, ref
 from ansible_collections.mlops.k8s.plugins.module_utils.names import check_label, check_subdomain
 from ansible_collections.mlops.k8s.plugins.module_utils.quantity import format_bytes, parse_quantity
 from ansible_collections.mlops.k8s.plugins.module_utils.service import public_object
@@ -202,13 +202,11 @@ def run_pvc(module):
                 outcome = waiter.wait_for(client, item.resource, name, namespace, check=bound_check(),
                                           failure=lost_failure, timeout=params["wait_timeout"],
                                           description="phase Bound")
-            except K8sError as err:
-                if err.reason == "Timeout":
-                    hint = ("no StorageClass (and no default class): only a pre-created PersistentVolume can bind it"
-                            if sc is None else "check that the provisioner of StorageClass %s (%s) is running"
-                            % (class_name, sc.get("provisioner")))
-                    raise K8sError("%s; %s" % (err.msg, hint), reason="Timeout") from None
-                raise
+            except WaitTimeout as err:
+                hint = ("no StorageClass (and no default class): only a pre-created PersistentVolume can bind it"
+                        if sc is None else "check that the provisioner of StorageClass %s (%s) is running"
+                        % (class_name, sc.get("provisioner")))
+                raise WaitTimeout("%s; %s" % (err.msg, hint)) from None
             obj = public_object(outcome.object)
             extra.update(phase="Bound", waited=round(outcome.elapsed, 3))
     extra["bound"] = phase(obj) == "Bound"

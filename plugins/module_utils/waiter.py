@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, WaitFailed, WaitTimeout, ref
 
 ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 _MISSING = object()
@@ -325,7 +325,7 @@ class _Wait:
         self.obj = obj
         reason = self.failure(obj) if (self.failure and obj is not None) else None
         if reason:
-            raise K8sError("%s failed: %s" % (self.what, reason), reason="Failed")
+            raise WaitFailed("%s failed: %s" % (self.what, reason))
         done, self.detail = self.check(obj)
         return done
 
@@ -336,8 +336,8 @@ class _Wait:
         return self.deadline - self.clock()
 
     def timed_out(self):
-        return K8sError("timed out after %ss waiting for %s: %s; last seen: %s"
-                        % (_fmt(self.timeout), self.what, self.description, self.detail), reason="Timeout")
+        return WaitTimeout("timed out after %ss waiting for %s: %s; last seen: %s"
+                           % (_fmt(self.timeout), self.what, self.description, self.detail))
 
     def list(self):
         """Evaluate the current state; return (done, resourceVersion to watch from)."""
@@ -385,10 +385,12 @@ class _Wait:
             opened = self.clock()
             try:
                 outcome, version = self.watch(version)
+            except (WaitFailed, WaitTimeout):
+                raise
             except K8sError as err:
                 if err.status == 410:
                     outcome = "relist"
-                elif err.reason in ("Failed", "Timeout") or (err.status and err.status < 500 and err.status != 429):
+                elif err.status and err.status < 500 and err.status != 429:
                     raise
                 else:  # connection dropped / server error: watch again from the last version, after a pause
                     self.sleep(min(1.0, max(0.0, self.remaining())))
@@ -444,9 +446,8 @@ def wait_for_match(client, resource, namespace=None, *, label_selector=None, fie
                 return listing["items"]
             version = (listing.get("metadata") or {}).get("resourceVersion") or "0"
         if deadline - clock() <= 0:
-            raise K8sError("timed out after %ss waiting for %s matching %s" % (
-                _fmt(timeout), what, " and ".join(x for x in (label_selector, field_selector) if x) or "anything"),
-                reason="Timeout")
+            raise WaitTimeout("timed out after %ss waiting for %s matching %s" % (
+                _fmt(timeout), what, " and ".join(x for x in (label_selector, field_selector) if x) or "anything"))
         opened = clock()
         try:
             outcome, found = _first_match(
