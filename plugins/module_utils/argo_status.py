@@ -15,6 +15,7 @@ import time
 
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref, to_k8s_error
+from ansible_collections.mlops.k8s.plugins.module_utils.text import short
 
 WORKFLOW = "Workflow"
 LABEL_WORKFLOW = "workflows.argoproj.io/workflow"
@@ -233,18 +234,13 @@ def collect_logs(client, wf, nodes, tail_lines=100):
     return logs
 
 
-def _short(text, limit=400):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def container_issues(pod, known=None):
     """What is wrong with a pod's containers: waiting reasons, non-zero exits, pod-level reasons (``known``: the
     node's message, not repeated)."""
     status = (pod or {}).get("status") or {}
     issues = []
-    known = _short(known) if known else None
-    pod_message = _short(status["message"]) if status.get("message") else None
+    known = short(known) if known else None
+    pod_message = short(status["message"]) if status.get("message") else None
     if status.get("reason") not in (None, "Error", "Completed") or (pod_message and pod_message != known and (
             status.get("reason") or status.get("phase") == "Failed")):
         issues.append("pod %s%s" % (status.get("reason") or "failed",
@@ -252,22 +248,22 @@ def container_issues(pod, known=None):
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             why = " ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
-            issues.append("not scheduled: %s" % _short(why))
+            issues.append("not scheduled: %s" % short(why))
     for label, key in (("init container", "initContainerStatuses"), ("container", "containerStatuses")):
         for cs in status.get(key) or []:
             state = cs.get("state") or {}
             waiting, terminated = state.get("waiting"), state.get("terminated")
             if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
                 text = "%s %s %s" % (label, cs.get("name"), waiting["reason"])
-                if waiting.get("message") and _short(waiting["message"]) not in (known or ""):
-                    text += ": %s" % _short(waiting["message"])
+                if waiting.get("message") and short(waiting["message"]) not in (known or ""):
+                    text += ": %s" % short(waiting["message"])
                 issues.append(text)
             elif terminated and str(terminated.get("exitCode", 0)) != "0":
                 text = "%s %s terminated with exit code %s%s" % (
                     label, cs.get("name"), terminated.get("exitCode"),
                     " (%s)" % terminated["reason"] if terminated.get("reason") else "")
-                if terminated.get("message") and _short(terminated["message"]) != known:
-                    text += ": %s" % _short(terminated["message"])
+                if terminated.get("message") and short(terminated["message"]) != known:
+                    text += ": %s" % short(terminated["message"])
                 issues.append(text)
     return issues
 
@@ -293,7 +289,7 @@ def _warning_events(client, namespace, names, notes):
             continue  # the controller's lifecycle events repeat the status
         if event.get("type") == "Warning" and target.get("name") in names:
             out.append("%s %s: %s: %s" % (target.get("kind"), target.get("name"), event.get("reason"),
-                                          _short(event.get("message") or event.get("note") or "", 300)))
+                                          short(event.get("message") or event.get("note") or "", 300)))
     return out[-MAX_EVENTS:]
 
 

@@ -373,10 +373,6 @@ def _raw(_client, data):
     return data
 
 
-def _version_of(obj):
-    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
-
-
 class K8sClient:
     """The collection's view of one cluster: plain dicts in and out, K8sError on any failure."""
 
@@ -612,8 +608,3 @@ def build_client(params=None, environ=None, discovery_cache=True, pool_maxsize=N
         api_client.set_default_header(_RepeatedHeader("Impersonate-Group"), group)
     cache_file = discovery_cache_file(configuration, auth, environ) if discovery_cache else None
     return K8sClient(api_client, cache_file=cache_file, request_timeout=timeouts[1])
-
-
-def to_json(obj):
-    """Serialize for logs/tests; stable key order."""
-    return json.dumps(obj, sort_keys=True, default=str)

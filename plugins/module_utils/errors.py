@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.mlops.k8s.plugins.module_utils.text import one_line
+
 
 class K8sError(Exception):
     """A user-facing error: ``msg`` is one line fit for fail_json, ``status`` the HTTP code if any."""
@@ -162,5 +164,5 @@ def _timeout_hint(exc):
 
 
 def _one_line(exc):
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    """An exception (or any value) on one line; an exception without a message by its class name."""
+    return one_line(str(exc) or type(exc).__name__)

@@ -29,6 +29,7 @@ from ansible_collections.mlops.k8s.plugins.module_utils.errors import (
     describe_shape,
     ref,
 )
+from ansible_collections.mlops.k8s.plugins.module_utils.text import seconds, short, to_int
 
 API_VERSION = "machinelearning.seldon.io/v1"
 KIND = "SeldonDeployment"
@@ -609,13 +610,6 @@ def endpoints(obj):
 
 
 # -- status -------------------------------------------------------------------------------------------------
-def _int(value):
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def state_of(obj):
     return ((obj or {}).get("status") or {}).get("state")
 
@@ -626,8 +620,8 @@ def component_problems(obj):
     statuses = ((obj or {}).get("status") or {}).get("deploymentStatus") or {}
     for dep_name in sorted(statuses):
         entry = statuses[dep_name] or {}
-        replicas = _int(entry.get("replicas"))
-        available = _int(entry.get("availableReplicas"))
+        replicas = to_int(entry.get("replicas"))
+        available = to_int(entry.get("availableReplicas"))
         text = []
         if entry.get("status") and entry.get("status") != STATE_AVAILABLE:
             text.append("status %s" % entry["status"])
@@ -701,7 +695,7 @@ class Freshness:
 
     def __init__(self, applied=None, spec_changed=True, settle=10.0, clock=time.monotonic):
         applied = applied or {}
-        self.generation = _int((applied.get("metadata") or {}).get("generation"))
+        self.generation = to_int((applied.get("metadata") or {}).get("generation"))
         self.applied_status = copy.deepcopy(applied.get("status"))
         self.uid = (applied.get("metadata") or {}).get("uid")
         self.spec_changed = spec_changed
@@ -716,7 +710,7 @@ class Freshness:
             return True
         status = obj.get("status") or {}
         if "observedGeneration" in status:
-            self.seen_change = _int(status.get("observedGeneration")) >= self.generation
+            self.seen_change = to_int(status.get("observedGeneration")) >= self.generation
             return self.seen_change
         if (obj.get("metadata") or {}).get("uid") != self.uid or status != (self.applied_status or {}):
             self.seen_change = True
@@ -773,8 +767,8 @@ def _deployment_issues(dep):
     status = dep.get("status") or {}
     spec = dep.get("spec") or {}
     issues = []
-    wanted = _int(spec.get("replicas", 1))
-    available = _int(status.get("availableReplicas"))
+    wanted = to_int(spec.get("replicas", 1))
+    available = to_int(status.get("availableReplicas"))
     if available < wanted:
         issues.append("%d/%d replicas available" % (available, wanted))
     for cond in waiter.conditions_of(dep):
@@ -803,7 +797,7 @@ def _container_issues(pod, crashloop_restarts):  # noqa: PLR0912 - one branch pe
         for cs in statuses:
             state = cs.get("state") or {}
             last = (cs.get("lastState") or {}).get("terminated") or {}
-            restarts = _int(cs.get("restartCount"))
+            restarts = to_int(cs.get("restartCount"))
             cname = "%s %s" % (label, cs.get("name"))
             waiting = state.get("waiting")
             terminated = state.get("terminated")
@@ -812,31 +806,26 @@ def _container_issues(pod, crashloop_restarts):  # noqa: PLR0912 - one branch pe
                 if restarts:
                     text += " (restarts: %d)" % restarts
                 if waiting.get("message"):
-                    text += ": %s" % _short(waiting["message"])
+                    text += ": %s" % short(waiting["message"])
                 if last:
                     text += "; last exit %s%s" % (last.get("exitCode"), (" (%s)" % last["reason"])
                                                   if last.get("reason") else "")
                     if last.get("message"):
-                        text += ": %s" % _short(last["message"])
+                        text += ": %s" % short(last["message"])
                 issues.append(text)
                 if waiting.get("reason") in FATAL_WAITING_REASONS or (
                         waiting.get("reason") == "CrashLoopBackOff" and restarts >= crashloop_restarts):
                     fatal = fatal or text
-            elif terminated and _int(terminated.get("exitCode")) != 0:
+            elif terminated and to_int(terminated.get("exitCode")) != 0:
                 why = " (%s)" % terminated["reason"] if terminated.get("reason") else ""
                 text = "%s terminated with exit %s%s" % (cname, terminated.get("exitCode"), why)
                 if terminated.get("message"):
-                    text += ": %s" % _short(terminated["message"])
+                    text += ": %s" % short(terminated["message"])
                 issues.append(text)
             elif label == "container" and "running" in state and not cs.get("ready"):
                 issues.append("%s running but not ready (readiness probe not passing yet%s)"
                               % (cname, ", restarts: %d" % restarts if restarts else ""))
     return issues, fatal
-
-
-def _short(text, limit=400):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _event_time(event):
@@ -897,9 +886,9 @@ def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_REST
         target = event.get("involvedObject") or event.get("regarding") or {}
         tname = target.get("name") or ""
         if tname in involved or any(tname.startswith(d + "-") for d in involved if d != name):
-            count = _int(event.get("count")) or _int((event.get("series") or {}).get("count")) or 1
+            count = to_int(event.get("count")) or to_int((event.get("series") or {}).get("count")) or 1
             warning_events.append("%s %s: %s: %s%s" % (target.get("kind"), tname, event.get("reason"),
-                                                       _short(event.get("message") or event.get("note") or "", 300),
+                                                       short(event.get("message") or event.get("note") or "", 300),
                                                        " (x%d)" % count if count > 1 else ""))
     warning_events = warning_events[-MAX_EVENTS:]
     status = (obj or {}).get("status") or {}
@@ -923,7 +912,7 @@ def _current_hash(dep_name, replica_sets):
         owners = [o.get("name") for o in meta.get("ownerReferences") or [] if o.get("kind") == "Deployment"]
         if dep_name not in owners and not (not owners and meta.get("name", "").startswith(dep_name + "-")):
             continue
-        revision = _int((meta.get("annotations") or {}).get("deployment.kubernetes.io/revision"))
+        revision = to_int((meta.get("annotations") or {}).get("deployment.kubernetes.io/revision"))
         if best is None or revision > best[0]:
             best = (revision, (meta.get("labels") or {}).get("pod-template-hash"))
     return best[1] if best else None
@@ -1026,7 +1015,7 @@ def wait_available(client, name, namespace, *, applied=None, spec_changed=True, 
         if clock() >= deadline:
             expl = explain(client, name, namespace, obj, crashloop_restarts)
             raise SeldonError("timed out after %ss waiting for %s to be Available: %s"
-                              % (_fmt(timeout), what, expl["summary"]), reason="Timeout", explanation=expl,
+                              % (seconds(timeout), what, expl["summary"]), reason="Timeout", explanation=expl,
                               obj=obj) from None
         if fail_fast and not done and freshness.fresh(obj):
             expl = explain(client, name, namespace, obj, crashloop_restarts)
@@ -1040,7 +1029,3 @@ def _get(client, resource, name, namespace):
         return client.get(resource, name, namespace)
     except K8sError:
         return None
-
-
-def _fmt(seconds):
-    return ("%d" % seconds) if float(seconds).is_integer() else ("%.1f" % seconds)

@@ -18,6 +18,7 @@ import re
 import time
 
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, WaitFailed, WaitTimeout, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.text import compact_json, seconds, to_int
 
 ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 _MISSING = object()
@@ -124,15 +125,8 @@ def summarize(obj):
     if conds:
         parts.append("conditions: " + ", ".join(conds))
     if not parts:
-        parts.append("no status reported yet" if not status else "status: %s" % _compact(status))
+        parts.append("no status reported yet" if not status else "status: %s" % compact_json(status))
     return "; ".join(parts)
-
-
-def _compact(value, limit=300):
-    import json
-
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- checks -------------------------------------------------------------------------------------------------
@@ -189,68 +183,61 @@ def jsonpath(path, value=None):
         if actual is _MISSING:
             return False, "%s is not set; %s" % (path, summarize(obj))
         if value is None:
-            return actual not in (None, "", [], {}), "%s=%s" % (path, _compact(actual))
-        return values_equal(actual, value), "%s=%s (want %s)" % (path, _compact(actual), value)
+            return actual not in (None, "", [], {}), "%s=%s" % (path, compact_json(actual))
+        return values_equal(actual, value), "%s=%s (want %s)" % (path, compact_json(actual), value)
 
     return check
 
 
-def _int(value):
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def _deployment_status(meta, spec, status):
-    if _int(meta.get("generation")) > _int(status.get("observedGeneration")):
+    if to_int(meta.get("generation")) > to_int(status.get("observedGeneration")):
         return False, "waiting for the deployment spec update to be observed"
-    replicas = _int(spec.get("replicas", 1))
-    updated = _int(status.get("updatedReplicas"))
+    replicas = to_int(spec.get("replicas", 1))
+    updated = to_int(status.get("updatedReplicas"))
     if updated < replicas:
         return False, "%d out of %d new replicas have been updated" % (updated, replicas)
-    if _int(status.get("replicas")) > updated:
-        return False, "%d old replicas are pending termination" % (_int(status.get("replicas")) - updated)
-    available = _int(status.get("availableReplicas"))
+    if to_int(status.get("replicas")) > updated:
+        return False, "%d old replicas are pending termination" % (to_int(status.get("replicas")) - updated)
+    available = to_int(status.get("availableReplicas"))
     if available < updated:
         return False, "%d of %d updated replicas are available" % (available, updated)
     return True, "successfully rolled out"
 
 
 def _statefulset_status(meta, spec, status):  # noqa: PLR0911 - the steps of kubectl rollout status
-    observed = _int(status.get("observedGeneration"))
-    if observed == 0 or _int(meta.get("generation")) > observed:
+    observed = to_int(status.get("observedGeneration"))
+    if observed == 0 or to_int(meta.get("generation")) > observed:
         return False, "waiting for the statefulset spec update to be observed"
-    replicas = _int(spec.get("replicas", 1))
-    ready = _int(status.get("readyReplicas"))
+    replicas = to_int(spec.get("replicas", 1))
+    ready = to_int(status.get("readyReplicas"))
     if ready < replicas:
         return False, "waiting for %d pods to be ready (%d ready)" % (replicas, ready)
     strategy = spec.get("updateStrategy") or {}
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
         return True, "all replicas ready (update strategy %s)" % strategy.get("type")
-    partition = _int((strategy.get("rollingUpdate") or {}).get("partition"))
+    partition = to_int((strategy.get("rollingUpdate") or {}).get("partition"))
     if partition:
-        updated = _int(status.get("updatedReplicas"))
+        updated = to_int(status.get("updatedReplicas"))
         if updated < replicas - partition:
             return False, "waiting for partitioned roll out to finish: %d out of %d new pods have been updated" % (
                 updated, replicas - partition)
         return True, "partitioned roll out complete"
     if status.get("updateRevision") != status.get("currentRevision"):
         return False, "waiting for statefulset rolling update to complete %d pods at revision %s" % (
-            _int(status.get("updatedReplicas")), status.get("updateRevision"))
+            to_int(status.get("updatedReplicas")), status.get("updateRevision"))
     return True, "successfully rolled out"
 
 
 def _daemonset_status(meta, spec, status):
     if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
         return True, "update strategy is not RollingUpdate"
-    if _int(meta.get("generation")) > _int(status.get("observedGeneration")):
+    if to_int(meta.get("generation")) > to_int(status.get("observedGeneration")):
         return False, "waiting for the daemon set spec update to be observed"
-    desired = _int(status.get("desiredNumberScheduled"))
-    updated = _int(status.get("updatedNumberScheduled"))
+    desired = to_int(status.get("desiredNumberScheduled"))
+    updated = to_int(status.get("updatedNumberScheduled"))
     if updated < desired:
         return False, "%d out of %d new pods have been updated" % (updated, desired)
-    available = _int(status.get("numberAvailable"))
+    available = to_int(status.get("numberAvailable"))
     if available < desired:
         return False, "%d of %d updated pods are available" % (available, desired)
     return True, "successfully rolled out"
@@ -337,7 +324,7 @@ class _Wait:
 
     def timed_out(self):
         return WaitTimeout("timed out after %ss waiting for %s: %s; last seen: %s"
-                           % (_fmt(self.timeout), self.what, self.description, self.detail))
+                           % (seconds(self.timeout), self.what, self.description, self.detail))
 
     def list(self):
         """Evaluate the current state; return (done, resourceVersion to watch from)."""
@@ -364,7 +351,7 @@ class _Wait:
                 continue
             meta = obj.get("metadata") or {}
             if etype == "ERROR":
-                if _int(obj.get("code")) == 410:
+                if to_int(obj.get("code")) == 410:
                     return "relist", version
                 raise K8sError("watch %s: %s %s: %s"
                                % (self.what, obj.get("code"), obj.get("reason"), obj.get("message")))
@@ -420,7 +407,7 @@ def _first_match(events, what, version):
         if not isinstance(obj, dict):
             continue
         if etype == "ERROR":
-            if _int(obj.get("code")) == 410:
+            if to_int(obj.get("code")) == 410:
                 return "relist", None
             raise K8sError("watch %s: %s %s: %s" % (what, obj.get("code"), obj.get("reason"), obj.get("message")))
         if etype in ("ADDED", "MODIFIED"):
@@ -447,7 +434,7 @@ def wait_for_match(client, resource, namespace=None, *, label_selector=None, fie
             version = (listing.get("metadata") or {}).get("resourceVersion") or "0"
         if deadline - clock() <= 0:
             raise WaitTimeout("timed out after %ss waiting for %s matching %s" % (
-                _fmt(timeout), what, " and ".join(x for x in (label_selector, field_selector) if x) or "anything"))
+                seconds(timeout), what, " and ".join(x for x in (label_selector, field_selector) if x) or "anything"))
         opened = clock()
         try:
             outcome, found = _first_match(
@@ -462,8 +449,3 @@ def wait_for_match(client, resource, namespace=None, *, label_selector=None, fie
         version = found
         if clock() - opened < 0.5:  # closed at once (or failed): do not spin
             sleep(min(0.5, max(0.0, deadline - clock())))
-
-
-def _fmt(seconds):
-    seconds = float(seconds)
-    return ("%d" % round(seconds)) if seconds >= 10 or seconds.is_integer() else ("%.1f" % seconds)
