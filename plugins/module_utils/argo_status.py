@@ -13,6 +13,7 @@ import datetime
 import re
 import time
 
+from ansible_collections.mlops.k8s.plugins.module_utils import pod_diagnostics as diag
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref, to_k8s_error
 from ansible_collections.mlops.k8s.plugins.module_utils.text import short
@@ -245,52 +246,35 @@ def container_issues(pod, known=None):
             status.get("reason") or status.get("phase") == "Failed")):
         issues.append("pod %s%s" % (status.get("reason") or "failed",
                                     ": %s" % pod_message if pod_message and pod_message != known else ""))
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            why = " ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
-            issues.append("not scheduled: %s" % short(why))
-    for label, key in (("init container", "initContainerStatuses"), ("container", "containerStatuses")):
-        for cs in status.get(key) or []:
-            state = cs.get("state") or {}
-            waiting, terminated = state.get("waiting"), state.get("terminated")
-            if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
-                text = "%s %s %s" % (label, cs.get("name"), waiting["reason"])
-                if waiting.get("message") and short(waiting["message"]) not in (known or ""):
-                    text += ": %s" % short(waiting["message"])
-                issues.append(text)
-            elif terminated and str(terminated.get("exitCode", 0)) != "0":
-                text = "%s %s terminated with exit code %s%s" % (
-                    label, cs.get("name"), terminated.get("exitCode"),
-                    " (%s)" % terminated["reason"] if terminated.get("reason") else "")
-                if terminated.get("message") and short(terminated["message"]) != known:
-                    text += ": %s" % short(terminated["message"])
-                issues.append(text)
+    issues.extend(diag.scheduling_problems(pod))
+    for label, cs in diag.containers(pod):
+        waiting, terminated = diag.waiting_problem(cs), diag.failed_exit(cs)
+        if waiting:
+            text = "%s %s %s" % (label, cs.get("name"), waiting["reason"])
+            if waiting.get("message") and short(waiting["message"]) not in (known or ""):
+                text += ": %s" % short(waiting["message"])
+            issues.append(text)
+        elif terminated:
+            text = "%s %s terminated with exit code %s%s" % (
+                label, cs.get("name"), terminated.get("exitCode"),
+                " (%s)" % terminated["reason"] if terminated.get("reason") else "")
+            if terminated.get("message") and short(terminated["message"]) != known:
+                text += ": %s" % short(terminated["message"])
+            issues.append(text)
     return issues
 
 
 def _warning_events(client, namespace, names, notes):
-    try:
-        resource = client.find_resource("v1", "Event")
-        if resource is None:
-            return []
-        try:
-            items = client.list(resource, namespace, field_selector="type=Warning")["items"]
-        except K8sError as err:
-            if err.status != 400:
-                raise
-            items = client.list(resource, namespace)["items"]
-    except K8sError as err:
-        notes.append("cannot list events: %s" % err.msg)
-        return []
-    out = []
-    for event in sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or ""):
-        target = event.get("involvedObject") or event.get("regarding") or {}
+    events = diag.safe_list(client, "v1", "Event", namespace, field_selector="type=Warning", notes=notes,
+                            what="events")
+
+    def concerns(event):
+        target = diag.event_target(event)
         if target.get("kind") == WORKFLOW and str(event.get("reason") or "").startswith("Workflow"):
-            continue  # the controller's lifecycle events repeat the status
-        if event.get("type") == "Warning" and target.get("name") in names:
-            out.append("%s %s: %s: %s" % (target.get("kind"), target.get("name"), event.get("reason"),
-                                          short(event.get("message") or event.get("note") or "", 300)))
-    return out[-MAX_EVENTS:]
+            return False  # the controller's lifecycle events repeat the status
+        return target.get("name") in names
+
+    return diag.warning_events(events, concerns, MAX_EVENTS)
 
 
 def _last_lines(text, count):

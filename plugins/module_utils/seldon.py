@@ -22,6 +22,7 @@ import time
 
 from ansible_collections.mlops.k8s.plugins.module_utils import limits, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils import names as names_
+from ansible_collections.mlops.k8s.plugins.module_utils import pod_diagnostics as diag
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import (
     K8sError,
     WaitFailed,
@@ -744,25 +745,6 @@ def deployments_rolled_out(client, name, namespace):
 
 
 # -- explanation --------------------------------------------------------------------------------------------
-def _safe_list(client, api_version, kind, namespace, *, label_selector=None, field_selector=None, notes=None):
-    """Items of a list, or [] with a note (an explanation must never fail the task by itself)."""
-    try:
-        resource = client.find_resource(api_version, kind)
-        if resource is None:
-            return []
-        try:
-            return client.list(resource, namespace, label_selector=label_selector,
-                               field_selector=field_selector)["items"]
-        except K8sError as err:
-            if field_selector and err.status == 400:
-                return client.list(resource, namespace, label_selector=label_selector)["items"]
-            raise
-    except K8sError as err:
-        if notes is not None:
-            notes.append("cannot list %s: %s" % (kind, err.msg))
-        return []
-
-
 def _deployment_issues(dep):
     status = dep.get("status") or {}
     spec = dep.get("spec") or {}
@@ -783,54 +765,41 @@ def _deployment_issues(dep):
     return issues
 
 
-def _container_issues(pod, crashloop_restarts):  # noqa: PLR0912 - one branch per container state
+def _container_issues(pod, crashloop_restarts):
     """([text], fatal text or None) for a Pod's init and app containers."""
-    status = pod.get("status") or {}
-    issues = []
+    issues = diag.scheduling_problems(pod)
     fatal = None
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            issues.append("not scheduled: %s %s" % (cond.get("reason") or "", cond.get("message") or ""))
-    groups = (("init container", status.get("initContainerStatuses") or []),
-              ("container", status.get("containerStatuses") or []))
-    for label, statuses in groups:
-        for cs in statuses:
-            state = cs.get("state") or {}
-            last = (cs.get("lastState") or {}).get("terminated") or {}
-            restarts = to_int(cs.get("restartCount"))
-            cname = "%s %s" % (label, cs.get("name"))
-            waiting = state.get("waiting")
-            terminated = state.get("terminated")
-            if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
-                text = "%s %s" % (cname, waiting.get("reason"))
-                if restarts:
-                    text += " (restarts: %d)" % restarts
-                if waiting.get("message"):
-                    text += ": %s" % short(waiting["message"])
-                if last:
-                    text += "; last exit %s%s" % (last.get("exitCode"), (" (%s)" % last["reason"])
-                                                  if last.get("reason") else "")
-                    if last.get("message"):
-                        text += ": %s" % short(last["message"])
-                issues.append(text)
-                if waiting.get("reason") in FATAL_WAITING_REASONS or (
-                        waiting.get("reason") == "CrashLoopBackOff" and restarts >= crashloop_restarts):
-                    fatal = fatal or text
-            elif terminated and to_int(terminated.get("exitCode")) != 0:
-                why = " (%s)" % terminated["reason"] if terminated.get("reason") else ""
-                text = "%s terminated with exit %s%s" % (cname, terminated.get("exitCode"), why)
-                if terminated.get("message"):
-                    text += ": %s" % short(terminated["message"])
-                issues.append(text)
-            elif label == "container" and "running" in state and not cs.get("ready"):
-                issues.append("%s running but not ready (readiness probe not passing yet%s)"
-                              % (cname, ", restarts: %d" % restarts if restarts else ""))
+    for label, cs in diag.containers(pod):
+        state = cs.get("state") or {}
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        restarts = to_int(cs.get("restartCount"))
+        cname = "%s %s" % (label, cs.get("name"))
+        waiting, terminated = diag.waiting_problem(cs), diag.failed_exit(cs)
+        if waiting:
+            text = "%s %s" % (cname, waiting.get("reason"))
+            if restarts:
+                text += " (restarts: %d)" % restarts
+            if waiting.get("message"):
+                text += ": %s" % short(waiting["message"])
+            if last:
+                text += "; last exit %s%s" % (last.get("exitCode"), (" (%s)" % last["reason"])
+                                              if last.get("reason") else "")
+                if last.get("message"):
+                    text += ": %s" % short(last["message"])
+            issues.append(text)
+            if waiting.get("reason") in FATAL_WAITING_REASONS or (
+                    waiting.get("reason") == "CrashLoopBackOff" and restarts >= crashloop_restarts):
+                fatal = fatal or text
+        elif terminated:
+            why = " (%s)" % terminated["reason"] if terminated.get("reason") else ""
+            text = "%s terminated with exit %s%s" % (cname, terminated.get("exitCode"), why)
+            if terminated.get("message"):
+                text += ": %s" % short(terminated["message"])
+            issues.append(text)
+        elif label == "container" and "running" in state and not cs.get("ready"):
+            issues.append("%s running but not ready (readiness probe not passing yet%s)"
+                          % (cname, ", restarts: %d" % restarts if restarts else ""))
     return issues, fatal
-
-
-def _event_time(event):
-    return event.get("lastTimestamp") or event.get("eventTime") or \
-        (event.get("metadata") or {}).get("creationTimestamp") or ""
 
 
 def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_RESTARTS):
@@ -847,10 +816,10 @@ def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_REST
         except K8sError as err:
             notes.append("cannot read the SeldonDeployment: %s" % err.msg)
     selector = "%s=%s" % (LABEL_SELDON_ID, seldon_id(name))
-    deployments = _safe_list(client, "apps/v1", "Deployment", namespace, label_selector=selector, notes=notes)
-    pods = _safe_list(client, "v1", "Pod", namespace, label_selector=selector, notes=notes)
-    replica_sets = _safe_list(client, "apps/v1", "ReplicaSet", namespace, label_selector=selector) if pods else []
-    events = _safe_list(client, "v1", "Event", namespace, field_selector="type=Warning", notes=notes)
+    deployments = diag.safe_list(client, "apps/v1", "Deployment", namespace, label_selector=selector, notes=notes)
+    pods = diag.safe_list(client, "v1", "Pod", namespace, label_selector=selector, notes=notes)
+    replica_sets = diag.safe_list(client, "apps/v1", "ReplicaSet", namespace, label_selector=selector) if pods else []
+    events = diag.safe_list(client, "v1", "Event", namespace, field_selector="type=Warning", notes=notes)
 
     components = []
     fatal = None
@@ -878,19 +847,12 @@ def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_REST
         for pod in comp["pods"]:
             involved.add(pod["name"])
             fatal = fatal or (pod["fatal"] and "pod %s: %s" % (pod["name"], pod["fatal"]))
-    # ReplicaSets are named <deployment>-<hash>: keep their events too
-    warning_events = []
-    for event in sorted(events, key=_event_time):
-        if event.get("type") != "Warning":
-            continue
-        target = event.get("involvedObject") or event.get("regarding") or {}
-        tname = target.get("name") or ""
-        if tname in involved or any(tname.startswith(d + "-") for d in involved if d != name):
-            count = to_int(event.get("count")) or to_int((event.get("series") or {}).get("count")) or 1
-            warning_events.append("%s %s: %s: %s%s" % (target.get("kind"), tname, event.get("reason"),
-                                                       short(event.get("message") or event.get("note") or "", 300),
-                                                       " (x%d)" % count if count > 1 else ""))
-    warning_events = warning_events[-MAX_EVENTS:]
+
+    def concerns(event):  # ReplicaSets are named <deployment>-<hash>: keep their events too
+        tname = diag.event_target(event).get("name") or ""
+        return tname in involved or any(tname.startswith(d + "-") for d in involved if d != name)
+
+    warning_events = diag.warning_events(events, concerns, MAX_EVENTS, with_count=True)
     status = (obj or {}).get("status") or {}
     explanation = {
         "state": status.get("state"),
