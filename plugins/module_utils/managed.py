@@ -14,6 +14,15 @@ from ansible_collections.mlops.k8s.plugins.module_utils.service import (
     make_result,
 )
 
+#: the label on every object the collection's modules build themselves
+MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
+
+
+def managed_by_us(obj):
+    """Whether an object carries the MANAGED_BY label."""
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in MANAGED_BY.items())
+
 
 def manifest(client, obj, origin):
     """A resolved Manifest for an object built by a module (fails with 'no kind X' when not served)."""

@@ -94,9 +94,13 @@ S3_AUTH_REQUIRED_TOGETHER = [["access_key", "secret_key"]]
 _AUTH_KEYS = tuple(S3_AUTH_ARGUMENT_SPEC)
 
 
-def s3_auth_argument_spec():
-    """A fresh copy of the S3 authentication argument spec (callers may extend it)."""
-    return copy.deepcopy(S3_AUTH_ARGUMENT_SPEC)
+#: the options that say whose keys and which endpoint (without the TLS options of a client this task opens)
+S3_CREDENTIAL_KEYS = ("access_key", "secret_key", "session_token", "profile", "region", "endpoint_url")
+
+
+def s3_auth_argument_spec(keys=_AUTH_KEYS):
+    """A fresh copy of the S3 authentication argument spec, or of its ``keys`` (callers may extend it)."""
+    return copy.deepcopy({key: S3_AUTH_ARGUMENT_SPEC[key] for key in keys})
 
 
 class S3Error(K8sError):

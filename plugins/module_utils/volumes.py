@@ -15,7 +15,6 @@ DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
 ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
 ACCESS_MODE_ALIASES = {"RWO": "ReadWriteOnce", "ROX": "ReadOnlyMany", "RWX": "ReadWriteMany",
                        "RWOP": "ReadWriteOncePod"}
-MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
 
 
 def normalize_access_modes(modes):
@@ -35,7 +34,7 @@ def build_pvc(name, namespace, size, *, access_modes, storage_class=None, volume
     if parse_quantity(size, "size") <= 0:
         raise K8sError("size must be larger than zero, got %r" % size)
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
-    labels.update(MANAGED_BY)
+    labels.update(managed.MANAGED_BY)
     meta = {"name": name, "namespace": namespace, "labels": labels}
     if annotations:
         meta["annotations"] = {str(k): str(v) for k, v in annotations.items()}
