@@ -26,9 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mlops.k8s.plugins.module_utils import http_urls
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.module import MlopsModule
 
 try:
     import boto3
@@ -249,8 +249,8 @@ def build_client(params, max_pool_connections=None):
         raise translate_error(exc, "connect to") from None
 
 
-class S3AnsibleModule(AnsibleModule):
-    """``AnsibleModule`` with the S3 auth options added, boto3 checked, and S3 error reporting.
+class S3AnsibleModule(MlopsModule):
+    """A module that talks to S3: the S3 auth options added, boto3 required, and S3 error reporting.
 
     Modules pass their own ``argument_spec``; the auth options (``S3_AUTH_ARGUMENT_SPEC``) and their
     mutually-exclusive / required-together rules are merged in.
@@ -260,13 +260,12 @@ class S3AnsibleModule(AnsibleModule):
         spec = s3_auth_argument_spec()
         spec.update(argument_spec)
         super().__init__(
-            argument_spec=spec,
+            spec,
             mutually_exclusive=list(mutually_exclusive or []) + S3_AUTH_MUTUALLY_EXCLUSIVE,
             required_together=list(required_together or []) + S3_AUTH_REQUIRED_TOGETHER,
             **kwargs,
         )
-        if not HAS_BOTO3:
-            self.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+        self.require("boto3", HAS_BOTO3, BOTO3_IMPORT_ERROR)
 
     def auth_params(self):
         return {k: self.params.get(k) for k in _AUTH_KEYS}
