@@ -7,7 +7,7 @@
   (KUBECONFIG / ~/.kube/config) > in-cluster service account.
 * ``K8sClient``: thin layer over the dynamic client that returns plain dicts, translates every error into a
   ``K8sError`` with one readable line, caches discovery in a file across tasks and retries transient failures
-  (in one place: the urllib3 ``Retry`` of the connection pool).
+  (retries.py's K8S_API policy, on the urllib3 connection pool).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 
+from ansible_collections.mlops.k8s.plugins.module_utils import retries
 from ansible_collections.mlops.k8s.plugins.module_utils.args import (
     AUTH_ARG_SPEC,
     AUTH_ENV,
@@ -45,16 +46,6 @@ CACHE_DIR_ENV = "MLOPS_K8S_CACHE_DIR"
 # The cache file of a client without a discovery cache: a path that never exists and cannot be written (the dynamic
 # client would otherwise read and write a predictable name in the shared temporary directory).
 NO_CACHE = os.path.join(os.devnull, "mlops.k8s-no-discovery-cache.json")
-
-# Transient failures retried by the connection pool: bounded count, exponential backoff, Retry-After honoured
-# (capped). PATCH is included because every PATCH this collection sends is a server-side apply, which is
-# idempotent; POST (generateName creates) is not retried.
-RETRY_TOTAL = 5
-RETRY_BACKOFF = 0.5
-RETRY_BACKOFF_MAX = 10
-RETRY_AFTER_MAX = 30
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-RETRY_METHODS = ("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 # Every request has a connect and a read timeout (seconds): ``request_timeout`` / K8S_AUTH_REQUEST_TIMEOUT for
 # the read, at most CONNECT_TIMEOUT to connect. Watches have their own, longer read timeout.
@@ -225,7 +216,7 @@ def build_configuration(auth, environ=None):
     except Exception as exc:
         raise to_k8s_error(exc, "cannot load Kubernetes configuration") from None
     _apply_overrides(configuration, auth)
-    configuration.retries = make_retry()
+    configuration.retries = retries.k8s_api_retry()  # the K8S_API policy (retries.py)
     return configuration, source
 
 
@@ -271,29 +262,6 @@ def authorization_of(configuration):
             prefix = prefixes.get(name)
             return "%s %s" % (prefix, key[name]) if prefix else key[name]
     return None
-
-
-def make_retry():
-    """The one retry policy of the collection (urllib3 Retry on the client's connection pool)."""
-
-    class BoundedRetry(urllib3.util.retry.Retry):
-        def get_retry_after(self, response):
-            seconds = super().get_retry_after(response)
-            return None if seconds is None else min(seconds, RETRY_AFTER_MAX)
-
-    return BoundedRetry(
-        total=RETRY_TOTAL,
-        connect=RETRY_TOTAL,
-        read=2,
-        redirect=0,
-        status=RETRY_TOTAL,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=RETRY_METHODS,
-        backoff_factor=RETRY_BACKOFF,
-        backoff_max=RETRY_BACKOFF_MAX,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
 
 
 def _identity(configuration, auth):

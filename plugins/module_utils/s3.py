@@ -6,7 +6,7 @@ Everything S3 lives here so modules stay thin:
 
 * the authentication argument spec (documented by the ``mlops.k8s.s3_auth`` doc fragment)
   and the boto3 client built from it plus the ``AWS_*`` environment;
-* the retry policy (one place: ``RETRY_CONFIG``);
+* the client's retries (retries.py's S3 policy);
 * checksums (SHA-256 stored as object metadata, so multipart ETags still compare);
 * ``upload_artifact`` (skip unchanged objects, parallel multipart upload through boto3's
   transfer manager with one shared client) and ``delete_prefix``;
@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from ansible_collections.mlops.k8s.plugins.module_utils import http_urls
+from ansible_collections.mlops.k8s.plugins.module_utils import http_urls, retries
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import MlopsModule
 
@@ -57,8 +57,6 @@ GIB = 1024 * MIB
 #: Object metadata key (sent as ``x-amz-meta-mlops-sha256``) holding the SHA-256 of the content.
 CHECKSUM_META_KEY = "mlops-sha256"
 
-#: botocore retry policy used by every client this collection builds: standard mode, bounded.
-RETRY_CONFIG = {"mode": "standard", "total_max_attempts": 5}  # first try + up to 4 retries
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
 
@@ -219,7 +217,7 @@ def build_client(params, max_pool_connections=None):
         s3_config["addressing_style"] = "path"
         extra = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
     config = Config(
-        retries=dict(RETRY_CONFIG),
+        retries=retries.s3_retry_config(),  # the S3 policy (retries.py)
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         max_pool_connections=max(10, max_pool_connections or 0),

@@ -11,6 +11,7 @@ import kubernetes
 import pytest
 import yaml
 from ansible_collections.mlops.k8s.plugins.module_utils import client as client_mod
+from ansible_collections.mlops.k8s.plugins.module_utils import retries
 from ansible_collections.mlops.k8s.plugins.module_utils.client import (
     build_client,
     build_configuration,
@@ -167,7 +168,7 @@ def test_missing_and_broken_kubeconfig(tmp_path):
 def test_retry_policy_is_set_once():
     cfg, _unused = build_configuration({"host": "https://h", "api_key": "t"}, environ={})
     retry = cfg.retries
-    assert retry.total == client_mod.RETRY_TOTAL
+    assert retry.total == retries.K8S_API_RETRIES
     assert set(retry.status_forcelist) == {429, 500, 502, 503, 504}
     assert "PATCH" in retry.allowed_methods and "POST" not in retry.allowed_methods
     assert retry.respect_retry_after_header and not retry.raise_on_status
@@ -310,7 +311,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def local_server(monkeypatch):
-    monkeypatch.setattr(client_mod, "RETRY_BACKOFF", 0)
+    monkeypatch.setattr(retries, "K8S_API_BACKOFF", 0)
     server = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -346,7 +347,7 @@ def test_retries_are_bounded(local_server):
     dynamic = DynamicClient(client.api_client, discoverer=NoDiscovery)
     with pytest.raises(K8sError, match=r"^version: 503 Busy: try later$"):
         client._call("version", dynamic.request, "get", "/version")
-    assert len(_Handler.seen) == client_mod.RETRY_TOTAL + 1
+    assert len(_Handler.seen) == retries.K8S_API_RETRIES + 1
 
 
 def test_stale_discovery_cache_is_refreshed_on_unknown_path(tmp_path):

@@ -15,7 +15,7 @@ import boto3
 import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.mlops.k8s.plugins.module_utils import s3
+from ansible_collections.mlops.k8s.plugins.module_utils import retries, s3
 from botocore.client import BaseClient
 from botocore.exceptions import (
     ClientError,
@@ -273,8 +273,8 @@ def test_build_client_profile(monkeypatch, tmp_path):
 
 
 def test_retry_policy_is_standard_and_bounded():
-    assert s3.RETRY_CONFIG["mode"] == "standard"
-    assert 1 < s3.RETRY_CONFIG["total_max_attempts"] <= 10
+    assert retries.S3_RETRY_CONFIG["mode"] == "standard"
+    assert 1 < retries.S3_RETRY_CONFIG["total_max_attempts"] <= 10
 
 
 # ---------------------------------------------------------------------------------------------- errors
