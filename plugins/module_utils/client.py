@@ -84,31 +84,41 @@ def request_timeouts(auth):
     return (min(CONNECT_TIMEOUT, seconds), seconds)
 
 
-class _TimeoutPool:
-    """The urllib3 pool manager of an ApiClient, with a timeout on every request that has none.
+class _RequestDefaults:
+    """The urllib3 pool manager of an ApiClient, with a timeout on every request that has none, and headers that
+    are sent once per value (``Impersonate-Group``, one line per group).
 
     The dynamic client's discovery requests and any call without ``_request_timeout`` go through it, so no request
-    of the collection can wait forever on a server that accepts the connection and never answers.
+    of the collection can wait forever on a server that accepts the connection and never answers. The ApiClient
+    keeps its default headers in a plain dict (one value a name): the repeated ones are added here, to urllib3's
+    ``HTTPHeaderDict``, which sends every value of a name as a header line of its own.
     """
 
-    def __init__(self, pool, timeouts):
+    def __init__(self, pool, timeouts, repeated_headers=()):
         self._pool = pool
         self._timeout = urllib3.Timeout(connect=timeouts[0], read=timeouts[1])
+        self.repeated_headers = list(repeated_headers)
 
     def request(self, method, url, *args, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
+        if self.repeated_headers:
+            headers = urllib3.HTTPHeaderDict(kwargs.get("headers") or {})
+            for name, value in self.repeated_headers:
+                headers.add(name, value)
+            kwargs["headers"] = headers
         return self._pool.request(method, url, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._pool, name)
 
 
-def with_default_timeout(api_client, timeouts):
-    """Give every request of ``api_client`` (an ApiClient) the ``(connect, read)`` timeouts unless it has its own."""
+def with_request_defaults(api_client, timeouts, repeated_headers=()):
+    """Give every request of ``api_client`` (an ApiClient) the ``(connect, read)`` timeouts unless it has its own,
+    and the ``repeated_headers`` (``(name, value)`` pairs, a name given several times sent several times)."""
     rest = api_client.rest_client
-    if not isinstance(rest.pool_manager, _TimeoutPool):
-        rest.pool_manager = _TimeoutPool(rest.pool_manager, timeouts)
+    if not isinstance(rest.pool_manager, _RequestDefaults):
+        rest.pool_manager = _RequestDefaults(rest.pool_manager, timeouts, repeated_headers)
     return api_client
 
 
@@ -299,29 +309,17 @@ def discovery_cache_file(configuration, auth=None, environ=None):
     return os.path.join(base, "%s.json" % digest)
 
 
-class _RepeatedHeader(str):
-    """A header name that never equals another instance, so a dict can hold it several times."""
-
-    def __hash__(self):
-        return id(self)
-
-    def __eq__(self, other):
-        return self is other
-
-    def __ne__(self, other):
-        return self is not other
-
-    def lower(self):
-        return self
-
-
 def _atomic_discoverer():
     """The dynamic client's lazy discoverer, writing its cache file atomically (tasks run in parallel forks)."""
     from kubernetes.dynamic.discovery import CacheEncoder, LazyDiscoverer
 
     class AtomicLazyDiscoverer(LazyDiscoverer):
+        def __init__(self, client, cache_file):
+            self.cache_path = cache_file  # the base class keeps it private; it reads the cache in its __init__
+            super().__init__(client, cache_file)
+
         def _write_cache(self):
-            path = getattr(self, "_Discoverer__cache_file", None)
+            path = getattr(self, "cache_path", None)
             if not path or path == NO_CACHE:
                 return None
             tmp = "%s.%d.tmp" % (path, os.getpid())
@@ -567,12 +565,10 @@ def build_client(params=None, environ=None, discovery_cache=True, pool_maxsize=N
     configuration, _source = build_configuration(auth, environ)
     if pool_maxsize:
         configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 1, pool_maxsize)
-    api_client = with_default_timeout(kubernetes.client.ApiClient(configuration), timeouts)
+    groups = [("Impersonate-Group", group) for group in auth.get("impersonate_groups") or []]
+    api_client = with_request_defaults(kubernetes.client.ApiClient(configuration), timeouts, groups)
     api_client.user_agent = USER_AGENT
     if auth.get("impersonate_user"):
         api_client.set_default_header("Impersonate-User", auth["impersonate_user"])
-    for group in auth.get("impersonate_groups") or []:
-        # one Impersonate-Group header per group: distinct key objects with the same text
-        api_client.set_default_header(_RepeatedHeader("Impersonate-Group"), group)
     cache_file = discovery_cache_file(configuration, auth, environ) if discovery_cache else None
     return K8sClient(api_client, cache_file=cache_file, request_timeout=timeouts[1])

@@ -180,7 +180,8 @@ def test_build_client_headers_and_cache_file(tmp_path):
                           environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path / "c")})
     headers = client.api_client.default_headers
     assert headers["Impersonate-User"] == "alice"
-    assert sorted(v for k, v in headers.items() if str(k) == "Impersonate-Group") == ["g1", "g2"]
+    assert client.api_client.rest_client.pool_manager.repeated_headers == [("Impersonate-Group", "g1"),
+                                                                         ("Impersonate-Group", "g2")]
     assert client.cache_file.startswith(str(tmp_path / "c"))
     other = build_client({"host": "https://h:1", "api_key": "other"}, environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path)})
     assert other.cache_file != client.cache_file  # one cache per server + identity
@@ -294,6 +295,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.seen.append(self.path)
+        _Handler.headers = self.headers
         status, headers = self.plan.pop(0) if self.plan else (200, {})
         body = json.dumps({"major": "1", "minor": "31"} if status == 200 else
                           {"kind": "Status", "code": status, "reason": "Busy", "message": "try later"}).encode()
@@ -331,6 +333,21 @@ def test_transient_errors_are_retried(local_server):
                           discovery_cache=False)
     assert client.api_client.call_api("GET", client.api_client.configuration.host + "/version").status == 200
     assert len(_Handler.seen) == 4
+
+
+def test_each_impersonated_group_is_a_header_line_of_its_own(local_server):
+    client = build_client({"host": "http://127.0.0.1:%d" % local_server.server_port, "api_key": "t",
+                           "impersonate_user": "alice", "impersonate_groups": ["g1", "g2"]}, discovery_cache=False)
+
+    class NoDiscovery:
+        def __init__(self, *_args):
+            pass
+
+    from kubernetes.dynamic import DynamicClient
+
+    DynamicClient(client.api_client, discoverer=NoDiscovery).request("get", "/version", serializer=lambda _c, d: d)
+    assert _Handler.headers.get_all("Impersonate-Group") == ["g1", "g2"]
+    assert _Handler.headers.get_all("Impersonate-User") == ["alice"]
 
 
 def test_retries_are_bounded(local_server):
