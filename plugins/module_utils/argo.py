@@ -156,7 +156,7 @@ def load_definition(definition, kind):
     return obj
 
 
-def target(params, kind):
+def name_to_delete(params, kind):
     """(name, namespace) of the object a module removes: its options, else the definition's metadata."""
     name, namespace = params["name"], params["namespace"]
     if params.get("definition") is not None:
@@ -531,7 +531,7 @@ def submit(client, wf, *, recreate="on_change", check_mode=False, want_diff=Fals
     return _outcome("unchanged", live, live, want_diff, changed=False)
 
 
-def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines=100, check_mode=False):
+def wait_and_report(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines=100, check_mode=False):
     """Wait for the submitted Workflow (when asked) and add phase, outputs, nodes, logs and duration to
     ``result``. Raises ArgoError (explanation, and ``result`` for the failure) when it Failed / Errored or the
     wait timed out."""

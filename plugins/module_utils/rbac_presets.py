@@ -49,7 +49,7 @@ _SELDON_DEPLOYER = [
     # create/update the SeldonDeployment of a model and follow it until Available, then remove it
     {"apiGroups": [SELDON_GROUP], "resources": ["seldondeployments"],
      "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
-    # read status.state / status.description (what the tempo pipeline's role of seed 001 grants)
+    # read status.state / status.description through the status subresource
     {"apiGroups": [SELDON_GROUP], "resources": ["seldondeployments/status"], "verbs": ["get"]},
     # read the predictor Deployments: the wait confirms their rollout when the status alone cannot tell
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list"]},

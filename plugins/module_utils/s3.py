@@ -455,8 +455,9 @@ def _content_type(path):
     return ctype or "application/octet-stream"
 
 
-def _decide(client, bucket, lf, remote, opts):
-    """Decide ``upload``, ``metadata`` (content equal, metadata/tags differ) or ``skip`` for one file.
+def _digest_and_decide(client, bucket, lf, remote, opts):
+    """Decide ``upload``, ``metadata`` (content equal, metadata/tags differ) or ``skip`` for one file, and set
+    the checksums of ``lf`` it computed on the way (``lf.sha256``, which the upload stores; ``lf.md5``).
 
     Size first. Then, when the listing's ETag is a plain MD5 equal to the file's and there is no
     metadata or tags to check, the object is proven unchanged without a further request. Otherwise
@@ -637,7 +638,7 @@ def upload_artifact(
 
     A file ``src`` becomes ``prefix/<name>``; a directory's files become ``prefix/<relative path>``.
     An object is skipped when its size matches and its plain-MD5 ETag or the SHA-256 stored in its
-    metadata matches the local content (see ``_decide``). Checksums and HEADs run in
+    metadata matches the local content (see ``_digest_and_decide``). Checksums and HEADs run in
     a pool of ``options.concurrency`` threads; uploads go through one boto3 transfer manager
     (multipart, parallel across files and parts) on the one shared ``client``. ``purge`` deletes
     objects below the prefix that are not in the upload set (never anything else; refused without a
@@ -711,7 +712,7 @@ def _read_error(lf, exc, bucket):
 def _plan(client, bucket, files, remote, opts):
     """Checksum and compare every file in parallel (HEAD/GET only); sets ``LocalFile.action``."""
     with ThreadPoolExecutor(max_workers=opts.concurrency) as pool:
-        futures = [(lf, pool.submit(_decide, client, bucket, lf, remote.get(lf.key), opts)) for lf in files]
+        futures = [(lf, pool.submit(_digest_and_decide, client, bucket, lf, remote.get(lf.key), opts)) for lf in files]
         errors = []
         for lf, fut in futures:
             try:

@@ -179,7 +179,8 @@ def _parameters(params, where):  # noqa: PLR0912 - one branch per accepted form
 
 
 def long_probe(initial_delay, path="/health/ping", port="http"):
-    """A probe for slow models: long initial delay, many failures allowed (the shape of seed 003)."""
+    """A probe for slow models (servers that download and load a large model before they answer): a long
+    initial delay, then up to 100 failures every 5 seconds before the container is restarted."""
     return {
         "httpGet": {"path": path, "port": port, "scheme": "HTTP"},
         "initialDelaySeconds": int(initial_delay),
@@ -311,8 +312,8 @@ class _Builder:
             mounts.append(self._pvc(pvc, "%s.pvc_mounts[%d]" % (where, i)))
         if mounts:
             container["volumeMounts"] = mounts
-        # A prepackaged server's container is created by the operator; a container of the same name in the
-        # componentSpecs only overrides fields of it (seed 003), so it is emitted only when it says something.
+        # A prepackaged server's container is created by the operator; the operator merges a container of the
+        # same name in the componentSpecs into it field by field, so it is emitted only when it says something.
         if not image and set(container) == {"name"}:
             return None
         return container

@@ -341,7 +341,7 @@ def check_options(params):
 
 def absent(module):
     params = module.params
-    name, namespace = argo.target(params, argo.WORKFLOW)
+    name, namespace = argo.name_to_delete(params, argo.WORKFLOW)
     return argo.delete_workflow(module.client, name, namespace, check_mode=module.check_mode,
                                 want_diff=module.diff_mode, wait=params["wait"], wait_timeout=params["wait_timeout"])
 
@@ -359,8 +359,8 @@ def present(module):
         return out
     result = argo.submit(client, wf, recreate=params["recreate"], check_mode=module.check_mode,
                          want_diff=module.diff_mode, delete_timeout=params["wait_timeout"], warn=module.warn)
-    return argo.finish(client, result, wait=params["wait"], wait_timeout=params["wait_timeout"],
-                       logs=params["logs"], log_lines=params["log_lines"], check_mode=module.check_mode)
+    return argo.wait_and_report(client, result, wait=params["wait"], wait_timeout=params["wait_timeout"],
+                                logs=params["logs"], log_lines=params["log_lines"], check_mode=module.check_mode)
 
 
 def run(module):

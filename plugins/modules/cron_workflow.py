@@ -272,7 +272,7 @@ def argument_spec():
 
 def absent(module):
     params = module.params
-    name, namespace = argo.target(params, argo.CRON_WORKFLOW)
+    name, namespace = argo.name_to_delete(params, argo.CRON_WORKFLOW)
     return argo.delete(module.client, argo.CRON_WORKFLOW, name, namespace, propagation_policy="Background",
                        check_mode=module.check_mode, want_diff=module.diff_mode, wait=params["wait"],
                        wait_timeout=params["wait_timeout"])
@@ -303,8 +303,8 @@ def submit_now(module, cron_obj):
     wf = argo.workflow_from_cron(cron_obj)
     argo.validate_workflow(wf)
     result = argo.submit(module.client, wf, check_mode=module.check_mode, warn=module.warn)
-    return argo.finish(module.client, result, wait=params["wait"], wait_timeout=params["wait_timeout"],
-                       check_mode=module.check_mode)
+    return argo.wait_and_report(module.client, result, wait=params["wait"], wait_timeout=params["wait_timeout"],
+                                check_mode=module.check_mode)
 
 
 def run(module):
