@@ -252,7 +252,7 @@ class Controller:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _run(self) -> None:  # noqa: PLR0912 - one reconcile step, kept in one place like the real controller
+    def _run(self) -> None:  # noqa: PLR0912 - the controller's one event loop: drain watch events, resync, work the due queue, requeue on conflicts and errors
         last_resync = time.monotonic()
         wait = 0.0
         while not self._stopping.is_set():
