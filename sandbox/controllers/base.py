@@ -199,6 +199,11 @@ class Controller:
         self._watcher = None
         self._thread: threading.Thread | None = None
         self.errors = 0
+        # per (namespace, name): finished reconcile calls, and the newest resourceVersion of the primary object a
+        # finished call began with. A test waits for them to know the controller has looked at a state of the
+        # object (and so that what it did not do for that state will not happen).
+        self.reconciles: dict[tuple[str, str], int] = {}
+        self.reconciled_versions: dict[tuple[str, str], int] = {}
 
     # -- queue --
     def enqueue(self, ns: str, name: str, after: float = 0.0) -> None:
@@ -276,6 +281,8 @@ class Controller:
                     return
                 if self.delay:
                     time.sleep(self.delay)
+                seen = self.store.get(self.primary, ns, name) if name else None
+                version = int((seen or {}).get("metadata", {}).get("resourceVersion") or 0)
                 try:
                     again = self.reconcile(ns, name)
                     if again is not None:
@@ -291,6 +298,11 @@ class Controller:
                     self.errors += 1
                     log.exception("%s: reconcile %s/%s failed", self.name, ns, name)
                     self.enqueue(ns, name, 1.0)
+                finally:
+                    with self._lock:
+                        self.reconciles[(ns, name)] = self.reconciles.get((ns, name), 0) + 1
+                        self.reconciled_versions[(ns, name)] = max(version,
+                                                                   self.reconciled_versions.get((ns, name), 0))
             if items:
                 wait = 0.0
 
