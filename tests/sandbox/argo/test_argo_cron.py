@@ -290,6 +290,7 @@ def test_already_existing_workflow_is_idempotent(sandbox, argo_ns):
 @pytest.mark.parametrize(("spec", "message"), [
     ({"schedule": "every day"}, "cron schedule every day is malformed: expected exactly 5 fields"),
     ({"schedule": "61 * * * *"}, "cron schedule 61 * * * * is malformed: end of range (61) above maximum (59)"),
+    ({"schedule": "0 0 * * 7"}, "cron schedule 0 0 * * 7 is malformed: end of range (7) above maximum (6)"),
     ({"schedule": ""}, "cron schedule  is malformed: empty spec string"),
     ({"schedule": "@every 1s", "timezone": "Mars/Olympus"},
      "cron schedule CRON_TZ=Mars/Olympus @every 1s is malformed: provided bad location Mars/Olympus"),

@@ -201,6 +201,13 @@ def test_cron_parser():
     for bad in ("* * *", "61 * * * *", "a b c d e"):
         with pytest.raises(CronError):
             Schedule(bad)
+    # day-of-week 7 is refused as by robfig/cron (Kubernetes and Argo), and so by mlops.k8s.cron_workflow
+    with pytest.raises(CronError, match=r"end of range \(7\) above maximum \(6\)"):
+        Schedule("0 0 * * 7")
+    with pytest.raises(CronError, match=r"above maximum \(6\)"):
+        Schedule("0 0 * * 5-7")
+    assert Schedule("0 0 * * 0").next(t0) == dt.datetime(2024, 1, 7, tzinfo=dt.UTC)  # Sunday is 0
+    assert Schedule("0 0 * * sun").next(t0) == dt.datetime(2024, 1, 7, tzinfo=dt.UTC)
 
 
 def test_pod_logs(sandbox, kube):
