@@ -180,8 +180,8 @@ def test_build_client_headers_and_cache_file(tmp_path):
                           environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path / "c")})
     headers = client.api_client.default_headers
     assert headers["Impersonate-User"] == "alice"
-    assert client.api_client.rest_client.pool_manager.repeated_headers == [("Impersonate-Group", "g1"),
-                                                                         ("Impersonate-Group", "g2")]
+    groups = [("Impersonate-Group", "g1"), ("Impersonate-Group", "g2")]
+    assert client.api_client.rest_client.pool_manager.repeated_headers == groups
     assert client.cache_file.startswith(str(tmp_path / "c"))
     other = build_client({"host": "https://h:1", "api_key": "other"}, environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path)})
     assert other.cache_file != client.cache_file  # one cache per server + identity

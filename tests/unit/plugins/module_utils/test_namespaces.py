@@ -58,8 +58,8 @@ def test_module_creates_then_writes_nothing(cluster, run_module):
     failed, result = run_module(namespace_module, args, diff=True)
     assert not failed, result
     assert result["changed"] is True
-    assert [(r["kind"], r["action"]) for r in result["results"]] == [("Namespace", "created"),
-                                                                      ("ResourceQuota", "created")]
+    actions = [(r["kind"], r["action"]) for r in result["results"]]
+    assert actions == [("Namespace", "created"), ("ResourceQuota", "created")]
     cluster.requests.clear()
     failed, result = run_module(namespace_module, args)
     assert not failed and result["changed"] is False
@@ -72,8 +72,8 @@ def test_module_removes_only_its_own_quota(cluster, run_module):
                  "metadata": {"name": "model-quota", "namespace": "models"}, "spec": {"hard": {"pods": "5"}}})
     failed, result = run_module(namespace_module, {"name": "models", "quota": {}, "wait": False})
     assert not failed, result
-    assert [(r["kind"], r["action"]) for r in result["results"]] == [("Namespace", "unchanged"),
-                                                                      ("ResourceQuota", "unchanged")]
+    actions = [(r["kind"], r["action"]) for r in result["results"]]
+    assert actions == [("Namespace", "unchanged"), ("ResourceQuota", "unchanged")]
     assert not cluster.writes()
 
 
