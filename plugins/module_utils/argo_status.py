@@ -177,7 +177,7 @@ def workflow_finished(uid=None):
     def check(obj):
         if obj is None:
             return False, "the Workflow does not exist"
-        if uid and (obj.get("metadata") or {}).get("uid") != uid:
+        if waiter.replaced(obj, uid):
             return False, "the Workflow was replaced by another one with the same name"
         phase = (obj.get("status") or {}).get("phase")
         return phase in DONE_PHASES, describe_workflow(obj)

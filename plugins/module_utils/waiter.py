@@ -137,13 +137,18 @@ def exists():
     return check
 
 
+def replaced(obj, uid):
+    """Whether ``obj`` is another object than the one with ``uid`` (the name deleted and used again)."""
+    return bool(uid) and (obj.get("metadata") or {}).get("uid") != uid
+
+
 def deleted(uid=None):
     """Done when the object is gone (or replaced by a new object with another uid)."""
 
     def check(obj):
         if obj is None:
             return True, "deleted"
-        if uid and (obj.get("metadata") or {}).get("uid") != uid:
+        if replaced(obj, uid):
             return True, "deleted (a new object with the same name exists)"
         meta = obj.get("metadata") or {}
         detail = "still exists"
