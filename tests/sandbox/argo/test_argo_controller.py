@@ -23,10 +23,10 @@ from argo_helpers import (
     controller_deployment,
     crd,
     submit,
-    wait_for,
     wait_phase,
     workflow_path,
 )
+from sbx import wait_for
 
 from sandbox.argo import common
 from sandbox.controllers.runtime import ContainerStatus, RunStatus
