@@ -281,8 +281,7 @@ class Controller:
                     return
                 if self.delay:
                     time.sleep(self.delay)
-                seen = self.store.get(self.primary, ns, name) if name else None
-                version = int((seen or {}).get("metadata", {}).get("resourceVersion") or 0)
+                version = self._version_of(ns, name)
                 try:
                     again = self.reconcile(ns, name)
                     if again is not None:
@@ -305,6 +304,16 @@ class Controller:
                                                                    self.reconciled_versions.get((ns, name), 0))
             if items:
                 wait = 0.0
+
+    def _version_of(self, ns: str, name: str) -> int:
+        """The resourceVersion of the primary object as a reconcile begins (0 when unknown): never raises."""
+        if not name or self.primary == ("", ""):
+            return 0
+        try:
+            seen = self.store.get(self.primary, ns, name)
+            return int(((seen or {}).get("metadata") or {}).get("resourceVersion") or 0)
+        except Exception:   # a store that cannot answer (an informer not synced): the count still tells
+            return 0
 
     def reconcile(self, ns: str, name: str) -> float | None:  # returns seconds to requeue after, or None
         raise NotImplementedError
