@@ -87,7 +87,7 @@ class Faults:
         return {k: v for k, v in r.items() if not k.startswith("_")}
 
     # -- request hook --
-    def hook(self, req):  # noqa: PLR0912 - one reconcile step, kept in one place like the real controller
+    def hook(self, req):  # noqa: PLR0912 - one branch per field of a fault rule (method, user, path, count, probability, drop, status, Retry-After)
         path = req.path
         if path.startswith("/sandbox/") or path.rstrip("/") in ("/healthz", "/readyz", "/livez"):
             return None

@@ -115,6 +115,16 @@ class SandboxHandle:
             return self._admin("POST", f"/sandbox/v1/controllers/{name}", settings)
         return self._admin("GET", f"/sandbox/v1/controllers/{name}")
 
+    def reconciled(self, controller: str, namespace: str, name: str) -> dict:
+        """``{"reconciles": n, "resourceVersion": rv}``: how many reconcile calls of ``controller`` for the object
+        have finished (namespace "" when cluster-scoped), and the newest resourceVersion of the object such a call
+        began with. A test waits for them to know the controller has looked at a state of the object."""
+        return self._admin("GET", f"/sandbox/v1/controllers/{controller}/{namespace or '-'}/{name}")
+
+    def reconciles(self, controller: str, namespace: str, name: str) -> int:
+        """How many reconcile calls of ``controller`` for the object have finished."""
+        return self.reconciled(controller, namespace, name)["reconciles"]
+
     def register_endpoint(self, namespace: str, pod: str, container_port: int, port: int,
                           host: str = "127.0.0.1") -> None:
         """Tell the gateway that `pod`'s `container_port` really listens on host:port."""

@@ -20,7 +20,6 @@ import datetime
 import json
 import re
 
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.argo_status import (
     EXPLAIN_LOG_LINES,
@@ -29,8 +28,11 @@ from ansible_collections.mlops.k8s.plugins.module_utils.argo_status import (
     collect_logs,
     describe,
     explain,
+    wait_for_workflow,
 )
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, WaitTimeout, describe_shape, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import Manifest, load_manifests
+from ansible_collections.mlops.k8s.plugins.module_utils.service import delete_manifest, make_diff, public_object
 
 GROUP = "argoproj.io"
 API_VERSION = "argoproj.io/v1alpha1"
@@ -137,7 +139,7 @@ def new_object(kind, spec):
 
 def load_definition(definition, kind):
     """The one object of ``kind`` in ``definition`` (a dict or YAML string)."""
-    manifests = res.load_manifests(definition)
+    manifests = load_manifests(definition)
     if len(manifests) != 1:
         raise K8sError("definition must hold exactly one %s (got %d objects)" % (kind, len(manifests)))
     obj = manifests[0].obj
@@ -154,7 +156,7 @@ def load_definition(definition, kind):
     return obj
 
 
-def target(params, kind):
+def name_to_delete(params, kind):
     """(name, namespace) of the object a module removes: its options, else the definition's metadata."""
     name, namespace = params["name"], params["namespace"]
     if params.get("definition") is not None:
@@ -415,7 +417,7 @@ def _outcome(action, workflow, before, want_diff, changed=True, **extra):
     """What submit returns: {changed, action, workflow, ...extra, diff (before -> workflow) when asked}."""
     result = dict({"changed": changed, "action": action, "workflow": workflow}, **extra)
     if want_diff:
-        result["diff"] = res.make_diff(before, workflow)
+        result["diff"] = make_diff(before, workflow)
     return result
 
 
@@ -529,7 +531,7 @@ def submit(client, wf, *, recreate="on_change", check_mode=False, want_diff=Fals
     return _outcome("unchanged", live, live, want_diff, changed=False)
 
 
-def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines=100, check_mode=False):
+def wait_and_report(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines=100, check_mode=False):
     """Wait for the submitted Workflow (when asked) and add phase, outputs, nodes, logs and duration to
     ``result``. Raises ArgoError (explanation, and ``result`` for the failure) when it Failed / Errored or the
     wait timed out."""
@@ -538,16 +540,14 @@ def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines
     if wait and not check_mode:
         resource = client.resource(API_VERSION, WORKFLOW)
         try:
-            outcome = waiter.wait_for_workflow(client, resource, meta["name"], meta.get("namespace"),
-                                               uid=meta.get("uid"), timeout=wait_timeout)
+            outcome = wait_for_workflow(client, resource, meta["name"], meta.get("namespace"),
+                                        uid=meta.get("uid"), timeout=wait_timeout)
             wf = outcome.object
-        except K8sError as err:
-            if err.reason != "Timeout":
-                raise
+        except WaitTimeout:
             current = client.get(resource, meta["name"], meta.get("namespace")) or wf
             info, pods = describe(client, current)
             explanation = explain(client, current, pods, min(log_lines, EXPLAIN_LOG_LINES), timed_out=True)
-            failed = dict(result, workflow=res.public_object(current), **info)
+            failed = dict(result, workflow=public_object(current), **info)
             failed.pop("diff", None)
             if logs:
                 failed["logs"] = collect_logs(client, current, info["nodes"], log_lines)
@@ -556,7 +556,7 @@ def finish(client, result, *, wait=True, wait_timeout=600, logs=False, log_lines
                                explanation["summary"]), reason="Timeout", explanation=explanation,
                             result=failed) from None
     info, pods = describe(client, wf, with_pods=not check_mode)
-    out = dict(result, workflow=res.public_object(wf), **info)
+    out = dict(result, workflow=public_object(wf), **info)
     if logs and not check_mode:
         out["logs"] = collect_logs(client, wf, info["nodes"], log_lines)
     if wait and not check_mode and info["phase"] in FAILED_PHASES:
@@ -582,11 +582,11 @@ def delete(client, kind, name, namespace, *, propagation_policy, check_mode=Fals
            wait_timeout=600):
     """state=absent for an Argo ``kind``: delete the object (``namespace`` defaults to default) and, with
     ``wait``, wait until it is gone. Returns {changed, action, diff?}."""
-    manifest = res.Manifest({"apiVersion": API_VERSION, "kind": kind,
-                             "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
+    manifest = Manifest({"apiVersion": API_VERSION, "kind": kind,
+                         "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
     manifest.resource = client.find_resource(API_VERSION, kind)
-    result = res.delete_manifest(client, manifest, check_mode=check_mode, propagation_policy=propagation_policy,
-                                 want_diff=want_diff, wait=wait, wait_timeout=wait_timeout)
+    result = delete_manifest(client, manifest, check_mode=check_mode, propagation_policy=propagation_policy,
+                             want_diff=want_diff, wait=wait, wait_timeout=wait_timeout)
     out = {"changed": result["changed"], "action": result["action"]}
     if result.get("diff") is not None:
         out["diff"] = result["diff"]

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 
+from ansible_collections.mlops.k8s.plugins.module_utils import pod_diagnostics as diag
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref, to_k8s_error
+from ansible_collections.mlops.k8s.plugins.module_utils.text import short
 
 WORKFLOW = "Workflow"
 LABEL_WORKFLOW = "workflows.argoproj.io/workflow"
 ANN_NODE_ID = "workflows.argoproj.io/node-id"
 ANN_NODE_NAME = "workflows.argoproj.io/node-name"
 
-DONE_PHASES = waiter.WORKFLOW_DONE_PHASES
+DONE_PHASES = ("Succeeded", "Failed", "Error")
 FAILED_PHASES = ("Failed", "Error")
 MAIN_CONTAINER = "main"
 EXPLAIN_LOG_LINES = 10
@@ -141,6 +144,54 @@ def describe(client, wf, *, with_pods=True):
     return out, pods
 
 
+# -- waiting ----------------------------------------------------------------------------------------------
+def describe_workflow(obj):
+    """A one-line picture of a Workflow: phase, progress, message and the nodes still running."""
+    if obj is None:
+        return "the Workflow does not exist"
+    status = obj.get("status") or {}
+    if not status.get("phase"):
+        return ("no status yet: the Argo workflow controller has not picked it up (is a workflow-controller "
+                "running and watching namespace %s?)" % ((obj.get("metadata") or {}).get("namespace") or "default"))
+    parts = ["phase %s" % status["phase"]]
+    if status.get("progress"):
+        parts[0] += " (progress %s)" % status["progress"]
+    if status.get("message"):
+        parts.append("message %r" % status["message"])
+    running = []
+    for node in (status.get("nodes") or {}).values():
+        if not isinstance(node, dict) or node.get("type") not in ("Pod", "Suspend", "Retry"):
+            continue
+        if node.get("phase") in ("Pending", "Running") and node.get("type") != "Retry":
+            text = "%s (%s" % (node.get("displayName") or node.get("name"), node.get("phase"))
+            text += ": %s)" % node["message"] if node.get("message") else ")"
+            running.append(text)
+    if running:
+        parts.append("still running: " + ", ".join(sorted(running)))
+    return "; ".join(parts)
+
+
+def workflow_finished(uid=None):
+    """Done when the Workflow's phase is Succeeded, Failed or Error (the object with ``uid`` when given)."""
+
+    def check(obj):
+        if obj is None:
+            return False, "the Workflow does not exist"
+        if waiter.replaced(obj, uid):
+            return False, "the Workflow was replaced by another one with the same name"
+        phase = (obj.get("status") or {}).get("phase")
+        return phase in DONE_PHASES, describe_workflow(obj)
+
+    return check
+
+
+def wait_for_workflow(client, resource, name, namespace, *, uid=None, timeout=600, clock=time.monotonic,
+                      sleep=time.sleep):
+    """Watch a Workflow until it has finished (any of DONE_PHASES); K8sError reason Timeout otherwise."""
+    return waiter.wait_for(client, resource, name, namespace, check=workflow_finished(uid), timeout=timeout,
+                           description="the workflow to finish", clock=clock, sleep=sleep)
+
+
 # -- pods, logs, events -------------------------------------------------------------------------------------
 def list_pods(client, wf):
     """The Workflow's pods (label workflows.argoproj.io/workflow), [] when they cannot be listed."""
@@ -184,68 +235,46 @@ def collect_logs(client, wf, nodes, tail_lines=100):
     return logs
 
 
-def _short(text, limit=400):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def container_issues(pod, known=None):
     """What is wrong with a pod's containers: waiting reasons, non-zero exits, pod-level reasons (``known``: the
     node's message, not repeated)."""
     status = (pod or {}).get("status") or {}
     issues = []
-    known = _short(known) if known else None
-    pod_message = _short(status["message"]) if status.get("message") else None
+    known = short(known) if known else None
+    pod_message = short(status["message"]) if status.get("message") else None
     if status.get("reason") not in (None, "Error", "Completed") or (pod_message and pod_message != known and (
             status.get("reason") or status.get("phase") == "Failed")):
         issues.append("pod %s%s" % (status.get("reason") or "failed",
                                     ": %s" % pod_message if pod_message and pod_message != known else ""))
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            why = " ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
-            issues.append("not scheduled: %s" % _short(why))
-    for label, key in (("init container", "initContainerStatuses"), ("container", "containerStatuses")):
-        for cs in status.get(key) or []:
-            state = cs.get("state") or {}
-            waiting, terminated = state.get("waiting"), state.get("terminated")
-            if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
-                text = "%s %s %s" % (label, cs.get("name"), waiting["reason"])
-                if waiting.get("message") and _short(waiting["message"]) not in (known or ""):
-                    text += ": %s" % _short(waiting["message"])
-                issues.append(text)
-            elif terminated and str(terminated.get("exitCode", 0)) != "0":
-                text = "%s %s terminated with exit code %s%s" % (
-                    label, cs.get("name"), terminated.get("exitCode"),
-                    " (%s)" % terminated["reason"] if terminated.get("reason") else "")
-                if terminated.get("message") and _short(terminated["message"]) != known:
-                    text += ": %s" % _short(terminated["message"])
-                issues.append(text)
+    issues.extend(diag.scheduling_problems(pod))
+    for label, cs in diag.containers(pod):
+        waiting, terminated = diag.waiting_problem(cs), diag.failed_exit(cs)
+        if waiting:
+            text = "%s %s %s" % (label, cs.get("name"), waiting["reason"])
+            if waiting.get("message") and short(waiting["message"]) not in (known or ""):
+                text += ": %s" % short(waiting["message"])
+            issues.append(text)
+        elif terminated:
+            text = "%s %s terminated with exit code %s%s" % (
+                label, cs.get("name"), terminated.get("exitCode"),
+                " (%s)" % terminated["reason"] if terminated.get("reason") else "")
+            if terminated.get("message") and short(terminated["message"]) != known:
+                text += ": %s" % short(terminated["message"])
+            issues.append(text)
     return issues
 
 
 def _warning_events(client, namespace, names, notes):
-    try:
-        resource = client.find_resource("v1", "Event")
-        if resource is None:
-            return []
-        try:
-            items = client.list(resource, namespace, field_selector="type=Warning")["items"]
-        except K8sError as err:
-            if err.status != 400:
-                raise
-            items = client.list(resource, namespace)["items"]
-    except K8sError as err:
-        notes.append("cannot list events: %s" % err.msg)
-        return []
-    out = []
-    for event in sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or ""):
-        target = event.get("involvedObject") or event.get("regarding") or {}
+    events = diag.safe_list(client, "v1", "Event", namespace, field_selector="type=Warning", notes=notes,
+                            what="events")
+
+    def concerns(event):
+        target = diag.event_target(event)
         if target.get("kind") == WORKFLOW and str(event.get("reason") or "").startswith("Workflow"):
-            continue  # the controller's lifecycle events repeat the status
-        if event.get("type") == "Warning" and target.get("name") in names:
-            out.append("%s %s: %s: %s" % (target.get("kind"), target.get("name"), event.get("reason"),
-                                          _short(event.get("message") or event.get("note") or "", 300)))
-    return out[-MAX_EVENTS:]
+            return False  # the controller's lifecycle events repeat the status
+        return target.get("name") in names
+
+    return diag.warning_events(events, concerns, MAX_EVENTS)
 
 
 def _last_lines(text, count):
@@ -315,7 +344,7 @@ def explain(client, wf, pods=None, log_lines=EXPLAIN_LOG_LINES, timed_out=False)
 def summarize_explanation(wf, explanation, timed_out=False):
     parts = []
     if timed_out:
-        parts.append(waiter.describe_workflow(wf))
+        parts.append(describe_workflow(wf))
     else:
         status_text = "phase %s" % (explanation.get("phase") or "unknown")
         if explanation.get("message") and explanation["message"] not in [

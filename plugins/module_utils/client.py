@@ -7,7 +7,7 @@
   (KUBECONFIG / ~/.kube/config) > in-cluster service account.
 * ``K8sClient``: thin layer over the dynamic client that returns plain dicts, translates every error into a
   ``K8sError`` with one readable line, caches discovery in a file across tasks and retries transient failures
-  (in one place: the urllib3 ``Retry`` of the connection pool).
+  (retries.py's K8S_API policy, on the urllib3 connection pool).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 
+from ansible_collections.mlops.k8s.plugins.module_utils import retries
 from ansible_collections.mlops.k8s.plugins.module_utils.args import (
     AUTH_ARG_SPEC,
     AUTH_ENV,
@@ -45,16 +46,6 @@ CACHE_DIR_ENV = "MLOPS_K8S_CACHE_DIR"
 # The cache file of a client without a discovery cache: a path that never exists and cannot be written (the dynamic
 # client would otherwise read and write a predictable name in the shared temporary directory).
 NO_CACHE = os.path.join(os.devnull, "mlops.k8s-no-discovery-cache.json")
-
-# Transient failures retried by the connection pool: bounded count, exponential backoff, Retry-After honoured
-# (capped). PATCH is included because every PATCH this collection sends is a server-side apply, which is
-# idempotent; POST (generateName creates) is not retried.
-RETRY_TOTAL = 5
-RETRY_BACKOFF = 0.5
-RETRY_BACKOFF_MAX = 10
-RETRY_AFTER_MAX = 30
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-RETRY_METHODS = ("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 # Every request has a connect and a read timeout (seconds): ``request_timeout`` / K8S_AUTH_REQUEST_TIMEOUT for
 # the read, at most CONNECT_TIMEOUT to connect. Watches have their own, longer read timeout.
@@ -93,31 +84,41 @@ def request_timeouts(auth):
     return (min(CONNECT_TIMEOUT, seconds), seconds)
 
 
-class _TimeoutPool:
-    """The urllib3 pool manager of an ApiClient, with a timeout on every request that has none.
+class _RequestDefaults:
+    """The urllib3 pool manager of an ApiClient, with a timeout on every request that has none, and headers that
+    are sent once per value (``Impersonate-Group``, one line per group).
 
     The dynamic client's discovery requests and any call without ``_request_timeout`` go through it, so no request
-    of the collection can wait forever on a server that accepts the connection and never answers.
+    of the collection can wait forever on a server that accepts the connection and never answers. The ApiClient
+    keeps its default headers in a plain dict (one value a name): the repeated ones are added here, to urllib3's
+    ``HTTPHeaderDict``, which sends every value of a name as a header line of its own.
     """
 
-    def __init__(self, pool, timeouts):
+    def __init__(self, pool, timeouts, repeated_headers=()):
         self._pool = pool
         self._timeout = urllib3.Timeout(connect=timeouts[0], read=timeouts[1])
+        self.repeated_headers = list(repeated_headers)
 
     def request(self, method, url, *args, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
+        if self.repeated_headers:
+            headers = urllib3.HTTPHeaderDict(kwargs.get("headers") or {})
+            for name, value in self.repeated_headers:
+                headers.add(name, value)
+            kwargs["headers"] = headers
         return self._pool.request(method, url, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._pool, name)
 
 
-def with_default_timeout(api_client, timeouts):
-    """Give every request of ``api_client`` (an ApiClient) the ``(connect, read)`` timeouts unless it has its own."""
+def with_request_defaults(api_client, timeouts, repeated_headers=()):
+    """Give every request of ``api_client`` (an ApiClient) the ``(connect, read)`` timeouts unless it has its own,
+    and the ``repeated_headers`` (``(name, value)`` pairs, a name given several times sent several times)."""
     rest = api_client.rest_client
-    if not isinstance(rest.pool_manager, _TimeoutPool):
-        rest.pool_manager = _TimeoutPool(rest.pool_manager, timeouts)
+    if not isinstance(rest.pool_manager, _RequestDefaults):
+        rest.pool_manager = _RequestDefaults(rest.pool_manager, timeouts, repeated_headers)
     return api_client
 
 
@@ -225,7 +226,7 @@ def build_configuration(auth, environ=None):
     except Exception as exc:
         raise to_k8s_error(exc, "cannot load Kubernetes configuration") from None
     _apply_overrides(configuration, auth)
-    configuration.retries = make_retry()
+    configuration.retries = retries.k8s_api_retry()  # the K8S_API policy (retries.py)
     return configuration, source
 
 
@@ -273,29 +274,6 @@ def authorization_of(configuration):
     return None
 
 
-def make_retry():
-    """The one retry policy of the collection (urllib3 Retry on the client's connection pool)."""
-
-    class BoundedRetry(urllib3.util.retry.Retry):
-        def get_retry_after(self, response):
-            seconds = super().get_retry_after(response)
-            return None if seconds is None else min(seconds, RETRY_AFTER_MAX)
-
-    return BoundedRetry(
-        total=RETRY_TOTAL,
-        connect=RETRY_TOTAL,
-        read=2,
-        redirect=0,
-        status=RETRY_TOTAL,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=RETRY_METHODS,
-        backoff_factor=RETRY_BACKOFF,
-        backoff_max=RETRY_BACKOFF_MAX,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-
-
 def _identity(configuration, auth):
     """Who we are to the server, for the discovery cache key (hashed, never stored in clear)."""
     parts = [configuration.host or ""]
@@ -331,29 +309,17 @@ def discovery_cache_file(configuration, auth=None, environ=None):
     return os.path.join(base, "%s.json" % digest)
 
 
-class _RepeatedHeader(str):
-    """A header name that never equals another instance, so a dict can hold it several times."""
-
-    def __hash__(self):
-        return id(self)
-
-    def __eq__(self, other):
-        return self is other
-
-    def __ne__(self, other):
-        return self is not other
-
-    def lower(self):
-        return self
-
-
 def _atomic_discoverer():
     """The dynamic client's lazy discoverer, writing its cache file atomically (tasks run in parallel forks)."""
     from kubernetes.dynamic.discovery import CacheEncoder, LazyDiscoverer
 
     class AtomicLazyDiscoverer(LazyDiscoverer):
+        def __init__(self, client, cache_file):
+            self.cache_path = cache_file  # the base class keeps it private; it reads the cache in its __init__
+            super().__init__(client, cache_file)
+
         def _write_cache(self):
-            path = getattr(self, "_Discoverer__cache_file", None)
+            path = getattr(self, "cache_path", None)
             if not path or path == NO_CACHE:
                 return None
             tmp = "%s.%d.tmp" % (path, os.getpid())
@@ -371,10 +337,6 @@ def _atomic_discoverer():
 
 def _raw(_client, data):
     return data
-
-
-def _version_of(obj):
-    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
 
 
 class K8sClient:
@@ -603,17 +565,10 @@ def build_client(params=None, environ=None, discovery_cache=True, pool_maxsize=N
     configuration, _source = build_configuration(auth, environ)
     if pool_maxsize:
         configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 1, pool_maxsize)
-    api_client = with_default_timeout(kubernetes.client.ApiClient(configuration), timeouts)
+    groups = [("Impersonate-Group", group) for group in auth.get("impersonate_groups") or []]
+    api_client = with_request_defaults(kubernetes.client.ApiClient(configuration), timeouts, groups)
     api_client.user_agent = USER_AGENT
     if auth.get("impersonate_user"):
         api_client.set_default_header("Impersonate-User", auth["impersonate_user"])
-    for group in auth.get("impersonate_groups") or []:
-        # one Impersonate-Group header per group: distinct key objects with the same text
-        api_client.set_default_header(_RepeatedHeader("Impersonate-Group"), group)
     cache_file = discovery_cache_file(configuration, auth, environ) if discovery_cache else None
     return K8sClient(api_client, cache_file=cache_file, request_timeout=timeouts[1])
-
-
-def to_json(obj):
-    """Serialize for logs/tests; stable key order."""
-    return json.dumps(obj, sort_keys=True, default=str)

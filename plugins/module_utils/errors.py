@@ -1,11 +1,19 @@
 # Copyright: mlops.k8s contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One readable line for every error the Kubernetes client can raise."""
+"""The collection's errors and one readable line for every error the Kubernetes client can raise.
+
+``K8sError`` is the root of every error the collection reports to the user (a module turns it into
+``fail_json(msg=...)``): the Kubernetes ones, the waits' ``WaitTimeout`` and ``WaitFailed`` (with the kinds'
+own ``SeldonError`` and ``ArgoError``), ``S3Error`` (s3.py) and ``PredictError`` (predict.py). Code tells
+them apart by class, never by comparing ``reason`` strings; ``reason`` is what the module returns.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+
+from ansible_collections.mlops.k8s.plugins.module_utils.text import one_line
 
 
 class K8sError(Exception):
@@ -20,6 +28,21 @@ class K8sError(Exception):
 
     def __str__(self):
         return self.msg
+
+
+class WaitTimeout(K8sError):
+    """A wait ran out of time; ``msg`` says what was last seen. Returned to the user as reason Timeout."""
+
+    def __init__(self, msg, status=None, reason="Timeout", details=None):
+        super().__init__(msg, status=status, reason=reason, details=details)
+
+
+class WaitFailed(K8sError):
+    """A wait gave up early because the object can no longer get there (a failed state, a lost volume...).
+    Returned to the user as reason Failed."""
+
+    def __init__(self, msg, status=None, reason="Failed", details=None):
+        super().__init__(msg, status=status, reason=reason, details=details)
 
 
 def describe_shape(value):
@@ -171,5 +194,5 @@ def _timeout_hint(exc):
 
 
 def _one_line(exc):
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    """An exception (or any value) on one line; an exception without a message by its class name."""
+    return one_line(str(exc) or type(exc).__name__)

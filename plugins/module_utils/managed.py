@@ -1,20 +1,35 @@
 # Copyright: mlops.k8s contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Small layer over resource.py for modules that manage a fixed set of objects they build themselves
+"""Small layer over manifests.py and service.py for modules that manage a fixed set of objects they build themselves
 (namespace, storage_secret, service_account, pvc): apply or delete each one, collect results and diffs."""
 
 from __future__ import annotations
 
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import Manifest, default_namespace, validate_manifest
+from ansible_collections.mlops.k8s.plugins.module_utils.service import (
+    apply_manifest,
+    delete_manifest,
+    make_diff,
+    make_result,
+)
+
+#: the label on every object the collection's modules build themselves
+MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
+
+
+def managed_by_us(obj):
+    """Whether an object carries the MANAGED_BY label."""
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in MANAGED_BY.items())
 
 
 def manifest(client, obj, origin):
     """A resolved Manifest for an object built by a module (fails with 'no kind X' when not served)."""
-    item = res.Manifest(obj, origin)
-    res.validate_manifest(item)
+    item = Manifest(obj, origin)
+    validate_manifest(item)
     item.resource = client.resource(item.api_version, item.kind)
-    res.default_namespace(item)
+    default_namespace(item)
     return item
 
 
@@ -23,12 +38,12 @@ def apply(module, client, obj, origin, pending_namespaces=()):
     task of the same check-mode run would have created) is reported as created, without server validation."""
     item = manifest(client, obj, origin)
     try:
-        return res.apply_manifest(client, item, check_mode=module.check_mode, want_diff=module.diff_mode,
-                                  pending_namespaces=pending_namespaces)
+        return apply_manifest(client, item, check_mode=module.check_mode, want_diff=module.diff_mode,
+                              pending_namespaces=pending_namespaces)
     except K8sError as err:
         if not (module.check_mode and item.namespace and err.status == 404 and "namespace" in str(err).lower()):
             raise
-        return res._result(item, "created", item.obj, diff=res.make_diff(None, item.obj) if module.diff_mode else None,
+        return make_result(item, "created", item.obj, diff=make_diff(None, item.obj) if module.diff_mode else None,
                            note="namespace %s does not exist yet; not validated by the server in check mode"
                            % item.namespace)
 
@@ -36,16 +51,16 @@ def apply(module, client, obj, origin, pending_namespaces=()):
 def delete(module, client, obj, origin, *, wait=False, wait_timeout=120, propagation_policy="Background",
            only_if=None):
     """Delete ``obj``; with ``only_if(live)`` returning False the object is left alone (reported unchanged)."""
-    item = res.Manifest(obj, origin)
+    item = Manifest(obj, origin)
     item.resource = client.find_resource(item.api_version, item.kind)
     if item.resource is not None:
-        res.default_namespace(item)
+        default_namespace(item)
         if only_if is not None:
             live = client.get(item.resource, item.name, item.namespace)
             if live is not None and not only_if(live):
-                return res._result(item, "unchanged", live)
-    return res.delete_manifest(client, item, check_mode=module.check_mode, propagation_policy=propagation_policy,
-                               want_diff=module.diff_mode, wait=wait, wait_timeout=wait_timeout)
+                return make_result(item, "unchanged", live)
+    return delete_manifest(client, item, check_mode=module.check_mode, propagation_policy=propagation_policy,
+                           want_diff=module.diff_mode, wait=wait, wait_timeout=wait_timeout)
 
 
 def brief(result):

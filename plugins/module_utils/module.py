@@ -1,10 +1,11 @@
 # Copyright: mlops.k8s contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""K8sAnsibleModule: the one wrapper every mlops.k8s Kubernetes module is built on.
+"""MlopsModule, the one base every mlops.k8s module is built on, and K8sAnsibleModule for the Kubernetes ones.
 
-It merges the connection options into the argument spec, checks the Python requirements with a clear
-message, builds the task's client lazily (one client, one discovery per task) and turns K8sError into
-``fail_json(msg=...)`` so users never see a traceback for their own mistakes.
+The base builds the AnsibleModule, masks secret argument values, checks the Python requirements with a clear
+message and turns K8sError into ``fail_json(msg=...)`` so users never see a traceback for their own mistakes;
+K8sAnsibleModule adds the connection options and builds the task's client lazily (one client, one discovery per
+task). s3.py's S3AnsibleModule adds the S3 ones.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mlops.k8s.plugins.module_utils import args as _args
 from ansible_collections.mlops.k8s.plugins.module_utils import limits
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, to_k8s_error
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import load_manifests
+from ansible_collections.mlops.k8s.plugins.module_utils.service import is_secret
 
 try:
     import kubernetes  # noqa: F401  # pylint: disable=unused-import
@@ -70,15 +73,13 @@ def secret_definition_values(definition):
     """The values of the Secrets in a ``definition`` (as given: ``data`` base64, ``stringData`` clear)."""
     if definition is None:
         return set()
-    from ansible_collections.mlops.k8s.plugins.module_utils import resource
-
     try:
-        manifests = resource.load_manifests(definition)
+        manifests = load_manifests(definition)
     except Exception:  # an invalid definition is reported by the module itself; its log shows what it can
         return set()
     found = set()
     for manifest in manifests:
-        if not resource.is_secret(manifest.obj):
+        if not is_secret(manifest.obj):
             continue
         for field in ("data", "stringData"):
             values = manifest.obj.get(field)
@@ -121,34 +122,27 @@ class _AnsibleModule(AnsibleModule):
         super()._log_invocation()
 
 
-class K8sAnsibleModule:
-    """Wraps AnsibleModule; attribute access falls through to it (params, check_mode, exit_json, ...)."""
+class MlopsModule:
+    """The one base of every mlops.k8s module, as ``AnsibleK8SModule`` (kubernetes.core) and ``AnsibleAWSModule``
+    (amazon.aws) are theirs: it builds the AnsibleModule (secret values of the arguments masked from the start,
+    suboption type errors and the ``*_timeout`` ranges refused with a message) and offers what modules use of it
+    as explicit attributes, nothing passed through. ``fail`` and ``run`` turn any K8sError (the root of the
+    collection's errors) into ``fail_json(msg=...)``, so users never see a traceback for their own mistakes.
+    """
 
-    def __init__(self, argument_spec=None, auth=True, wait=False, requires_yaml=False, **kwargs):
-        spec = {}
-        if auth:
-            spec.update(_args.auth_spec())
-        if wait:
-            spec.update(_args.wait_spec())
-        spec.update(argument_spec or {})
+    def __init__(self, argument_spec, **kwargs):
         kwargs.setdefault("supports_check_mode", True)
-        self._module = _AnsibleModule(argument_spec=spec, **kwargs)
-        self._client = None
+        self._module = _AnsibleModule(argument_spec=argument_spec, **kwargs)
         self._module.no_log_values.update(sensitive_values(self._module.params))  # also when the log is off
+        self.params = self._module.params
         try:
-            limits.check_ints(self._module.params, {k: v for k, v in SECONDS_OPTIONS.items() if k in spec})
+            limits.check_ints(self.params, {k: v for k, v in SECONDS_OPTIONS.items() if k in argument_spec})
         except K8sError as err:
-            self._module.fail_json(msg=err.msg)
-        if not HAS_KUBERNETES:
-            self._module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMP_ERR)
-        if requires_yaml and not HAS_YAML:
-            self._module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMP_ERR)
-
-    def __getattr__(self, name):
-        return getattr(self._module, name)
+            self.fail_json(msg=err.msg)
 
     @property
     def module(self):
+        """The AnsibleModule itself, for what this class does not offer."""
         return self._module
 
     @property
@@ -160,22 +154,34 @@ class K8sAnsibleModule:
         return bool(getattr(self._module, "_diff", False))
 
     @property
-    def client(self):
-        """The task's K8sClient (built on first use)."""
-        if self._client is None:
-            from ansible_collections.mlops.k8s.plugins.module_utils.client import build_client
+    def no_log_values(self):
+        return self._module.no_log_values
 
-            self._client = build_client(self._module.params)
-        return self._client
+    def require(self, library, available, import_error):
+        """Fail with Ansible's missing_required_lib message unless ``available``."""
+        if not available:
+            self.fail_json(msg=missing_required_lib(library), exception=import_error)
+
+    def warn(self, warning):
+        self._module.warn(warning)
+
+    def atomic_move(self, src, dest):
+        self._module.atomic_move(src, dest)
+
+    def exit_json(self, **result):
+        self._module.exit_json(**result)
+
+    def fail_json(self, msg, **result):
+        self._module.fail_json(msg=msg, **result)
 
     def fail(self, error, **result):
-        """fail_json with the one-line message of any exception."""
+        """fail_json with the one-line message of any exception (and its status and reason, when known)."""
         err = to_k8s_error(error)
         if err.status is not None:
             result.setdefault("status", err.status)
         if err.reason:
             result.setdefault("reason", err.reason)
-        self._module.fail_json(msg=err.msg, **result)
+        self.fail_json(msg=err.msg, **result)
 
     def run(self, func):
         """Call ``func(self)`` -> result dict and exit; K8sError (and client errors) become fail_json."""
@@ -187,4 +193,31 @@ class K8sAnsibleModule:
             if type(err).__module__.partition(".")[0] in ("kubernetes", "urllib3"):
                 self.fail(err)
             raise
-        self._module.exit_json(**result)
+        self.exit_json(**result)
+
+
+class K8sAnsibleModule(MlopsModule):
+    """A module that talks to Kubernetes: the connection options (and the wait options) merged into its argument
+    spec, the kubernetes library (and PyYAML) required, and the task's one client, built on first use."""
+
+    def __init__(self, argument_spec=None, auth=True, wait=False, requires_yaml=False, **kwargs):
+        spec = {}
+        if auth:
+            spec.update(_args.auth_spec())
+        if wait:
+            spec.update(_args.wait_spec())
+        spec.update(argument_spec or {})
+        super().__init__(spec, **kwargs)
+        self._client = None
+        self.require("kubernetes", HAS_KUBERNETES, KUBERNETES_IMP_ERR)
+        if requires_yaml:
+            self.require("PyYAML", HAS_YAML, YAML_IMP_ERR)
+
+    @property
+    def client(self):
+        """The task's K8sClient (built on first use)."""
+        if self._client is None:
+            from ansible_collections.mlops.k8s.plugins.module_utils.client import build_client
+
+            self._client = build_client(self.params)
+        return self._client

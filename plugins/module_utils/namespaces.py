@@ -8,9 +8,8 @@ from ansible_collections.mlops.k8s.plugins.module_utils import labels as labels_
 from ansible_collections.mlops.k8s.plugins.module_utils import managed, names, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.quantity import validate_quantities
-from ansible_collections.mlops.k8s.plugins.module_utils.resource import public_object
+from ansible_collections.mlops.k8s.plugins.module_utils.service import public_object
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
 LIMIT_FIELDS = (("default_request", "defaultRequest"), ("default_limit", "default"), ("min", "min"), ("max", "max"))
 
 
@@ -34,7 +33,7 @@ def build_namespace(name, labels=None, annotations=None):
 
 def build_quota(namespace, name, hard):
     return {"apiVersion": "v1", "kind": "ResourceQuota",
-            "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)},
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(managed.MANAGED_BY)},
             "spec": {"hard": validate_quantities(hard, "quota")}}
 
 
@@ -48,13 +47,8 @@ def build_limit_range(namespace, name, limit_range):
         if (limit_range or {}).get(option):
             limit[field] = validate_quantities(limit_range[option], "limit_range.%s" % option)
     return {"apiVersion": "v1", "kind": "LimitRange",
-            "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)},
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(managed.MANAGED_BY)},
             "spec": {"limits": [limit]}}
-
-
-def _is_managed(obj):
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    return labels.get("app.kubernetes.io/managed-by") == "mlops.k8s"
 
 
 def plan(params):
@@ -92,7 +86,7 @@ def present(module, client, params):
     for obj in to_delete:
         if live is None:
             continue  # a namespace that does not exist yet has nothing to delete
-        results.append(managed.delete(module, client, obj, obj["kind"], only_if=_is_managed))
+        results.append(managed.delete(module, client, obj, obj["kind"], only_if=managed.managed_by_us))
     extra = {"namespace": results[0].get("object")}
     if params["wait"] and not module.check_mode:
         outcome = waiter.wait_for(client, ns_resource, name, check=waiter.jsonpath(".status.phase", "Active"),

@@ -11,28 +11,23 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.mlops.k8s.plugins.module_utils import limits, names
+from ansible_collections.mlops.k8s.plugins.module_utils import limits, names, retries
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.seldon import MAX_NAME, gateway_path, is_v2, service_path
+from ansible_collections.mlops.k8s.plugins.module_utils.text import compact_json, one_line
 
 GATEWAY_ENV = "MLOPS_K8S_GATEWAY_URL"
-RETRY_STATUSES = (404, 502, 503, 504)
+MESSAGE_LIMIT = 500  # characters of a server answer or an error quoted in a message
 V2_DATATYPES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
                 "FP64", "BYTES")
-BACKOFF_START = 0.5
-BACKOFF_MAX = 5.0
 
 
-class PredictError(Exception):
+class PredictError(K8sError):
     """A user-facing failure: ``msg`` is one line; ``result`` what is known (status, body, attempts)."""
 
     def __init__(self, msg, **result):
-        super().__init__(msg)
-        self.msg = msg
+        super().__init__(msg, status=result.get("status"))
         self.result = result
-
-    def __str__(self):
-        return self.msg
 
 
 # -- payloads -----------------------------------------------------------------------------------------------
@@ -180,7 +175,7 @@ def check_url(url):
         host = None
         parts = None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
-        raise PredictError("url must be an http:// or https:// URL with a host, got %r" % _one_line(url, 200))
+        raise PredictError("url must be an http:// or https:// URL with a host, got %r" % one_line(url, 200))
     return url
 
 
@@ -274,13 +269,14 @@ def check_expected(answer, expected=None, expected_contains=None, protocol="seld
         if actual is _MISSING:
             problems.append("%s is missing from the answer" % key)
         elif not _equal(actual, wanted):
-            problems.append("%s is %s, expected %s" % (key, _short(actual), _short(wanted)))
+            problems.append("%s is %s, expected %s" % (key, compact_json(actual, 200), compact_json(wanted, 200)))
     for key, wanted in (expected_contains or {}).items():
         actual = _special(answer, key, protocol)
         if actual is _MISSING:
             problems.append("%s is missing from the answer" % key)
         elif not _contains(actual, wanted):
-            problems.append("%s is %s, which does not contain %s" % (key, _short(actual), _short(wanted)))
+            problems.append("%s is %s, which does not contain %s"
+                            % (key, compact_json(actual, 200), compact_json(wanted, 200)))
     return problems
 
 
@@ -289,11 +285,6 @@ def _equal(actual, wanted):
         return True
     # a playbook may say "3" for 3
     return not isinstance(actual, (list, dict)) and str(actual) == str(wanted)
-
-
-def _short(value, limit=200):
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- sending ------------------------------------------------------------------------------------------------
@@ -317,7 +308,7 @@ def _parse(body):
 
 
 def send(url, body, *, opener, headers=None, timeout=60, request_timeout=30, validate_certs=True,
-         retry_statuses=RETRY_STATUSES, method="POST", clock=time.monotonic, sleep=time.sleep):
+         retry_statuses=retries.PREDICTION_RETRY_STATUSES, method="POST", clock=time.monotonic, sleep=time.sleep):
     """POST ``body`` (JSON) to ``url``, retrying while the route warms up; return a result dict.
 
     Retried with bounded exponential backoff until ``timeout`` seconds have passed: connection errors (refused,
@@ -337,7 +328,7 @@ def send(url, body, *, opener, headers=None, timeout=60, request_timeout=30, val
     start = clock()
     deadline = start + max(0, timeout)
     attempts = 0
-    delay = BACKOFF_START
+    delays = retries.prediction_delays()  # the PREDICTION policy (retries.py)
     last = None
     while True:
         attempts += 1
@@ -354,7 +345,7 @@ def send(url, body, *, opener, headers=None, timeout=60, request_timeout=30, val
             if 300 <= exc.code < 400:
                 raise _redirect_error(url, exc, attempts, round(clock() - start, 3)) from None
             text = _read_error(exc)
-            last = "HTTP %s %s%s" % (exc.code, getattr(exc, "reason", "") or "", ": %s" % _one_line(text)
+            last = "HTTP %s %s%s" % (exc.code, getattr(exc, "reason", "") or "", ": %s" % one_line(text, MESSAGE_LIMIT)
                                      if text else "")
             if exc.code not in retry_statuses:
                 raise PredictError("%s answered %s" % (url, last), status=exc.code, body=text, json=_parse(text),
@@ -362,19 +353,18 @@ def send(url, body, *, opener, headers=None, timeout=60, request_timeout=30, val
             status = exc.code
         except SSLValidationError as exc:
             raise PredictError("%s: TLS certificate validation failed (set validate_certs: false for a self-signed "
-                               "gateway): %s" % (url, _one_line(exc)), attempts=attempts,
+                               "gateway): %s" % (url, one_line(exc, MESSAGE_LIMIT)), attempts=attempts,
                                elapsed=round(clock() - start, 3), url=url) from None
         except (URLError, UrlsConnectionError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
-            last = "connection failed: %s" % _one_line(reason)
+            last = "connection failed: %s" % one_line(reason, MESSAGE_LIMIT)
             status = None
         remaining = deadline - clock()
         if remaining <= 0.05:
             raise PredictError("no answer from %s after %d attempt(s) in %.1fs; last: %s"
                                % (url, attempts, clock() - start, last), status=status, attempts=attempts,
                                elapsed=round(clock() - start, 3), url=url)
-        sleep(min(delay, remaining))
-        delay = min(BACKOFF_MAX, delay * 2)
+        sleep(min(next(delays), remaining))
 
 
 def _redirect_error(url, exc, attempts, elapsed):
@@ -383,10 +373,5 @@ def _redirect_error(url, exc, attempts, elapsed):
     location = headers.get("Location") if hasattr(headers, "get") else None
     return PredictError("%s answered HTTP %s, a redirect to %s; predictions do not follow redirects (the request "
                         "and its credentials are not sent elsewhere): give the final URL"
-                        % (url, exc.code, _one_line(location or getattr(exc, "filename", None) or "?", 300)),
+                        % (url, exc.code, one_line(location or getattr(exc, "filename", None) or "?", 300)),
                         status=exc.code, attempts=attempts, elapsed=elapsed, url=url)
-
-
-def _one_line(text, limit=500):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

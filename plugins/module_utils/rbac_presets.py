@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.mlops.k8s.plugins.module_utils import managed
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.names import check_label, check_subdomain
 
 SELDON_GROUP = "machinelearning.seldon.io"
 ARGO_GROUP = "argoproj.io"
 RBAC_API = "rbac.authorization.k8s.io/v1"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
 OWNER_ANNOTATION = "mlops.k8s/service-account"
 
 # Grants that hand out more than they say (the Kubernetes RBAC good practices, "privilege escalation risks"):
@@ -49,7 +49,7 @@ _SELDON_DEPLOYER = [
     # create/update the SeldonDeployment of a model and follow it until Available, then remove it
     {"apiGroups": [SELDON_GROUP], "resources": ["seldondeployments"],
      "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
-    # read status.state / status.description (what the tempo pipeline's role of seed 001 grants)
+    # read status.state / status.description through the status subresource
     {"apiGroups": [SELDON_GROUP], "resources": ["seldondeployments/status"], "verbs": ["get"]},
     # read the predictor Deployments: the wait confirms their rollout when the status alone cannot tell
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list"]},
@@ -224,7 +224,7 @@ def build_manifests(name, namespace, rules, *, cluster_wide=False, image_pull_se
                     annotations=None, automount_token=None, role_name=None):
     """ServiceAccount, then (when there are rules) Role/ClusterRole and RoleBinding/ClusterRoleBinding."""
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
-    labels.update(MANAGED_BY)
+    labels.update(managed.MANAGED_BY)
     owner = {OWNER_ANNOTATION: owner_of(name, namespace)}
     meta = {"name": name, "namespace": namespace, "labels": labels}
     if annotations:
@@ -274,11 +274,6 @@ def stale_manifests(name, namespace, cluster_wide, role_name=None, has_rules=Tru
 
 
 # -- the mlops.k8s.service_account module -----------------------------------------------------------------------
-def _managed_by_us(obj):
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    return labels.get("app.kubernetes.io/managed-by") == MANAGED_BY["app.kubernetes.io/managed-by"]
-
-
 def _binds_only(binding, name, namespace):
     subjects = (binding or {}).get("subjects") or []
     return len(subjects) == 1 and isinstance(subjects[0], dict) and (
@@ -296,7 +291,7 @@ def owned(obj, binding, name, namespace):
     owner = ((obj.get("metadata") or {}).get("annotations") or {}).get(OWNER_ANNOTATION)
     if owner is not None:
         return owner == owner_of(name, namespace)
-    if not _managed_by_us(obj) or binding is None or not _binds_only(binding, name, namespace):
+    if not managed.managed_by_us(obj) or binding is None or not _binds_only(binding, name, namespace):
         return False
     if obj.get("kind", "").endswith("RoleBinding"):
         return True
@@ -347,8 +342,6 @@ def _owned_stale(client, name, namespace, objs):
 
 
 def run_service_account(module):
-    from ansible_collections.mlops.k8s.plugins.module_utils import managed
-
     params = module.params
     name, namespace = params["name"], params["namespace"]
     cluster_wide, role_name = params["cluster_wide"], params["role_name"]

@@ -6,7 +6,7 @@ Everything S3 lives here so modules stay thin:
 
 * the authentication argument spec (documented by the ``mlops.k8s.s3_auth`` doc fragment)
   and the boto3 client built from it plus the ``AWS_*`` environment;
-* the retry policy (one place: ``RETRY_CONFIG``);
+* the client's retries (retries.py's S3 policy);
 * checksums (SHA-256 stored as object metadata, so multipart ETags still compare);
 * ``upload_artifact`` (skip unchanged objects, parallel multipart upload through boto3's
   transfer manager with one shared client) and ``delete_prefix``;
@@ -26,8 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.mlops.k8s.plugins.module_utils import http_urls
+from ansible_collections.mlops.k8s.plugins.module_utils import http_urls, retries
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.module import MlopsModule
 
 try:
     import boto3
@@ -56,8 +57,6 @@ GIB = 1024 * MIB
 #: Object metadata key (sent as ``x-amz-meta-mlops-sha256``) holding the SHA-256 of the content.
 CHECKSUM_META_KEY = "mlops-sha256"
 
-#: botocore retry policy used by every client this collection builds: standard mode, bounded.
-RETRY_CONFIG = {"mode": "standard", "total_max_attempts": 5}  # first try + up to 4 retries
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
 
@@ -93,17 +92,21 @@ S3_AUTH_REQUIRED_TOGETHER = [["access_key", "secret_key"]]
 _AUTH_KEYS = tuple(S3_AUTH_ARGUMENT_SPEC)
 
 
-def s3_auth_argument_spec():
-    """A fresh copy of the S3 authentication argument spec (callers may extend it)."""
-    return copy.deepcopy(S3_AUTH_ARGUMENT_SPEC)
+#: the options that say whose keys and which endpoint (without the TLS options of a client this task opens)
+S3_CREDENTIAL_KEYS = ("access_key", "secret_key", "session_token", "profile", "region", "endpoint_url")
 
 
-class S3Error(Exception):
-    """An S3 failure or invalid input, with a one-line message and structured details."""
+def s3_auth_argument_spec(keys=_AUTH_KEYS):
+    """A fresh copy of the S3 authentication argument spec, or of its ``keys`` (callers may extend it)."""
+    return copy.deepcopy({key: S3_AUTH_ARGUMENT_SPEC[key] for key in keys})
+
+
+class S3Error(K8sError):
+    """An S3 failure or invalid input, with a one-line message and structured details (bucket, key, the S3 error
+    code and message)."""
 
     def __init__(self, msg, bucket=None, key=None, code=None, message=None):
-        super().__init__(msg)
-        self.details = {"bucket": bucket, "key": key, "code": code, "message": message}
+        super().__init__(msg, details={"bucket": bucket, "key": key, "code": code, "message": message})
         self.partial = {}  # what was already done when the failure happened (uploaded keys, ...)
 
 
@@ -214,7 +217,7 @@ def build_client(params, max_pool_connections=None):
         s3_config["addressing_style"] = "path"
         extra = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
     config = Config(
-        retries=dict(RETRY_CONFIG),
+        retries=retries.s3_retry_config(),  # the S3 policy (retries.py)
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         max_pool_connections=max(10, max_pool_connections or 0),
@@ -244,8 +247,8 @@ def build_client(params, max_pool_connections=None):
         raise translate_error(exc, "connect to") from None
 
 
-class S3AnsibleModule(AnsibleModule):
-    """``AnsibleModule`` with the S3 auth options added, boto3 checked, and S3 error reporting.
+class S3AnsibleModule(MlopsModule):
+    """A module that talks to S3: the S3 auth options added, boto3 required, and S3 error reporting.
 
     Modules pass their own ``argument_spec``; the auth options (``S3_AUTH_ARGUMENT_SPEC``) and their
     mutually-exclusive / required-together rules are merged in.
@@ -255,13 +258,12 @@ class S3AnsibleModule(AnsibleModule):
         spec = s3_auth_argument_spec()
         spec.update(argument_spec)
         super().__init__(
-            argument_spec=spec,
+            spec,
             mutually_exclusive=list(mutually_exclusive or []) + S3_AUTH_MUTUALLY_EXCLUSIVE,
             required_together=list(required_together or []) + S3_AUTH_REQUIRED_TOGETHER,
             **kwargs,
         )
-        if not HAS_BOTO3:
-            self.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+        self.require("boto3", HAS_BOTO3, BOTO3_IMPORT_ERROR)
 
     def auth_params(self):
         return {k: self.params.get(k) for k in _AUTH_KEYS}
@@ -453,8 +455,9 @@ def _content_type(path):
     return ctype or "application/octet-stream"
 
 
-def _decide(client, bucket, lf, remote, opts):
-    """Decide ``upload``, ``metadata`` (content equal, metadata/tags differ) or ``skip`` for one file.
+def _digest_and_decide(client, bucket, lf, remote, opts):
+    """Decide ``upload``, ``metadata`` (content equal, metadata/tags differ) or ``skip`` for one file, and set
+    the checksums of ``lf`` it computed on the way (``lf.sha256``, which the upload stores; ``lf.md5``).
 
     Size first. Then, when the listing's ETag is a plain MD5 equal to the file's and there is no
     metadata or tags to check, the object is proven unchanged without a further request. Otherwise
@@ -635,7 +638,7 @@ def upload_artifact(
 
     A file ``src`` becomes ``prefix/<name>``; a directory's files become ``prefix/<relative path>``.
     An object is skipped when its size matches and its plain-MD5 ETag or the SHA-256 stored in its
-    metadata matches the local content (see ``_decide``). Checksums and HEADs run in
+    metadata matches the local content (see ``_digest_and_decide``). Checksums and HEADs run in
     a pool of ``options.concurrency`` threads; uploads go through one boto3 transfer manager
     (multipart, parallel across files and parts) on the one shared ``client``. ``purge`` deletes
     objects below the prefix that are not in the upload set (never anything else; refused without a
@@ -709,7 +712,7 @@ def _read_error(lf, exc, bucket):
 def _plan(client, bucket, files, remote, opts):
     """Checksum and compare every file in parallel (HEAD/GET only); sets ``LocalFile.action``."""
     with ThreadPoolExecutor(max_workers=opts.concurrency) as pool:
-        futures = [(lf, pool.submit(_decide, client, bucket, lf, remote.get(lf.key), opts)) for lf in files]
+        futures = [(lf, pool.submit(_digest_and_decide, client, bucket, lf, remote.get(lf.key), opts)) for lf in files]
         errors = []
         for lf, fut in futures:
             try:
@@ -789,7 +792,7 @@ def _transfer(client, bucket, files, opts, result):
     if errors:
         err = errors[0]
         if len(errors) > 1:
-            err.args = ("%s (and %d more uploads failed)" % (err.args[0], len(errors) - 1),)
+            err.msg = "%s (and %d more uploads failed)" % (err.msg, len(errors) - 1)
         raise err
 
 

@@ -22,7 +22,15 @@ import time
 
 from ansible_collections.mlops.k8s.plugins.module_utils import limits, waiter
 from ansible_collections.mlops.k8s.plugins.module_utils import names as names_
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape, ref
+from ansible_collections.mlops.k8s.plugins.module_utils import pod_diagnostics as diag
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import (
+    K8sError,
+    WaitFailed,
+    WaitTimeout,
+    describe_shape,
+    ref,
+)
+from ansible_collections.mlops.k8s.plugins.module_utils.text import seconds, short, to_int
 
 API_VERSION = "machinelearning.seldon.io/v1"
 KIND = "SeldonDeployment"
@@ -171,7 +179,8 @@ def _parameters(params, where):  # noqa: PLR0912 - one branch per accepted form
 
 
 def long_probe(initial_delay, path="/health/ping", port="http"):
-    """A probe for slow models: long initial delay, many failures allowed (the shape of seed 003)."""
+    """A probe for slow models (servers that download and load a large model before they answer): a long
+    initial delay, then up to 100 failures every 5 seconds before the container is restarted."""
     return {
         "httpGet": {"path": path, "port": port, "scheme": "HTTP"},
         "initialDelaySeconds": int(initial_delay),
@@ -303,8 +312,8 @@ class _Builder:
             mounts.append(self._pvc(pvc, "%s.pvc_mounts[%d]" % (where, i)))
         if mounts:
             container["volumeMounts"] = mounts
-        # A prepackaged server's container is created by the operator; a container of the same name in the
-        # componentSpecs only overrides fields of it (seed 003), so it is emitted only when it says something.
+        # A prepackaged server's container is created by the operator; the operator merges a container of the
+        # same name in the componentSpecs into it field by field, so it is emitted only when it says something.
         if not image and set(container) == {"name"}:
             return None
         return container
@@ -603,13 +612,6 @@ def endpoints(obj):
 
 
 # -- status -------------------------------------------------------------------------------------------------
-def _int(value):
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def state_of(obj):
     return ((obj or {}).get("status") or {}).get("state")
 
@@ -620,8 +622,8 @@ def component_problems(obj):
     statuses = ((obj or {}).get("status") or {}).get("deploymentStatus") or {}
     for dep_name in sorted(statuses):
         entry = statuses[dep_name] or {}
-        replicas = _int(entry.get("replicas"))
-        available = _int(entry.get("availableReplicas"))
+        replicas = to_int(entry.get("replicas"))
+        available = to_int(entry.get("availableReplicas"))
         text = []
         if entry.get("status") and entry.get("status") != STATE_AVAILABLE:
             text.append("status %s" % entry["status"])
@@ -695,7 +697,7 @@ class Freshness:
 
     def __init__(self, applied=None, spec_changed=True, settle=10.0, clock=time.monotonic):
         applied = applied or {}
-        self.generation = _int((applied.get("metadata") or {}).get("generation"))
+        self.generation = to_int((applied.get("metadata") or {}).get("generation"))
         self.applied_status = copy.deepcopy(applied.get("status"))
         self.uid = (applied.get("metadata") or {}).get("uid")
         self.spec_changed = spec_changed
@@ -710,7 +712,7 @@ class Freshness:
             return True
         status = obj.get("status") or {}
         if "observedGeneration" in status:
-            self.seen_change = _int(status.get("observedGeneration")) >= self.generation
+            self.seen_change = to_int(status.get("observedGeneration")) >= self.generation
             return self.seen_change
         if (obj.get("metadata") or {}).get("uid") != self.uid or status != (self.applied_status or {}):
             self.seen_change = True
@@ -744,31 +746,12 @@ def deployments_rolled_out(client, name, namespace):
 
 
 # -- explanation --------------------------------------------------------------------------------------------
-def _safe_list(client, api_version, kind, namespace, *, label_selector=None, field_selector=None, notes=None):
-    """Items of a list, or [] with a note (an explanation must never fail the task by itself)."""
-    try:
-        resource = client.find_resource(api_version, kind)
-        if resource is None:
-            return []
-        try:
-            return client.list(resource, namespace, label_selector=label_selector,
-                               field_selector=field_selector)["items"]
-        except K8sError as err:
-            if field_selector and err.status == 400:
-                return client.list(resource, namespace, label_selector=label_selector)["items"]
-            raise
-    except K8sError as err:
-        if notes is not None:
-            notes.append("cannot list %s: %s" % (kind, err.msg))
-        return []
-
-
 def _deployment_issues(dep):
     status = dep.get("status") or {}
     spec = dep.get("spec") or {}
     issues = []
-    wanted = _int(spec.get("replicas", 1))
-    available = _int(status.get("availableReplicas"))
+    wanted = to_int(spec.get("replicas", 1))
+    available = to_int(status.get("availableReplicas"))
     if available < wanted:
         issues.append("%d/%d replicas available" % (available, wanted))
     for cond in waiter.conditions_of(dep):
@@ -783,59 +766,41 @@ def _deployment_issues(dep):
     return issues
 
 
-def _container_issues(pod, crashloop_restarts):  # noqa: PLR0912 - one branch per container state
+def _container_issues(pod, crashloop_restarts):
     """([text], fatal text or None) for a Pod's init and app containers."""
-    status = pod.get("status") or {}
-    issues = []
+    issues = diag.scheduling_problems(pod)
     fatal = None
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            issues.append("not scheduled: %s %s" % (cond.get("reason") or "", cond.get("message") or ""))
-    groups = (("init container", status.get("initContainerStatuses") or []),
-              ("container", status.get("containerStatuses") or []))
-    for label, statuses in groups:
-        for cs in statuses:
-            state = cs.get("state") or {}
-            last = (cs.get("lastState") or {}).get("terminated") or {}
-            restarts = _int(cs.get("restartCount"))
-            cname = "%s %s" % (label, cs.get("name"))
-            waiting = state.get("waiting")
-            terminated = state.get("terminated")
-            if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
-                text = "%s %s" % (cname, waiting.get("reason"))
-                if restarts:
-                    text += " (restarts: %d)" % restarts
-                if waiting.get("message"):
-                    text += ": %s" % _short(waiting["message"])
-                if last:
-                    text += "; last exit %s%s" % (last.get("exitCode"), (" (%s)" % last["reason"])
-                                                  if last.get("reason") else "")
-                    if last.get("message"):
-                        text += ": %s" % _short(last["message"])
-                issues.append(text)
-                if waiting.get("reason") in FATAL_WAITING_REASONS or (
-                        waiting.get("reason") == "CrashLoopBackOff" and restarts >= crashloop_restarts):
-                    fatal = fatal or text
-            elif terminated and _int(terminated.get("exitCode")) != 0:
-                why = " (%s)" % terminated["reason"] if terminated.get("reason") else ""
-                text = "%s terminated with exit %s%s" % (cname, terminated.get("exitCode"), why)
-                if terminated.get("message"):
-                    text += ": %s" % _short(terminated["message"])
-                issues.append(text)
-            elif label == "container" and "running" in state and not cs.get("ready"):
-                issues.append("%s running but not ready (readiness probe not passing yet%s)"
-                              % (cname, ", restarts: %d" % restarts if restarts else ""))
+    for label, cs in diag.containers(pod):
+        state = cs.get("state") or {}
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        restarts = to_int(cs.get("restartCount"))
+        cname = "%s %s" % (label, cs.get("name"))
+        waiting, terminated = diag.waiting_problem(cs), diag.failed_exit(cs)
+        if waiting:
+            text = "%s %s" % (cname, waiting.get("reason"))
+            if restarts:
+                text += " (restarts: %d)" % restarts
+            if waiting.get("message"):
+                text += ": %s" % short(waiting["message"])
+            if last:
+                text += "; last exit %s%s" % (last.get("exitCode"), (" (%s)" % last["reason"])
+                                              if last.get("reason") else "")
+                if last.get("message"):
+                    text += ": %s" % short(last["message"])
+            issues.append(text)
+            if waiting.get("reason") in FATAL_WAITING_REASONS or (
+                    waiting.get("reason") == "CrashLoopBackOff" and restarts >= crashloop_restarts):
+                fatal = fatal or text
+        elif terminated:
+            why = " (%s)" % terminated["reason"] if terminated.get("reason") else ""
+            text = "%s terminated with exit %s%s" % (cname, terminated.get("exitCode"), why)
+            if terminated.get("message"):
+                text += ": %s" % short(terminated["message"])
+            issues.append(text)
+        elif label == "container" and "running" in state and not cs.get("ready"):
+            issues.append("%s running but not ready (readiness probe not passing yet%s)"
+                          % (cname, ", restarts: %d" % restarts if restarts else ""))
     return issues, fatal
-
-
-def _short(text, limit=400):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _event_time(event):
-    return event.get("lastTimestamp") or event.get("eventTime") or \
-        (event.get("metadata") or {}).get("creationTimestamp") or ""
 
 
 def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_RESTARTS):
@@ -852,10 +817,10 @@ def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_REST
         except K8sError as err:
             notes.append("cannot read the SeldonDeployment: %s" % err.msg)
     selector = "%s=%s" % (LABEL_SELDON_ID, seldon_id(name))
-    deployments = _safe_list(client, "apps/v1", "Deployment", namespace, label_selector=selector, notes=notes)
-    pods = _safe_list(client, "v1", "Pod", namespace, label_selector=selector, notes=notes)
-    replica_sets = _safe_list(client, "apps/v1", "ReplicaSet", namespace, label_selector=selector) if pods else []
-    events = _safe_list(client, "v1", "Event", namespace, field_selector="type=Warning", notes=notes)
+    deployments = diag.safe_list(client, "apps/v1", "Deployment", namespace, label_selector=selector, notes=notes)
+    pods = diag.safe_list(client, "v1", "Pod", namespace, label_selector=selector, notes=notes)
+    replica_sets = diag.safe_list(client, "apps/v1", "ReplicaSet", namespace, label_selector=selector) if pods else []
+    events = diag.safe_list(client, "v1", "Event", namespace, field_selector="type=Warning", notes=notes)
 
     components = []
     fatal = None
@@ -883,19 +848,12 @@ def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_REST
         for pod in comp["pods"]:
             involved.add(pod["name"])
             fatal = fatal or (pod["fatal"] and "pod %s: %s" % (pod["name"], pod["fatal"]))
-    # ReplicaSets are named <deployment>-<hash>: keep their events too
-    warning_events = []
-    for event in sorted(events, key=_event_time):
-        if event.get("type") != "Warning":
-            continue
-        target = event.get("involvedObject") or event.get("regarding") or {}
-        tname = target.get("name") or ""
-        if tname in involved or any(tname.startswith(d + "-") for d in involved if d != name):
-            count = _int(event.get("count")) or _int((event.get("series") or {}).get("count")) or 1
-            warning_events.append("%s %s: %s: %s%s" % (target.get("kind"), tname, event.get("reason"),
-                                                       _short(event.get("message") or event.get("note") or "", 300),
-                                                       " (x%d)" % count if count > 1 else ""))
-    warning_events = warning_events[-MAX_EVENTS:]
+
+    def concerns(event):  # ReplicaSets are named <deployment>-<hash>: keep their events too
+        tname = diag.event_target(event).get("name") or ""
+        return tname in involved or any(tname.startswith(d + "-") for d in involved if d != name)
+
+    warning_events = diag.warning_events(events, concerns, MAX_EVENTS, with_count=True)
     status = (obj or {}).get("status") or {}
     explanation = {
         "state": status.get("state"),
@@ -917,7 +875,7 @@ def _current_hash(dep_name, replica_sets):
         owners = [o.get("name") for o in meta.get("ownerReferences") or [] if o.get("kind") == "Deployment"]
         if dep_name not in owners and not (not owners and meta.get("name", "").startswith(dep_name + "-")):
             continue
-        revision = _int((meta.get("annotations") or {}).get("deployment.kubernetes.io/revision"))
+        revision = to_int((meta.get("annotations") or {}).get("deployment.kubernetes.io/revision"))
         if best is None or revision > best[0]:
             best = (revision, (meta.get("labels") or {}).get("pod-template-hash"))
     return best[1] if best else None
@@ -1003,14 +961,13 @@ def wait_available(client, name, namespace, *, applied=None, spec_changed=True, 
             return result
         except SeldonError:
             raise
-        except K8sError as err:
-            if err.reason == "Failed":
-                obj = failed_object[-1] if failed_object else _get(client, resource, name, namespace)
-                expl = explain(client, name, namespace, obj, crashloop_restarts)
-                raise SeldonError("%s failed: %s" % (what, expl["summary"]), reason="Failed", explanation=expl,
-                                  obj=obj) from None
-            if err.reason != "Timeout":
-                raise
+        except WaitFailed:
+            obj = failed_object[-1] if failed_object else _get(client, resource, name, namespace)
+            expl = explain(client, name, namespace, obj, crashloop_restarts)
+            raise SeldonError("%s failed: %s" % (what, expl["summary"]), reason="Failed", explanation=expl,
+                              obj=obj) from None
+        except WaitTimeout:
+            pass  # one tick of the wait: look at the object, then wait again until the deadline
         obj = _get(client, resource, name, namespace)
         done, _failed = status_check(obj)
         if done and not freshness.fresh(obj) and freshness.settled():
@@ -1021,7 +978,7 @@ def wait_available(client, name, namespace, *, applied=None, spec_changed=True, 
         if clock() >= deadline:
             expl = explain(client, name, namespace, obj, crashloop_restarts)
             raise SeldonError("timed out after %ss waiting for %s to be Available: %s"
-                              % (_fmt(timeout), what, expl["summary"]), reason="Timeout", explanation=expl,
+                              % (seconds(timeout), what, expl["summary"]), reason="Timeout", explanation=expl,
                               obj=obj) from None
         if fail_fast and not done and freshness.fresh(obj):
             expl = explain(client, name, namespace, obj, crashloop_restarts)
@@ -1035,7 +992,3 @@ def _get(client, resource, name, namespace):
         return client.get(resource, name, namespace)
     except K8sError:
         return None
-
-
-def _fmt(seconds):
-    return ("%d" % seconds) if float(seconds).is_integer() else ("%.1f" % seconds)

@@ -19,13 +19,12 @@ import hashlib
 import hmac
 import re
 
-from ansible_collections.mlops.k8s.plugins.module_utils import http_urls, names
+from ansible_collections.mlops.k8s.plugins.module_utils import http_urls, managed, names
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
-from ansible_collections.mlops.k8s.plugins.module_utils.resource import SECRET_MASK, mask_last_applied
+from ansible_collections.mlops.k8s.plugins.module_utils.service import SECRET_MASK, mask_last_applied
 
 FORMATS = ("rclone", "aws")
 PROVIDERS = ("AWS", "Minio", "GCS", "Ceph", "Other")
-MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
 _REMOTE = re.compile(r"^[A-Za-z0-9_]+\Z")
 _URL = re.compile(r"^(?P<scheme>https?)://[^/\s]+")
 
@@ -199,7 +198,7 @@ def encode(data):
 
 def build_secret(name, namespace, data, labels=None, annotations=None):
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
-    labels.update(MANAGED_BY)
+    labels.update(managed.MANAGED_BY)
     meta = {"name": name, "namespace": namespace, "labels": labels}
     if annotations:
         meta["annotations"] = {str(k): str(v) for k, v in annotations.items()}
@@ -247,8 +246,6 @@ def _public(obj):
 
 def run_storage_secret(module):
     """Create/update (or delete) the Secret; results carry key names only, never values."""
-    from ansible_collections.mlops.k8s.plugins.module_utils import managed
-
     params = module.params
     name, namespace = params["name"], params["namespace"]
     names.check_subdomain(name, "name")

@@ -4,16 +4,17 @@
 
 from __future__ import annotations
 
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
+from ansible_collections.mlops.k8s.plugins.module_utils import managed, waiter
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, WaitTimeout, ref
 from ansible_collections.mlops.k8s.plugins.module_utils.names import check_label, check_subdomain
 from ansible_collections.mlops.k8s.plugins.module_utils.quantity import format_bytes, parse_quantity
+from ansible_collections.mlops.k8s.plugins.module_utils.service import public_object
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
                              "storageclass.beta.kubernetes.io/is-default-class")
 ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
 ACCESS_MODE_ALIASES = {"RWO": "ReadWriteOnce", "ROX": "ReadOnlyMany", "RWX": "ReadWriteMany",
                        "RWOP": "ReadWriteOncePod"}
-MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops.k8s"}
 
 
 def normalize_access_modes(modes):
@@ -33,7 +34,7 @@ def build_pvc(name, namespace, size, *, access_modes, storage_class=None, volume
     if parse_quantity(size, "size") <= 0:
         raise K8sError("size must be larger than zero, got %r" % size)
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
-    labels.update(MANAGED_BY)
+    labels.update(managed.MANAGED_BY)
     meta = {"name": name, "namespace": namespace, "labels": labels}
     if annotations:
         meta["annotations"] = {str(k): str(v) for k, v in annotations.items()}
@@ -159,9 +160,6 @@ WFFC_NOTE = ("StorageClass %s has volumeBindingMode WaitForFirstConsumer: the cl
 
 
 def run_pvc(module):
-    from ansible_collections.mlops.k8s.plugins.module_utils import managed, waiter
-    from ansible_collections.mlops.k8s.plugins.module_utils.resource import public_object
-
     params = module.params
     name, namespace = params["name"], params["namespace"]
     check_subdomain(name, "name")
@@ -203,13 +201,11 @@ def run_pvc(module):
                 outcome = waiter.wait_for(client, item.resource, name, namespace, check=bound_check(),
                                           failure=lost_failure, timeout=params["wait_timeout"],
                                           description="phase Bound")
-            except K8sError as err:
-                if err.reason == "Timeout":
-                    hint = ("no StorageClass (and no default class): only a pre-created PersistentVolume can bind it"
-                            if sc is None else "check that the provisioner of StorageClass %s (%s) is running"
-                            % (class_name, sc.get("provisioner")))
-                    raise K8sError("%s; %s" % (err.msg, hint), reason="Timeout") from None
-                raise
+            except WaitTimeout as err:
+                hint = ("no StorageClass (and no default class): only a pre-created PersistentVolume can bind it"
+                        if sc is None else "check that the provisioner of StorageClass %s (%s) is running"
+                        % (class_name, sc.get("provisioner")))
+                raise WaitTimeout("%s; %s" % (err.msg, hint)) from None
             obj = public_object(outcome.object)
             extra.update(phase="Bound", waited=round(outcome.elapsed, 3))
     extra["bound"] = phase(obj) == "Bound"

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, WaitFailed, WaitTimeout, ref
+from ansible_collections.mlops.k8s.plugins.module_utils.text import compact_json, seconds, to_int
 
 ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 _MISSING = object()
@@ -124,15 +125,8 @@ def summarize(obj):
     if conds:
         parts.append("conditions: " + ", ".join(conds))
     if not parts:
-        parts.append("no status reported yet" if not status else "status: %s" % _compact(status))
+        parts.append("no status reported yet" if not status else "status: %s" % compact_json(status))
     return "; ".join(parts)
-
-
-def _compact(value, limit=300):
-    import json
-
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- checks -------------------------------------------------------------------------------------------------
@@ -143,13 +137,18 @@ def exists():
     return check
 
 
+def replaced(obj, uid):
+    """Whether ``obj`` is another object than the one with ``uid`` (the name deleted and used again)."""
+    return bool(uid) and (obj.get("metadata") or {}).get("uid") != uid
+
+
 def deleted(uid=None):
     """Done when the object is gone (or replaced by a new object with another uid)."""
 
     def check(obj):
         if obj is None:
             return True, "deleted"
-        if uid and (obj.get("metadata") or {}).get("uid") != uid:
+        if replaced(obj, uid):
             return True, "deleted (a new object with the same name exists)"
         meta = obj.get("metadata") or {}
         detail = "still exists"
@@ -189,68 +188,61 @@ def jsonpath(path, value=None):
         if actual is _MISSING:
             return False, "%s is not set; %s" % (path, summarize(obj))
         if value is None:
-            return actual not in (None, "", [], {}), "%s=%s" % (path, _compact(actual))
-        return values_equal(actual, value), "%s=%s (want %s)" % (path, _compact(actual), value)
+            return actual not in (None, "", [], {}), "%s=%s" % (path, compact_json(actual))
+        return values_equal(actual, value), "%s=%s (want %s)" % (path, compact_json(actual), value)
 
     return check
 
 
-def _int(value):
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def _deployment_status(meta, spec, status):
-    if _int(meta.get("generation")) > _int(status.get("observedGeneration")):
+    if to_int(meta.get("generation")) > to_int(status.get("observedGeneration")):
         return False, "waiting for the deployment spec update to be observed"
-    replicas = _int(spec.get("replicas", 1))
-    updated = _int(status.get("updatedReplicas"))
+    replicas = to_int(spec.get("replicas", 1))
+    updated = to_int(status.get("updatedReplicas"))
     if updated < replicas:
         return False, "%d out of %d new replicas have been updated" % (updated, replicas)
-    if _int(status.get("replicas")) > updated:
-        return False, "%d old replicas are pending termination" % (_int(status.get("replicas")) - updated)
-    available = _int(status.get("availableReplicas"))
+    if to_int(status.get("replicas")) > updated:
+        return False, "%d old replicas are pending termination" % (to_int(status.get("replicas")) - updated)
+    available = to_int(status.get("availableReplicas"))
     if available < updated:
         return False, "%d of %d updated replicas are available" % (available, updated)
     return True, "successfully rolled out"
 
 
 def _statefulset_status(meta, spec, status):  # noqa: PLR0911 - the steps of kubectl rollout status
-    observed = _int(status.get("observedGeneration"))
-    if observed == 0 or _int(meta.get("generation")) > observed:
+    observed = to_int(status.get("observedGeneration"))
+    if observed == 0 or to_int(meta.get("generation")) > observed:
         return False, "waiting for the statefulset spec update to be observed"
-    replicas = _int(spec.get("replicas", 1))
-    ready = _int(status.get("readyReplicas"))
+    replicas = to_int(spec.get("replicas", 1))
+    ready = to_int(status.get("readyReplicas"))
     if ready < replicas:
         return False, "waiting for %d pods to be ready (%d ready)" % (replicas, ready)
     strategy = spec.get("updateStrategy") or {}
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
         return True, "all replicas ready (update strategy %s)" % strategy.get("type")
-    partition = _int((strategy.get("rollingUpdate") or {}).get("partition"))
+    partition = to_int((strategy.get("rollingUpdate") or {}).get("partition"))
     if partition:
-        updated = _int(status.get("updatedReplicas"))
+        updated = to_int(status.get("updatedReplicas"))
         if updated < replicas - partition:
             return False, "waiting for partitioned roll out to finish: %d out of %d new pods have been updated" % (
                 updated, replicas - partition)
         return True, "partitioned roll out complete"
     if status.get("updateRevision") != status.get("currentRevision"):
         return False, "waiting for statefulset rolling update to complete %d pods at revision %s" % (
-            _int(status.get("updatedReplicas")), status.get("updateRevision"))
+            to_int(status.get("updatedReplicas")), status.get("updateRevision"))
     return True, "successfully rolled out"
 
 
 def _daemonset_status(meta, spec, status):
     if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
         return True, "update strategy is not RollingUpdate"
-    if _int(meta.get("generation")) > _int(status.get("observedGeneration")):
+    if to_int(meta.get("generation")) > to_int(status.get("observedGeneration")):
         return False, "waiting for the daemon set spec update to be observed"
-    desired = _int(status.get("desiredNumberScheduled"))
-    updated = _int(status.get("updatedNumberScheduled"))
+    desired = to_int(status.get("desiredNumberScheduled"))
+    updated = to_int(status.get("updatedNumberScheduled"))
     if updated < desired:
         return False, "%d out of %d new pods have been updated" % (updated, desired)
-    available = _int(status.get("numberAvailable"))
+    available = to_int(status.get("numberAvailable"))
     if available < desired:
         return False, "%d of %d updated pods are available" % (available, desired)
     return True, "successfully rolled out"
@@ -325,7 +317,7 @@ class _Wait:
         self.obj = obj
         reason = self.failure(obj) if (self.failure and obj is not None) else None
         if reason:
-            raise K8sError("%s failed: %s" % (self.what, reason), reason="Failed")
+            raise WaitFailed("%s failed: %s" % (self.what, reason))
         done, self.detail = self.check(obj)
         return done
 
@@ -336,8 +328,8 @@ class _Wait:
         return self.deadline - self.clock()
 
     def timed_out(self):
-        return K8sError("timed out after %ss waiting for %s: %s; last seen: %s"
-                        % (_fmt(self.timeout), self.what, self.description, self.detail), reason="Timeout")
+        return WaitTimeout("timed out after %ss waiting for %s: %s; last seen: %s"
+                           % (seconds(self.timeout), self.what, self.description, self.detail))
 
     def list(self):
         """Evaluate the current state; return (done, resourceVersion to watch from)."""
@@ -364,7 +356,7 @@ class _Wait:
                 continue
             meta = obj.get("metadata") or {}
             if etype == "ERROR":
-                if _int(obj.get("code")) == 410:
+                if to_int(obj.get("code")) == 410:
                     return "relist", version
                 raise K8sError("watch %s: %s %s: %s"
                                % (self.what, obj.get("code"), obj.get("reason"), obj.get("message")))
@@ -385,10 +377,12 @@ class _Wait:
             opened = self.clock()
             try:
                 outcome, version = self.watch(version)
+            except (WaitFailed, WaitTimeout):
+                raise
             except K8sError as err:
                 if err.status == 410:
                     outcome = "relist"
-                elif err.reason in ("Failed", "Timeout") or (err.status and err.status < 500 and err.status != 429):
+                elif err.status and err.status < 500 and err.status != 429:
                     raise
                 else:  # connection dropped / server error: watch again from the last version, after a pause
                     self.sleep(min(1.0, max(0.0, self.remaining())))
@@ -418,7 +412,7 @@ def _first_match(events, what, version):
         if not isinstance(obj, dict):
             continue
         if etype == "ERROR":
-            if _int(obj.get("code")) == 410:
+            if to_int(obj.get("code")) == 410:
                 return "relist", None
             raise K8sError("watch %s: %s %s: %s" % (what, obj.get("code"), obj.get("reason"), obj.get("message")))
         if etype in ("ADDED", "MODIFIED"):
@@ -444,9 +438,8 @@ def wait_for_match(client, resource, namespace=None, *, label_selector=None, fie
                 return listing["items"]
             version = (listing.get("metadata") or {}).get("resourceVersion") or "0"
         if deadline - clock() <= 0:
-            raise K8sError("timed out after %ss waiting for %s matching %s" % (
-                _fmt(timeout), what, " and ".join(x for x in (label_selector, field_selector) if x) or "anything"),
-                reason="Timeout")
+            raise WaitTimeout("timed out after %ss waiting for %s matching %s" % (
+                seconds(timeout), what, " and ".join(x for x in (label_selector, field_selector) if x) or "anything"))
         opened = clock()
         try:
             outcome, found = _first_match(
@@ -461,59 +454,3 @@ def wait_for_match(client, resource, namespace=None, *, label_selector=None, fie
         version = found
         if clock() - opened < 0.5:  # closed at once (or failed): do not spin
             sleep(min(0.5, max(0.0, deadline - clock())))
-
-
-def _fmt(seconds):
-    seconds = float(seconds)
-    return ("%d" % round(seconds)) if seconds >= 10 or seconds.is_integer() else ("%.1f" % seconds)
-
-
-# -- Argo Workflows -----------------------------------------------------------------------------------------
-WORKFLOW_DONE_PHASES = ("Succeeded", "Failed", "Error")
-
-
-def describe_workflow(obj):
-    """A one-line picture of a Workflow: phase, progress, message and the nodes still running."""
-    if obj is None:
-        return "the Workflow does not exist"
-    status = obj.get("status") or {}
-    if not status.get("phase"):
-        return ("no status yet: the Argo workflow controller has not picked it up (is a workflow-controller "
-                "running and watching namespace %s?)" % ((obj.get("metadata") or {}).get("namespace") or "default"))
-    parts = ["phase %s" % status["phase"]]
-    if status.get("progress"):
-        parts[0] += " (progress %s)" % status["progress"]
-    if status.get("message"):
-        parts.append("message %r" % status["message"])
-    running = []
-    for node in (status.get("nodes") or {}).values():
-        if not isinstance(node, dict) or node.get("type") not in ("Pod", "Suspend", "Retry"):
-            continue
-        if node.get("phase") in ("Pending", "Running") and node.get("type") != "Retry":
-            text = "%s (%s" % (node.get("displayName") or node.get("name"), node.get("phase"))
-            text += ": %s)" % node["message"] if node.get("message") else ")"
-            running.append(text)
-    if running:
-        parts.append("still running: " + ", ".join(sorted(running)))
-    return "; ".join(parts)
-
-
-def workflow_finished(uid=None):
-    """Done when the Workflow's phase is Succeeded, Failed or Error (the object with ``uid`` when given)."""
-
-    def check(obj):
-        if obj is None:
-            return False, "the Workflow does not exist"
-        if uid and (obj.get("metadata") or {}).get("uid") != uid:
-            return False, "the Workflow was replaced by another one with the same name"
-        phase = (obj.get("status") or {}).get("phase")
-        return phase in WORKFLOW_DONE_PHASES, describe_workflow(obj)
-
-    return check
-
-
-def wait_for_workflow(client, resource, name, namespace, *, uid=None, timeout=600, clock=time.monotonic,
-                      sleep=time.sleep):
-    """Watch a Workflow until it has finished (any of WORKFLOW_DONE_PHASES); K8sError reason Timeout otherwise."""
-    return wait_for(client, resource, name, namespace, check=workflow_finished(uid), timeout=timeout,
-                    description="the workflow to finish", clock=clock, sleep=sleep)

@@ -313,9 +313,11 @@ prune_skipped:
 """
 
 from ansible_collections.mlops.k8s.plugins.module_utils import labels, names
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import load_manifests, resolve, validate_manifest
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.prune import parse_kind, prune_all, resolve_prune_kinds
+from ansible_collections.mlops.k8s.plugins.module_utils.service import apply_all, delete_all, summarize_results
 
 
 def argument_spec():
@@ -356,7 +358,7 @@ def check_prune_options(module):
         raise K8sError("prune_selector %r only excludes labels, so it matches unlabelled objects too; add a "
                        "requirement the objects must meet, such as k=v, k in (a,b) or k" % selector)
     for text in params["prune_kinds"] or []:
-        res.parse_kind(text)
+        parse_kind(text)
     return requirements
 
 
@@ -371,7 +373,7 @@ def warn_unmatched(module, manifests, requirements):
 
 
 def summarize(results, pruned=None):
-    summary = res.summarize_results(results)
+    summary = summarize_results(results)
     if pruned is not None:
         summary["pruned"] = len(pruned)
     return summary
@@ -386,35 +388,35 @@ def run(module):
     pruned = [] if prune else None
     skipped = [] if prune else None
     extra = {"pruned": pruned, "prune_skipped": skipped} if prune else {}
-    manifests = res.load_manifests(params["definition"], params["src"])
+    manifests = load_manifests(params["definition"], params["src"])
     if not manifests:
         if prune:
             module.warn("no object to apply, so nothing is pruned (state=absent deletes objects)")
         return dict(extra, changed=False, results=[], summary=summarize([], pruned), msg="no object in definition/src")
     for manifest in manifests:
-        res.validate_manifest(manifest)
+        validate_manifest(manifest)
     client = module.client
     present = params["state"] == "present"
-    res.resolve(client, manifests, params["namespace"], for_delete=not present)
+    resolve(client, manifests, params["namespace"], for_delete=not present)
     prune_kinds = None
     if prune:
-        prune_kinds = res.resolve_prune_kinds(client, manifests, params["prune_kinds"])
+        prune_kinds = resolve_prune_kinds(client, manifests, params["prune_kinds"])
         warn_unmatched(module, manifests, requirements)
     done = []
     try:
         if present:
-            results = res.apply_all(
+            results = apply_all(
                 client, manifests, check_mode=module.check_mode, field_manager=params["field_manager"],
                 force_conflicts=params["force_conflicts"], want_diff=module.diff_mode, wait=params["wait"],
                 wait_timeout=params["wait_timeout"], wait_condition=params["wait_condition"], done=done,
             )
         else:
-            results = res.delete_all(
+            results = delete_all(
                 client, manifests, check_mode=module.check_mode, propagation_policy=params["delete_propagation"],
                 want_diff=module.diff_mode, wait=params["wait"], wait_timeout=params["wait_timeout"], done=done,
             )
         if prune:  # only reached when every apply (and wait) succeeded
-            res.prune_all(
+            prune_all(
                 client, manifests, results, prune_kinds, params["prune_selector"], check_mode=module.check_mode,
                 propagation_policy=params["delete_propagation"], want_diff=module.diff_mode, wait=params["wait"],
                 wait_timeout=params["wait_timeout"], done=pruned, skipped=skipped,

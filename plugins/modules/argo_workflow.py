@@ -307,9 +307,9 @@ explanation:
 """
 
 from ansible_collections.mlops.k8s.plugins.module_utils import argo
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.service import make_diff
 
 SOURCES = ("definition", "spec", "workflow_template", "cron_workflow")
 
@@ -341,7 +341,7 @@ def check_options(params):
 
 def absent(module):
     params = module.params
-    name, namespace = argo.target(params, argo.WORKFLOW)
+    name, namespace = argo.name_to_delete(params, argo.WORKFLOW)
     return argo.delete_workflow(module.client, name, namespace, check_mode=module.check_mode,
                                 want_diff=module.diff_mode, wait=params["wait"], wait_timeout=params["wait_timeout"])
 
@@ -355,12 +355,12 @@ def present(module):
     if not verified:  # check mode only: the source does not exist yet
         out = {"changed": True, "action": "created", "workflow": wf, "phase": None, "outputs": {}, "nodes": []}
         if module.diff_mode:
-            out["diff"] = res.make_diff(None, wf)
+            out["diff"] = make_diff(None, wf)
         return out
     result = argo.submit(client, wf, recreate=params["recreate"], check_mode=module.check_mode,
                          want_diff=module.diff_mode, delete_timeout=params["wait_timeout"], warn=module.warn)
-    return argo.finish(client, result, wait=params["wait"], wait_timeout=params["wait_timeout"],
-                       logs=params["logs"], log_lines=params["log_lines"], check_mode=module.check_mode)
+    return argo.wait_and_report(client, result, wait=params["wait"], wait_timeout=params["wait_timeout"],
+                                logs=params["logs"], log_lines=params["log_lines"], check_mode=module.check_mode)
 
 
 def run(module):

@@ -240,9 +240,10 @@ explanation:
 """
 
 from ansible_collections.mlops.k8s.plugins.module_utils import argo, argo_schedule
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import Manifest
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.service import apply_manifest, make_diff
 
 
 def argument_spec():
@@ -271,7 +272,7 @@ def argument_spec():
 
 def absent(module):
     params = module.params
-    name, namespace = argo.target(params, argo.CRON_WORKFLOW)
+    name, namespace = argo.name_to_delete(params, argo.CRON_WORKFLOW)
     return argo.delete(module.client, argo.CRON_WORKFLOW, name, namespace, propagation_policy="Background",
                        check_mode=module.check_mode, want_diff=module.diff_mode, wait=params["wait"],
                        wait_timeout=params["wait_timeout"])
@@ -283,13 +284,13 @@ def apply_cron(module, cron):
     if resource is None:  # check mode without the CRD
         out = {"changed": True, "action": "created", "cron_workflow": cron}
         if module.diff_mode:
-            out["diff"] = res.make_diff(None, cron)
+            out["diff"] = make_diff(None, cron)
         return out, False
-    manifest = res.Manifest(cron, "definition" if params["definition"] is not None else "options")
+    manifest = Manifest(cron, "definition" if params["definition"] is not None else "options")
     manifest.resource = resource
-    result = res.apply_manifest(module.client, manifest, check_mode=module.check_mode,
-                                field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
-                                want_diff=module.diff_mode)
+    result = apply_manifest(module.client, manifest, check_mode=module.check_mode,
+                            field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
+                            want_diff=module.diff_mode)
     out = {"changed": result["changed"], "action": result["action"], "cron_workflow": result["object"] or cron}
     if result.get("diff") is not None:
         out["diff"] = result["diff"]
@@ -302,8 +303,8 @@ def submit_now(module, cron_obj):
     wf = argo.workflow_from_cron(cron_obj)
     argo.validate_workflow(wf)
     result = argo.submit(module.client, wf, check_mode=module.check_mode, warn=module.warn)
-    return argo.finish(module.client, result, wait=params["wait"], wait_timeout=params["wait_timeout"],
-                       check_mode=module.check_mode)
+    return argo.wait_and_report(module.client, result, wait=params["wait"], wait_timeout=params["wait_timeout"],
+                                check_mode=module.check_mode)
 
 
 def run(module):

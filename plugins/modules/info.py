@@ -130,10 +130,10 @@ api_found:
 """
 
 from ansible_collections.mlops.k8s.plugins.module_utils import names, waiter
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.args import output_spec
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.service import present_object
 
 
 def argument_spec():
@@ -184,7 +184,7 @@ def run(module):
         if not items and params["wait"]:
             items = _wait_for_any(client, resource, params)
     return {"changed": False, "api_found": True, "resources": [
-        res.present_object(i, params["reveal_secrets"], params["hide_fields"]) for i in items]}
+        present_object(i, params["reveal_secrets"], params["hide_fields"]) for i in items]}
 
 
 def _wait_for_any(client, resource, params):

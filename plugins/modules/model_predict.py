@@ -450,10 +450,10 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.mlops.k8s.plugins.module_utils import args as k8s_args
 from ansible_collections.mlops.k8s.plugins.module_utils import predict, predict_batch
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
-from ansible_collections.mlops.k8s.plugins.module_utils.module import _AnsibleModule as AnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.module import MlopsModule
 
-# AnsibleModule (above) is the collection's: it masks an inline kubeconfig's credentials from the start and refuses
-# non-mapping values of options with suboptions with a message
+# MlopsModule (above) masks an inline kubeconfig's credentials from the start and refuses non-mapping values of
+# options with suboptions with a message
 SELDON_GROUP_VERSION = "machinelearning.seldon.io/v1"
 # options of this module that the Kubernetes connection options also have: here they are about the model's URL
 OWN_OPTIONS = ("validate_certs", "request_timeout")
@@ -637,9 +637,9 @@ def _run_batch(params, answer, body, headers, url, proxy, proxy_path, expect, se
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("payload", "data"), ("payload", "inputs"),
-                                               ("payload", "str_data"), ("payload", "json_data")])
+    module = MlopsModule(argument_spec(), supports_check_mode=True,
+                         mutually_exclusive=[("payload", "data"), ("payload", "inputs"),
+                                             ("payload", "str_data"), ("payload", "json_data")])
     try:
         failed, result = run(module.params)
     except predict.PredictError as err:

@@ -306,7 +306,7 @@ def main():
     for warning in result.pop("warnings"):
         module.warn(warning)
     diff = result.pop("diff")
-    if module._diff:
+    if module.diff_mode:
         result["diff"] = diff
     module.exit_json(**result)
 

@@ -527,9 +527,15 @@ import os
 import tempfile
 
 from ansible_collections.mlops.k8s.plugins.module_utils import limits, names, seldon
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import (
+    Manifest,
+    default_namespace,
+    load_manifests,
+    validate_manifest,
+)
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.service import apply_manifest, delete_manifest, public_object
 
 NODE_OPTIONS = {
     "implementation": {"type": "str"},
@@ -623,7 +629,7 @@ def _clean_predictor(pred):
 def desired_object(params):
     """The SeldonDeployment to apply or render, from a definition or from the friendly options."""
     if params["definition"] is not None:
-        manifests = res.load_manifests(params["definition"])
+        manifests = load_manifests(params["definition"])
         if len(manifests) != 1:
             raise K8sError("definition must hold exactly one SeldonDeployment (got %d objects)" % len(manifests))
         obj = manifests[0].obj
@@ -695,13 +701,13 @@ def present(module, obj):
             return {"changed": True, "action": "created", "resource": obj, "state": None,
                     "endpoints": seldon.endpoints(obj), "msg": crd_missing_message()}
         raise K8sError(crd_missing_message(), status=404)
-    manifest = res.validate_manifest(res.Manifest(obj, "definition" if params["definition"] else "predictors"))
+    manifest = validate_manifest(Manifest(obj, "definition" if params["definition"] else "predictors"))
     manifest.resource = resource
-    res.default_namespace(manifest, params["namespace"])
+    default_namespace(manifest, params["namespace"])
     live = client.get(resource, manifest.name, manifest.namespace)
-    result = res.apply_manifest(client, manifest, check_mode=module.check_mode,
-                                field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
-                                want_diff=module.diff_mode)
+    result = apply_manifest(client, manifest, check_mode=module.check_mode,
+                            field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
+                            want_diff=module.diff_mode)
     applied = result["object"] or obj
     out = {"changed": result["changed"], "action": result["action"], "resource": applied,
            "state": seldon.state_of(applied), "endpoints": seldon.endpoints(applied)}
@@ -716,11 +722,11 @@ def present(module, obj):
                                             fail_fast=params["fail_fast"],
                                             crashloop_restarts=params["crashloop_restarts"])
         except seldon.SeldonError as err:
-            failed = res.public_object(err.object) if err.object else applied
+            failed = public_object(err.object) if err.object else applied
             module.fail_json(msg=err.msg, reason=err.reason, explanation=err.explanation, changed=out["changed"],
                              action=out["action"], resource=failed, state=seldon.state_of(failed),
                              endpoints=out["endpoints"])
-        out["resource"] = res.public_object(outcome.object)
+        out["resource"] = public_object(outcome.object)
         out["state"] = seldon.state_of(outcome.object)
         out["endpoints"] = seldon.endpoints(outcome.object)
         out["waited"] = round(outcome.elapsed, 3)
@@ -739,12 +745,12 @@ def absent(module):
     if not name:
         raise K8sError("name is required to delete a SeldonDeployment")
     resource = client.find_resource(seldon.API_VERSION, seldon.KIND)
-    manifest = res.Manifest({"apiVersion": seldon.API_VERSION, "kind": seldon.KIND,
-                             "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
+    manifest = Manifest({"apiVersion": seldon.API_VERSION, "kind": seldon.KIND,
+                         "metadata": {"name": name, "namespace": namespace or "default"}}, "name")
     manifest.resource = resource
-    result = res.delete_manifest(client, manifest, check_mode=module.check_mode,
-                                 propagation_policy=params["delete_propagation"], want_diff=module.diff_mode,
-                                 wait=params["wait"], wait_timeout=params["wait_timeout"])
+    result = delete_manifest(client, manifest, check_mode=module.check_mode,
+                             propagation_policy=params["delete_propagation"], want_diff=module.diff_mode,
+                             wait=params["wait"], wait_timeout=params["wait_timeout"])
     out = {"changed": result["changed"], "action": result["action"]}
     if result.get("note"):
         out["msg"] = result["note"]

@@ -191,6 +191,7 @@ secret:
 """
 
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.s3 import S3_CREDENTIAL_KEYS, s3_auth_argument_spec
 from ansible_collections.mlops.k8s.plugins.module_utils.storage_secrets import FORMATS, PROVIDERS, run_storage_secret
 
 
@@ -202,12 +203,7 @@ def argument_spec():
         "remote": {"type": "str", "default": "s3"},
         "provider": {"type": "str", "choices": list(PROVIDERS)},
         "env_auth": {"type": "bool", "default": False},
-        "access_key": {"type": "str", "aliases": ["aws_access_key_id", "aws_access_key"], "no_log": True},
-        "secret_key": {"type": "str", "aliases": ["aws_secret_access_key", "aws_secret_key"], "no_log": True},
-        "session_token": {"type": "str", "aliases": ["aws_session_token"], "no_log": True},
-        "profile": {"type": "str", "aliases": ["aws_profile"]},
-        "region": {"type": "str", "aliases": ["aws_region"]},
-        "endpoint_url": {"type": "str", "aliases": ["aws_endpoint_url", "s3_url"]},
+        **s3_auth_argument_spec(S3_CREDENTIAL_KEYS),
         "use_ssl": {"type": "bool"},
         "labels": {"type": "dict"},
         "annotations": {"type": "dict"},

@@ -149,10 +149,10 @@ message:
 """
 
 from ansible_collections.mlops.k8s.plugins.module_utils import limits, names, waiter
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
 from ansible_collections.mlops.k8s.plugins.module_utils.args import CONDITION_SPEC, output_spec
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.module import K8sAnsibleModule
+from ansible_collections.mlops.k8s.plugins.module_utils.service import present_object
 
 
 def argument_spec():
@@ -214,7 +214,7 @@ def run(module):
                               timeout=params["timeout"], description=description)
     obj = None
     if params["for"] != "delete":
-        obj = res.present_object(outcome.object, params["reveal_secrets"], params["hide_fields"])
+        obj = present_object(outcome.object, params["reveal_secrets"], params["hide_fields"])
     return {"changed": False, "object": obj, "elapsed": round(outcome.elapsed, 3), "message": outcome.detail}
 
 

@@ -47,7 +47,7 @@ class Client:
             audit.record(user=self.user.name, verb=verb, method=method, path=self._path(kind, ns, name, sub),
                          query=f"fieldManager={self.manager}", dry_run=False, status=code)
 
-    def _do(self, verb, method, kind, ns, name, sub, fn, ok):  # noqa: PLR0917 - one reconcile step, kept in one place like the real controller
+    def _do(self, verb, method, kind, ns, name, *, sub="", fn, ok):
         try:
             out = fn()
         except ApiError as e:
@@ -66,15 +66,16 @@ class Client:
     # writes
     def create(self, key: Key, ns: str, body: dict) -> dict:
         kind = self.kind(key)
-        return self._do("create", "POST", kind, ns, "", "",
-                        lambda: self.objects.create(kind, ns, body, self.ctx()), 201)
+        return self._do("create", "POST", kind, ns, "",
+                        fn=lambda: self.objects.create(kind, ns, body, self.ctx()), ok=201)
 
     def update(self, key: Key, obj: dict, sub: str = "") -> dict:
         kind = self.kind(key)
         m = obj["metadata"]
-        return self._do("update", "PUT", kind, m.get("namespace", ""), m["name"], sub,
-                        lambda: self.objects.update(kind, m.get("namespace", ""), m["name"], obj, self.ctx(), sub=sub),
-                        200)
+        return self._do("update", "PUT", kind, m.get("namespace", ""), m["name"], sub=sub,
+                        fn=lambda: self.objects.update(kind, m.get("namespace", ""), m["name"], obj, self.ctx(),
+                                                       sub=sub),
+                        ok=200)
 
     def update_status(self, key: Key, obj: dict) -> dict:
         return self.update(key, obj, "status")
@@ -88,8 +89,8 @@ class Client:
         if grace is not None:
             opts["gracePeriodSeconds"] = grace
         try:
-            self._do("delete", "DELETE", kind, ns, name, "", lambda: self.objects.delete(kind, ns, name, opts,
-                                                                                         self.ctx()), 200)
+            self._do("delete", "DELETE", kind, ns, name,
+                     fn=lambda: self.objects.delete(kind, ns, name, opts, self.ctx()), ok=200)
         except ApiError as e:
             if e.code not in (404, 409):
                 raise

@@ -5,6 +5,10 @@ logs. Runner/endpoint hooks for later components: sandbox/controllers/runtime.py
 Admin endpoints (admin token only):
   GET  /sandbox/v1/controllers                 -> {"items": [{"name", "delay", ...settings, "errors", "queued"}]}
   POST /sandbox/v1/controllers/<name>          {"delay": 2.0, "ready_delay": ...} -> the controller's settings
+  GET  /sandbox/v1/controllers/<name>/<namespace>/<object>
+                                               -> {"namespace", "name", "reconciles": finished reconcile calls,
+                                                   "resourceVersion": the newest one such a call began with}
+                                                  ("-" is the namespace of a cluster-scoped object)
   GET  /sandbox/v1/endpoints                   -> {"items": [{"namespace", "pod", "containerPort", "host", "port"}]}
   POST /sandbox/v1/endpoints                   {"namespace", "pod", "containerPort", "host", "port"}
   DELETE /sandbox/v1/endpoints/<ns>/<pod>
@@ -81,6 +85,11 @@ class ControllerManager:
         if c is None:
             raise ApiError(404, f'controller "{parts[0]}" not found (known: {sorted(self.sb.controllers)})',
                            "NotFound")
+        if req.method == "GET" and len(parts) == 3:
+            ns = "" if parts[1] == "-" else parts[1]
+            key = (ns, parts[2])
+            return _resp(200, {"namespace": ns, "name": parts[2], "reconciles": c.reconciles.get(key, 0),
+                               "resourceVersion": str(c.reconciled_versions.get(key, 0))})
         if req.method == "GET":
             return _resp(200, c.describe())
         if req.method not in ("POST", "PUT", "PATCH"):

@@ -297,7 +297,7 @@ class DeploymentController(Controller):
                                uid=rs["metadata"]["uid"])
 
     # -- status --
-    def _status(self, d, new_rs, old, created):  # noqa: PLR0915 - one reconcile step, kept in one place like the real controller
+    def _status(self, d, new_rs, old, created):  # noqa: PLR0915 - the Deployment status fields and conditions computed together, as the deployment controller does
         ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
         all_rs = ([new_rs] if new_rs else []) + old
         replicas = int(d["spec"].get("replicas", 1))
@@ -319,7 +319,7 @@ class DeploymentController(Controller):
         deadline = d["spec"].get("progressDeadlineSeconds")
         requeue = None
 
-        def change(o):  # noqa: PLR0912 - one reconcile step, kept in one place like the real controller
+        def change(o):  # noqa: PLR0912 - one branch per Deployment condition rule (Available, Progressing, paused, deadline exceeded)
             nonlocal requeue
             st = o.setdefault("status", {})
             st["observedGeneration"] = gen

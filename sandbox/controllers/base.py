@@ -199,6 +199,11 @@ class Controller:
         self._watcher = None
         self._thread: threading.Thread | None = None
         self.errors = 0
+        # per (namespace, name): finished reconcile calls, and the newest resourceVersion of the primary object a
+        # finished call began with. A test waits for them to know the controller has looked at a state of the
+        # object (and so that what it did not do for that state will not happen).
+        self.reconciles: dict[tuple[str, str], int] = {}
+        self.reconciled_versions: dict[tuple[str, str], int] = {}
 
     # -- queue --
     def enqueue(self, ns: str, name: str, after: float = 0.0) -> None:
@@ -252,7 +257,7 @@ class Controller:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _run(self) -> None:  # noqa: PLR0912 - one reconcile step, kept in one place like the real controller
+    def _run(self) -> None:  # noqa: PLR0912 - the controller's one event loop: drain watch events, resync, work the due queue, requeue on conflicts and errors
         last_resync = time.monotonic()
         wait = 0.0
         while not self._stopping.is_set():
@@ -276,6 +281,7 @@ class Controller:
                     return
                 if self.delay:
                     time.sleep(self.delay)
+                version = self._version_of(ns, name)
                 try:
                     again = self.reconcile(ns, name)
                     if again is not None:
@@ -291,8 +297,23 @@ class Controller:
                     self.errors += 1
                     log.exception("%s: reconcile %s/%s failed", self.name, ns, name)
                     self.enqueue(ns, name, 1.0)
+                finally:
+                    with self._lock:
+                        self.reconciles[(ns, name)] = self.reconciles.get((ns, name), 0) + 1
+                        self.reconciled_versions[(ns, name)] = max(version,
+                                                                   self.reconciled_versions.get((ns, name), 0))
             if items:
                 wait = 0.0
+
+    def _version_of(self, ns: str, name: str) -> int:
+        """The resourceVersion of the primary object as a reconcile begins (0 when unknown): never raises."""
+        if not name or self.primary == ("", ""):
+            return 0
+        try:
+            seen = self.store.get(self.primary, ns, name)
+            return int(((seen or {}).get("metadata") or {}).get("resourceVersion") or 0)
+        except Exception:   # a store that cannot answer (an informer not synced): the count still tells
+            return 0
 
     def reconcile(self, ns: str, name: str) -> float | None:  # returns seconds to requeue after, or None
         raise NotImplementedError

@@ -57,7 +57,7 @@ class JobController(Controller):
             if ref and ref.get("kind") == "Job":
                 yield m.get("namespace", ""), ref["name"]
 
-    def reconcile(self, ns: str, name: str):  # noqa: PLR0912, PLR0915 - one reconcile step, kept in one place like the real controller
+    def reconcile(self, ns: str, name: str):  # noqa: PLR0912, PLR0915 - the steps of the Job controller's syncJob (pods, completions, failures, deadline, status), in its order
         job = self.client.get(JOBS, ns, name)
         if job is None or job["metadata"].get("deletionTimestamp"):
             return None
@@ -193,7 +193,7 @@ class CronJobController(Controller):
             if ref and ref.get("kind") == "CronJob":
                 yield m.get("namespace", ""), ref["name"]
 
-    def reconcile(self, ns: str, name: str):  # noqa: PLR0912, PLR0915 - one reconcile step, kept in one place like the real controller
+    def reconcile(self, ns: str, name: str):  # noqa: PLR0912, PLR0915 - the steps of the CronJob controller's sync (history, missed schedules, concurrency policy, suspend), in its order
         cj = self.client.get(CRONJOBS, ns, name)
         if cj is None or cj["metadata"].get("deletionTimestamp"):
             return None

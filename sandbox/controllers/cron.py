@@ -1,6 +1,7 @@
 """Standard 5-field cron schedules (as CronJob's spec.schedule): lists, ranges, steps, month/day names,
 @yearly/@monthly/@weekly/@daily/@hourly and @every <duration>. Day-of-month and day-of-week combine with OR when
-both are restricted, as in Vixie cron."""
+both are restricted, as in Vixie cron. Day-of-week is 0-6 (Sunday is 0 only): 7 is refused, as the parser both the
+Kubernetes CronJob controller and Argo's CronWorkflow controller use (robfig/cron v3, bounds 0-6) refuses it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ _MONTHS = {m: i + 1 for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "j
 _DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 _MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
            "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
-_BOUNDS = [(0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 7, _DAYS)]
+_BOUNDS = [(0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 6, _DAYS)]
 
 
 class CronError(ValueError):
@@ -69,7 +70,7 @@ class Schedule:
             raise CronError(f"expected exactly 5 fields, found {len(parts)}: {expr}")
         fields = [_field(p, lo, hi, names) for p, (lo, hi, names) in zip(parts, _BOUNDS, strict=True)]
         (self.minutes, _), (self.hours, _), (self.dom, self.dom_star), (self.months, _), (dow, self.dow_star) = fields
-        self.dow = {d % 7 for d in dow}
+        self.dow = dow
 
     def _day_ok(self, t: dt.datetime) -> bool:
         dom_ok = t.day in self.dom

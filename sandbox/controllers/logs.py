@@ -34,7 +34,7 @@ class PodLogs:
     def __init__(self, sandbox):
         self.sb = sandbox
 
-    def __call__(self, ns: str, name: str, query: dict):  # noqa: PLR0912 - one reconcile step, kept in one place like the real controller
+    def __call__(self, ns: str, name: str, query: dict):  # noqa: PLR0912 - one branch per option of the kubelet's log endpoint (container, previous, since, tail, limit, follow)
         pod = self.sb.store.get(PODS, ns, name)
         if pod is None:
             from ..machinery.errors import not_found
@@ -86,10 +86,10 @@ class PodLogs:
         if query.get("follow") not in ("true", "1"):
             return head
         return Response(200, content_type="text/plain", stream=self._follow(ns, name, pod["metadata"]["uid"], path,
-                                                                            offset, head, timestamps, at_start,
-                                                                            limit))
+                                                                            offset, head=head, timestamps=timestamps,
+                                                                            at_start=at_start, limit=limit))
 
-    def _follow(self, ns, name, uid, path, offset, head, timestamps, at_start, limit):  # noqa: PLR0917 - one reconcile step, kept in one place like the real controller
+    def _follow(self, ns, name, uid, path, offset, *, head, timestamps, at_start, limit):
         sent = 0
         if head:
             yield head

@@ -39,7 +39,7 @@ class EndpointsController(Controller):
             if sel and any(all(lb.get(k) == v for k, v in sel.items()) for lb in labels):
                 yield ns, svc["metadata"]["name"]
 
-    def reconcile(self, ns: str, name: str):  # noqa: PLR0912 - one reconcile step, kept in one place like the real controller
+    def reconcile(self, ns: str, name: str):  # noqa: PLR0912 - the Endpoints controller's sync: one branch per pod and port case it distinguishes
         svc = self.client.get(SERVICES, ns, name)
         ep = self.client.get(ENDPOINTS, ns, name)
         if svc is None or svc["metadata"].get("deletionTimestamp"):

@@ -105,7 +105,7 @@ class Kubelet(Controller):
         if keep_uid is None:
             self.endpoints.unregister_pod(ns, name)
 
-    def reconcile(self, ns: str, name: str):  # noqa: PLR0911 - one reconcile step, kept in one place like the real controller
+    def reconcile(self, ns: str, name: str):  # noqa: PLR0911 - one return per pod stage the kubelet sync handles (gone, terminating, unscheduled, finished, running, starting)
         pod = self.client.get(PODS, ns, name)
         if pod is None:
             self._forget(ns, name)

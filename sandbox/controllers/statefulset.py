@@ -33,7 +33,7 @@ class StatefulSetController(Controller):
             if ref and ref.get("kind") == "StatefulSet":
                 yield m.get("namespace", ""), ref["name"]
 
-    def reconcile(self, ns: str, name: str):  # noqa: PLR0912, PLR0915 - one reconcile step, kept in one place like the real controller
+    def reconcile(self, ns: str, name: str):  # noqa: PLR0912, PLR0915 - the steps of the StatefulSet controller's sync (ordinals, scale, rolling update, status) in its order
         sts = self.client.get(STS, ns, name)
         if sts is None or sts["metadata"].get("deletionTimestamp"):
             return None

@@ -100,7 +100,7 @@ class PersistentVolumeController(Controller):
         for pv in self.client.list(PVS):
             self.enqueue("", "pv:" + pv["metadata"]["name"])
 
-    def reconcile(self, ns: str, name: str):  # noqa: PLR0911 - one reconcile step, kept in one place like the real controller
+    def reconcile(self, ns: str, name: str):  # noqa: PLR0911 - one return per outcome of the PV controller's sync of a claim (gone, deleted, bound, no class, static volume, external provisioner, WaitForFirstConsumer, provision)
         if not ns and name.startswith("pv:"):
             return self._volume(name[3:])
         pvc = self.client.get(PVCS, ns, name)
@@ -173,7 +173,7 @@ class PersistentVolumeController(Controller):
         return None
 
     # -- binding --
-    def _fits(self, pvc: dict, pv: dict) -> bool:  # noqa: PLR0911 - one reconcile step, kept in one place like the real controller
+    def _fits(self, pvc: dict, pv: dict) -> bool:  # noqa: PLR0911 - one return per binding rule the PV controller checks (class, access modes, volume mode, size, selector)
         ps, cs = pv["spec"], pvc["spec"]
         if (ps.get("storageClassName") or "") != (cs.get("storageClassName") or ""):
             return False
@@ -247,7 +247,7 @@ class PersistentVolumeController(Controller):
         self.client.mutate(PVCS, pvc["metadata"]["namespace"], pvc["metadata"]["name"],
                            lambda o: o.setdefault("status", {}).__setitem__("phase", phase), "status")
 
-    def _provision(self, pvc: dict, sc: dict):  # noqa: PLR0911 - one reconcile step, kept in one place like the real controller
+    def _provision(self, pvc: dict, sc: dict):  # noqa: PLR0911 - one return per reason a provisioner refuses a claim, each with its own ProvisioningFailed event
         m, spec = pvc["metadata"], pvc["spec"]
         ns, name = m["namespace"], m["name"]
         cls = sc["metadata"]["name"]

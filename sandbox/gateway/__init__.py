@@ -95,7 +95,7 @@ class Gateway:
                 self._table = RouteTable(collect(self.store))
             return self._table
 
-    def backends(self, mp: Mapping) -> list[tuple[str, str, int]]:  # noqa: PLR0912 - one reconcile step, kept in one place like the real controller
+    def backends(self, mp: Mapping) -> list[tuple[str, str, int]]:  # noqa: PLR0912 - one branch per form of a Mapping's service (scheme, IP, name[.namespace], ExternalName) and per step of its port and endpoint lookup
         """(scheme, host, port) candidates for a Mapping's service; raises NoUpstream."""
         svc = mp.service.strip()
         scheme = "http"
@@ -255,7 +255,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         timeout = mp.timeout_ms / 1000 if mp.timeout_ms else None
         try:
-            status, rheaders, data = _forward(scheme, host, port, self.command, new_path, fwd, body, timeout)
+            status, rheaders, data = _forward(scheme, host, port, self.command, new_path, headers=fwd, body=body,
+                                              timeout=timeout)
         except TimeoutError:
             self._reply(504, b"upstream request timeout")
             return
@@ -273,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
             scheme, host, port = gw.choose(mp)
             shadow_headers = [(k, f"{v}-shadow" if k == "Host" else v) for k, v in fwd]
             _forward(scheme, host, port, self.command, mp.rewritten(pth) + (f"?{qs}" if qs else ""),
-                     shadow_headers, body, mp.timeout_ms / 1000 if mp.timeout_ms else None)
+                     headers=shadow_headers, body=body, timeout=mp.timeout_ms / 1000 if mp.timeout_ms else None)
             gw.stats["shadowed"] += 1
         except (NoUpstream, OSError) as e:
             log.debug("shadow to %s failed: %s", mp.service, e)
@@ -281,7 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
-def _forward(scheme, host, port, method, path, headers, body, timeout):  # noqa: PLR0917 - one reconcile step, kept in one place like the real controller
+def _forward(scheme, host, port, method, path, *, headers, body, timeout):
     conn_cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
     conn = conn_cls(host, port, timeout=timeout)
     try:

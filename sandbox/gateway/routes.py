@@ -42,7 +42,7 @@ class Mapping:
     def group(self) -> tuple:
         return (self.prefix, self.prefix_regex, tuple(sorted(self.headers.items())), self.host, self.method)
 
-    def matches(self, path: str, method: str, headers: dict, host: str) -> bool:  # noqa: PLR0911 - one reconcile step, kept in one place like the real controller
+    def matches(self, path: str, method: str, headers: dict, host: str) -> bool:  # noqa: PLR0911 - one return per Mapping match rule (prefix or regex, method, host, headers)
         if self.prefix_regex:
             try:
                 if not re.fullmatch(self.prefix, path):

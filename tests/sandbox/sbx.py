@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 MERGE = "application/merge-patch+json"
@@ -20,3 +21,16 @@ def call(sandbox, method, path, obj=None, *, content_type="application/json", to
         return code, json.loads(data) if data else None
     except ValueError:
         return code, data.decode(errors="replace")
+
+
+def wait_for(fn, timeout=60.0, interval=0.1, what="condition"):
+    """Call ``fn`` until it returns something true and return that; fail the test after ``timeout`` seconds,
+    naming ``what`` and the last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")

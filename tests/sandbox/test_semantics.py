@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from sbx import MERGE, call
+from sbx import MERGE, call, wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -15,15 +15,6 @@ CM = "/api/v1/namespaces/{ns}/configmaps"
 
 def _cm(name, **extra):
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **extra}, "data": {"a": "1"}}
-
-
-def _eventually(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def _status(body, code, reason):
@@ -135,25 +126,25 @@ def test_owner_references_garbage_collection(sandbox, ns):
         assert call(sandbox, "POST", base, _cm(n, ownerReferences=[ref]))[0] == 201
     # orphan: dependents stay and lose the reference
     code, _ = call(sandbox, "DELETE", base + "/owner", {"propagationPolicy": "Orphan"})
-    assert _eventually(lambda: call(sandbox, "GET", base + "/owner")[0] == 404)
-    assert _eventually(lambda: not call(sandbox, "GET", base + "/dep1")[1]["metadata"].get("ownerReferences"))
+    wait_for(lambda: call(sandbox, "GET", base + "/owner")[0] == 404, 10)
+    wait_for(lambda: not call(sandbox, "GET", base + "/dep1")[1]["metadata"].get("ownerReferences"), 10)
     # background: owner gone -> dependents deleted
     owner = call(sandbox, "POST", base, _cm("owner2"))[1]
     ref = dict(ref, name="owner2", uid=owner["metadata"]["uid"])
     call(sandbox, "POST", base, _cm("dep3", ownerReferences=[ref]))
     call(sandbox, "DELETE", base + "/owner2")
-    assert _eventually(lambda: call(sandbox, "GET", base + "/dep3")[0] == 404)
+    wait_for(lambda: call(sandbox, "GET", base + "/dep3")[0] == 404, 10)
     # foreground: owner waits (foregroundDeletion finalizer) until its dependents are gone
     owner = call(sandbox, "POST", base, _cm("owner3"))[1]
     ref = dict(ref, name="owner3", uid=owner["metadata"]["uid"])
     call(sandbox, "POST", base, _cm("dep4", ownerReferences=[ref], finalizers=["example.com/slow"]))
     code, body = call(sandbox, "DELETE", base + "/owner3", {"propagationPolicy": "Foreground"})
     assert code == 200 and "foregroundDeletion" in body["metadata"]["finalizers"]
-    assert _eventually(lambda: call(sandbox, "GET", base + "/dep4")[1]["metadata"].get("deletionTimestamp"))
+    wait_for(lambda: call(sandbox, "GET", base + "/dep4")[1]["metadata"].get("deletionTimestamp"), 10)
     time.sleep(0.3)
     assert call(sandbox, "GET", base + "/owner3")[0] == 200
     call(sandbox, "PATCH", base + "/dep4", {"metadata": {"finalizers": None}}, content_type=MERGE)
-    assert _eventually(lambda: call(sandbox, "GET", base + "/owner3")[0] == 404)
+    wait_for(lambda: call(sandbox, "GET", base + "/owner3")[0] == 404, 10)
 
 
 def test_namespace_termination(sandbox):
@@ -165,11 +156,11 @@ def test_namespace_termination(sandbox):
     code, body = call(sandbox, "POST", CM.format(ns="doomed"), _cm("late"))
     _status(body, 403, "Forbidden")
     assert "unable to create new content in namespace doomed because it is being terminated" in body["message"]
-    assert _eventually(lambda: call(sandbox, "GET", CM.format(ns="doomed") + "/c1")[0] == 404, 2)
+    wait_for(lambda: call(sandbox, "GET", CM.format(ns="doomed") + "/c1")[0] == 404, 2)
     assert call(sandbox, "GET", "/api/v1/namespaces/doomed")[0] == 200  # c2 still holds it
     call(sandbox, "PATCH", CM.format(ns="doomed") + "/c2", {"metadata": {"finalizers": []}},
          content_type=MERGE)
-    assert _eventually(lambda: call(sandbox, "GET", "/api/v1/namespaces/doomed")[0] == 404, 2)
+    wait_for(lambda: call(sandbox, "GET", "/api/v1/namespaces/doomed")[0] == 404, 2)
 
 
 def test_initial_namespaces_and_discovery(sandbox):
@@ -223,7 +214,7 @@ def test_legacy_token_secret_and_whoami(sandbox, ns):
         "metadata": {"name": "ci-token", "annotations": {"kubernetes.io/service-account.name": "ci"}},
         "type": "kubernetes.io/service-account-token"})
     path = f"/api/v1/namespaces/{ns}/secrets/ci-token"
-    assert _eventually(lambda: "token" in (call(sandbox, "GET", path)[1].get("data") or {}), 5)
+    wait_for(lambda: "token" in (call(sandbox, "GET", path)[1].get("data") or {}), 5)
     import base64
     token = base64.b64decode(call(sandbox, "GET", path)[1]["data"]["token"]).decode()
     code, body = call(sandbox, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
@@ -247,7 +238,7 @@ def test_pod_log_and_legacy_watch_path(sandbox, ns):
     logs = lambda: sandbox.request("GET", f"/api/v1/namespaces/{ns}/pods/p/log")  # noqa: E731
     code, _, data = logs()
     assert code == 200 or (code == 400 and b"is waiting to start: ContainerCreating" in data), data
-    assert _eventually(lambda: logs()[0] == 200, 15)
+    wait_for(lambda: logs()[0] == 200, 15)
     code, _, data = sandbox.request("GET", f"/api/v1/watch/namespaces/{ns}/pods?timeoutSeconds=1")
     events = [json.loads(line) for line in data.splitlines() if line.strip()]
     assert code == 200 and (events[0]["type"], events[0]["object"]["metadata"]["name"]) == ("ADDED", "p")
@@ -267,7 +258,7 @@ def test_pod_binding_and_eviction(sandbox, ns):
     code, body = call(sandbox, "POST", base + "/eviction", {"apiVersion": "policy/v1", "kind": "Eviction",
                                                             "metadata": {"name": "e"}})
     assert code == 201 and body["status"] == "Success"
-    assert _eventually(lambda: call(sandbox, "GET", base)[0] == 404)
+    wait_for(lambda: call(sandbox, "GET", base)[0] == 404, 10)
 
 
 def test_unknown_fields_of_builtin_kinds(sandbox, ns):

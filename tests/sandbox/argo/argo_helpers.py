@@ -4,10 +4,10 @@ a workflow-controller Deployment that turns the sandbox's Argo controllers on, a
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
+from sbx import wait_for
 
 GROUP = "argoproj.io"
 ARGO_NS = "argo"
@@ -33,17 +33,6 @@ def apply(sandbox, path, obj):
                      content_type="application/apply-patch+yaml")
     assert code in (200, 201), (code, out)
     return out
-
-
-def wait_for(fn, timeout=60.0, interval=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def crd(kind, plural, scope):

@@ -23,10 +23,10 @@ from argo_helpers import (
     controller_deployment,
     crd,
     submit,
-    wait_for,
     wait_phase,
     workflow_path,
 )
+from sbx import wait_for
 
 from sandbox.argo import common
 from sandbox.controllers.runtime import ContainerStatus, RunStatus
@@ -111,6 +111,7 @@ def argo_sb(tmp_path_factory):
     sb.start()
     ctrl = WorkflowController(sb)
     ctrl.start()
+    sb.controllers[ctrl.name] = ctrl  # for SandboxHandle.reconciles
     runner = FakeStepRunner(sb)
     sb.pod_runners.register(runner, priority=100)
     handle = SandboxHandle(sb.info())
@@ -392,7 +393,8 @@ def test_gating_on_the_controller_deployment_scope(env):
           controller_deployment(["--namespaced", "--managed-namespace", "elsewhere"]))
     try:
         submit(handle, ns, wf("ignored", "main", [container("main")]))
-        time.sleep(2)
+        wait_for(lambda: handle.reconciles("argo-workflow-controller", ns, "ignored"), 30,
+                 what="the workflow controller to look at the Workflow")
         assert not call(handle, "GET", workflow_path(ns, "ignored"))[1].get("status")
     finally:
         apply(handle, "/apis/apps/v1/namespaces/argo/deployments", controller_deployment())

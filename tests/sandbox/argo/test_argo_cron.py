@@ -13,9 +13,11 @@ import time
 import uuid
 
 import pytest
-from argo_helpers import GROUP, call, wait_for, workflow_path
+from argo_helpers import GROUP, call, workflow_path
+from sbx import wait_for
 
 ARGO_USER = "system:serviceaccount:argo:argo"
+CRON_CONTROLLER = "argo-cron-controller"
 LABEL_CRON = "workflows.argoproj.io/cron-workflow"
 ANN_SCHEDULED = "workflows.argoproj.io/scheduled-time"
 ANN_LAST_USED = "cronworkflows.argoproj.io/last-used-schedule"
@@ -71,6 +73,23 @@ def wait_status(sandbox, ns, name, pred, what, timeout=30):
         c = get_cron(sandbox, ns, name)
         return c if pred(c.get("status") or {}) else None
     return wait_for(reached, timeout, what=what)
+
+
+def settled(sandbox, ns, name):
+    """Touch the CronWorkflow (an annotation) and wait until the cron controller has finished a reconcile that
+    began with that version of it: what the controller does for the current state, it has done."""
+    touched = patch_cron(sandbox, ns, name, {"metadata": {"annotations": {"test.mlops.k8s/touch": uuid.uuid4().hex}}})
+    version = int(touched["metadata"]["resourceVersion"])
+    wait_for(lambda: int(sandbox.reconciled(CRON_CONTROLLER, ns, name)["resourceVersion"]) >= version, 15,
+             what=f"the cron controller to reconcile {ns}/{name} at resourceVersion {version}")
+
+
+def ticks_evaluated(sandbox, ns, name, count):
+    """Wait until the cron controller has finished ``count`` more reconciles of the CronWorkflow: it arms itself
+    for each tick of the schedule, so with ``@every 1s`` that many ticks have come and been decided on."""
+    seen = sandbox.reconciles(CRON_CONTROLLER, ns, name)
+    wait_for(lambda: sandbox.reconciles(CRON_CONTROLLER, ns, name) >= seen + count, 15,
+             what=f"{count} more reconciles of {ns}/{name}")
 
 
 def condition(st, ctype):
@@ -137,7 +156,7 @@ def test_scheduled_workflow_and_status(sandbox, argo_ns):
                and e["method"] == "POST"}
     assert writers == {ARGO_USER}
 
-    time.sleep(2.5)   # Forbid: the running one blocks further runs
+    ticks_evaluated(sandbox, argo_ns, name, 3)   # Forbid: the running one blocks further runs
     assert [w["metadata"]["name"] for w in workflows(sandbox, argo_ns, name)] == [m["name"]]
 
 
@@ -147,7 +166,8 @@ def test_counters_and_history_limits(sandbox, argo_ns):
     wait_workflows(sandbox, argo_ns, name, 5)
     patch_cron(sandbox, argo_ns, name, {"spec": {"suspend": True}})
     c = wait_status(sandbox, argo_ns, name, lambda st: st.get("phase") == "Stopped", "phase Stopped")
-    time.sleep(0.5)
+    settled(sandbox, argo_ns, name)
+    c = get_cron(sandbox, argo_ns, name)
     wfs = workflows(sandbox, argo_ns, name)
     assert len(wfs) == len(c["status"]["active"])
     succeeded, failed, running = wfs[:3], wfs[3:5], wfs[5:]
@@ -168,7 +188,7 @@ def test_counters_and_history_limits(sandbox, argo_ns):
     names = wait_for(kept, 15, what="history limits applied")
     # the newest by finishedAt stay: 2 successful (limit 2), 1 failed (default 1)
     assert names == {w["metadata"]["name"] for w in [*succeeded[1:], failed[1], *running]}
-    time.sleep(1)
+    settled(sandbox, argo_ns, name)
     assert get_cron(sandbox, argo_ns, name)["status"]["succeeded"] == 3   # counted once
 
 
@@ -230,7 +250,7 @@ def test_missed_run_on_resume(sandbox, argo_ns, deadline, runs):
         c = wait_status(sandbox, argo_ns, name, lambda st: st.get("active"), "status.active")
         assert c["status"]["lastScheduledTime"] == rfc3339(this_new_year())
     else:
-        time.sleep(1.5)
+        settled(sandbox, argo_ns, name)
         assert workflows(sandbox, argo_ns, name) == []
         assert get_cron(sandbox, argo_ns, name)["status"]["lastScheduledTime"] == "2020-01-01T00:00:00Z"
 
@@ -259,7 +279,7 @@ def test_already_existing_workflow_is_idempotent(sandbox, argo_ns):
             assert [a["uid"] for a in c["status"]["active"]] == [out["metadata"]["uid"]]
         else:
             wait_status(sandbox, argo_ns, name, lambda st: st.get("phase") == "Active", "phase Active")
-            time.sleep(1)
+            settled(sandbox, argo_ns, name)
             c = get_cron(sandbox, argo_ns, name)
             assert c["status"]["lastScheduledTime"] == "2020-01-01T00:00:00Z"
             assert not c["status"].get("active")
@@ -270,6 +290,7 @@ def test_already_existing_workflow_is_idempotent(sandbox, argo_ns):
 @pytest.mark.parametrize(("spec", "message"), [
     ({"schedule": "every day"}, "cron schedule every day is malformed: expected exactly 5 fields"),
     ({"schedule": "61 * * * *"}, "cron schedule 61 * * * * is malformed: end of range (61) above maximum (59)"),
+    ({"schedule": "0 0 * * 7"}, "cron schedule 0 0 * * 7 is malformed: end of range (7) above maximum (6)"),
     ({"schedule": ""}, "cron schedule  is malformed: empty spec string"),
     ({"schedule": "@every 1s", "timezone": "Mars/Olympus"},
      "cron schedule CRON_TZ=Mars/Olympus @every 1s is malformed: provided bad location Mars/Olympus"),
@@ -288,7 +309,7 @@ def test_spec_error(sandbox, argo_ns, spec, message):
     c = wait_status(sandbox, argo_ns, name, lambda st: condition(st, "SpecError"), "SpecError")
     cond = condition(c["status"], "SpecError")
     assert cond["status"] == "True" and message in cond["message"], cond
-    time.sleep(1.5)
+    settled(sandbox, argo_ns, name)
     assert workflows(sandbox, argo_ns, name) == []
 
 

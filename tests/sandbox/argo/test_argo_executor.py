@@ -12,7 +12,8 @@ import time
 import uuid
 
 import pytest
-from argo_helpers import EXECUTOR_IMAGE, GROUP, call, submit, wait_for, wait_phase
+from argo_helpers import EXECUTOR_IMAGE, GROUP, call, submit, wait_phase
+from sbx import wait_for
 
 from sandbox.argo import common
 from sandbox.argo.executor import apply_patch

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
 import yaml
-
-
-def wait_for(fn, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 class Kube:

@@ -15,7 +15,8 @@ import uuid
 
 import pytest
 import yaml
-from ctrl_helpers import deployment, wait_for
+from ctrl_helpers import deployment
+from sbx import wait_for
 
 from sandbox.apiserver.meta import parse_time
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from ctrl_helpers import wait_for
+from sbx import wait_for
 
 from sandbox.controllers.runtime import ContainerStatus, RunStatus
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-from ctrl_helpers import wait_for
+from sbx import wait_for
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.emulator_only("pods answer through the sandbox's endpoint registry")]
 

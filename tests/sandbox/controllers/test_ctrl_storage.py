@@ -6,7 +6,8 @@ import os
 
 import pytest
 import yaml
-from ctrl_helpers import Kube, deployment, wait_for
+from ctrl_helpers import Kube, deployment
+from sbx import wait_for
 
 pytestmark = pytest.mark.sandbox
 

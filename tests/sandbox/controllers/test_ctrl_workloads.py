@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import queue
+import subprocess
+import threading
 import time
 
 import pytest
 import yaml
-from ctrl_helpers import deployment, wait_for
+from ctrl_helpers import deployment
+from sbx import wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -196,6 +201,13 @@ def test_cron_parser():
     for bad in ("* * *", "61 * * * *", "a b c d e"):
         with pytest.raises(CronError):
             Schedule(bad)
+    # day-of-week 7 is refused as by robfig/cron (Kubernetes and Argo), and so by mlops.k8s.cron_workflow
+    with pytest.raises(CronError, match=r"end of range \(7\) above maximum \(6\)"):
+        Schedule("0 0 * * 7")
+    with pytest.raises(CronError, match=r"above maximum \(6\)"):
+        Schedule("0 0 * * 5-7")
+    assert Schedule("0 0 * * 0").next(t0) == dt.datetime(2024, 1, 7, tzinfo=dt.UTC)  # Sunday is 0
+    assert Schedule("0 0 * * sun").next(t0) == dt.datetime(2024, 1, 7, tzinfo=dt.UTC)
 
 
 def test_pod_logs(sandbox, kube):
@@ -212,21 +224,35 @@ def test_pod_logs(sandbox, kube):
     assert stamped.endswith("Z line two\n") and stamped[:4].isdigit()
     code, body = kube.req("GET", f"/api/v1/namespaces/{kube.ns}/pods/talker/log?container=nope")
     assert code == 400 and "not valid" in body["message"]
-    # follow streams appended lines
-    import threading
-    proc_out = {}
+    # follow streams appended lines, and ends when the pod is deleted. The stream is known to be open once a probe
+    # line appended after kubectl started comes out of it (--tail=0: nothing written before it opened does).
+    env = dict(os.environ, KUBECONFIG=sandbox.kubeconfig, KUBECACHEDIR=os.path.join(sandbox.dir, "kubectl-cache"))
+    proc = subprocess.Popen(["kubectl", "-n", kube.ns, "logs", "-f", "talker", "--tail=0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
+    reader.start()
 
-    def follow():
-        proc_out["p"] = kube.kubectl("logs", "-f", "talker", "--tail=0", timeout=20, check=False)
-    t = threading.Thread(target=follow)
-    t.start()
-    time.sleep(1.0)
-    with open(logfile, "a", encoding="utf-8") as f:
-        f.write("streamed\n")
-    time.sleep(0.5)
-    kube.kubectl("delete", "pod", "talker", "--wait=false")
-    t.join(20)
-    assert "streamed" in proc_out["p"].stdout
+    def next_line():
+        try:
+            return lines.get(timeout=0.2)
+        except queue.Empty:
+            return None
+
+    def append(text):
+        with open(logfile, "a", encoding="utf-8") as f:
+            f.write(text)
+
+    try:
+        wait_for(lambda: append("probe\n") or next_line(), 20, interval=0, what="kubectl logs -f to stream")
+        append("streamed\n")
+        wait_for(lambda: next_line() == "streamed\n", 20, interval=0, what="the appended line")
+        kube.kubectl("delete", "pod", "talker", "--wait=false")
+        assert proc.wait(timeout=20) is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
 def test_controller_delay_knob(sandbox, kube):

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sbx import wait_for
 from seldon_helpers import (
     BUCKET,
     IRIS,
@@ -19,7 +20,6 @@ from seldon_helpers import (
     get_sdep,
     predictor,
     sdep_body,
-    wait_for,
     wait_state,
 )
 
@@ -40,7 +40,8 @@ def test_no_operator_no_status(sandbox, seldon_crd, request):
     code, out = call(sandbox, "POST", SDEP_PATH.format(ns="no-operator"),
                      sdep_body("waiting", [predictor("default", "s3://models/none")]))
     assert code == 201, out
-    time.sleep(3)
+    wait_for(lambda: sandbox.reconciles("seldon-operator", "no-operator", "waiting"), 30,
+             what="the operator component to look at the SeldonDeployment")
     assert "status" not in get_sdep(sandbox, "no-operator", "waiting")
     _, deps = call(sandbox, "GET", "/apis/apps/v1/namespaces/no-operator/deployments")
     assert deps["items"] == []
@@ -215,7 +216,8 @@ def test_controller_id_scope(sandbox, model_ns, iris_uri):
     body = sdep_body("other", [predictor("default", iris_uri)])
     body["metadata"]["labels"] = {"seldon.io/controller-id": "someone-else"}
     call(sandbox, "POST", SDEP_PATH.format(ns=ns), body)
-    time.sleep(2)
+    wait_for(lambda: sandbox.reconciles("seldon-operator", ns, "other"), 30,
+             what="the operator component to look at the SeldonDeployment")
     assert "status" not in get_sdep(sandbox, ns, "other")
 
 

@@ -10,7 +10,8 @@ import shutil
 import subprocess
 
 import pytest
-from seldon_helpers import IRIS, REPO, SDEP_PATH, call, gateway, predictor, sdep_body, wait_for, wait_state
+from sbx import wait_for
+from seldon_helpers import IRIS, REPO, SDEP_PATH, call, gateway, predictor, sdep_body, wait_state
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

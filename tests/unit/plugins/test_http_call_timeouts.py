@@ -11,7 +11,7 @@ A call site is one of:
 * ``dynamic``: a call of the dynamic client (one with ``serializer=``, a ``resource.get/create/...`` call, or a
   ``watch.stream``) -> ``_request_timeout=``, or ``**kwargs`` whose dict gets a ``_request_timeout`` key in the
   same function;
-* ``api-client``: a ``kubernetes.client.ApiClient(...)`` -> built inside ``with_default_timeout(...)``, which gives
+* ``api-client``: a ``kubernetes.client.ApiClient(...)`` -> built inside ``with_request_defaults(...)``, which gives
   the requests the dynamic client makes on its own (discovery) a timeout.
 
 A new call site without its timeout makes ``test_every_http_call_in_plugins_has_a_timeout`` fail.
@@ -129,8 +129,8 @@ class _Walker(ast.NodeVisitor):
                 full, node.args[0].value))
         elif last == "ApiClient":
             parent = self.parents[-1] if self.parents else None
-            wrapped = isinstance(parent, ast.Call) and _name(parent.func).rpartition(".")[2] == "with_default_timeout"
-            self._site("api-client", node, None if wrapped else "ApiClient() not wrapped in with_default_timeout()")
+            wrapped = isinstance(parent, ast.Call) and _name(parent.func).rpartition(".")[2] == "with_request_defaults"
+            self._site("api-client", node, None if wrapped else "ApiClient() not wrapped in with_request_defaults()")
         elif function is not None and isinstance(node.func, ast.Attribute) and \
                 _name(node.func.value) in _api_objects(function):
             self._site("k8s-api", node, None if _has_k8s_timeout(node, function) else
@@ -188,7 +188,7 @@ def test_every_http_call_in_plugins_has_a_timeout():
      "    return watcher.stream(resource.get, **kwargs)\n",
      "watcher.stream() without _request_timeout="),
     ("import kubernetes\ndef f(c):\n    return kubernetes.client.ApiClient(c)\n",
-     "not wrapped in with_default_timeout"),
+     "not wrapped in with_request_defaults"),
 ])
 def test_the_walk_finds_a_call_without_a_timeout(source, expected):
     found = problems(source)
@@ -206,7 +206,7 @@ def test_the_walk_finds_a_call_without_a_timeout(source, expected):
     "    return func(serializer=None, **kwargs)\n",
     "def f(watcher, resource):\n    kwargs = {'_request_timeout': (1, 2)}\n"
     "    return watcher.stream(resource.get, **kwargs)\n",
-    "import kubernetes\ndef f(c, t):\n    return with_default_timeout(kubernetes.client.ApiClient(c), t)\n",
+    "import kubernetes\ndef f(c, t):\n    return with_request_defaults(kubernetes.client.ApiClient(c), t)\n",
     "def f(d):\n    return d.get('a'), {}.get('b')\n",  # not HTTP calls
 ])
 def test_the_walk_accepts_calls_with_a_timeout(source):

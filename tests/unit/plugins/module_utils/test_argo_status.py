@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.mlops.k8s.plugins.module_utils import argo_status, waiter
+from ansible_collections.mlops.k8s.plugins.module_utils import argo_status
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 
 
@@ -61,12 +61,12 @@ def test_describe_and_finished_check():
                "status": {"phase": "Running", "progress": "0/1", "nodes": {
                    "a": {"name": "wf.train", "displayName": "train", "type": "Pod", "phase": "Pending",
                          "message": "ImagePullBackOff"}}}}
-    done, detail = waiter.workflow_finished("u1")(running)
+    done, detail = argo_status.workflow_finished("u1")(running)
     assert not done and detail == "phase Running (progress 0/1); still running: train (Pending: ImagePullBackOff)"
-    assert waiter.workflow_finished("u1")(finished_workflow())[0] is True
-    assert waiter.workflow_finished("other")(finished_workflow()) == (
+    assert argo_status.workflow_finished("u1")(finished_workflow())[0] is True
+    assert argo_status.workflow_finished("other")(finished_workflow()) == (
         False, "the Workflow was replaced by another one with the same name")
-    assert "no status yet" in waiter.describe_workflow({"metadata": {"namespace": "x"}})
+    assert "no status yet" in argo_status.describe_workflow({"metadata": {"namespace": "x"}})
 
 
 class LogClient:

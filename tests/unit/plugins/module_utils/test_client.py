@@ -11,6 +11,7 @@ import kubernetes
 import pytest
 import yaml
 from ansible_collections.mlops.k8s.plugins.module_utils import client as client_mod
+from ansible_collections.mlops.k8s.plugins.module_utils import retries
 from ansible_collections.mlops.k8s.plugins.module_utils.client import (
     build_client,
     build_configuration,
@@ -167,7 +168,7 @@ def test_missing_and_broken_kubeconfig(tmp_path):
 def test_retry_policy_is_set_once():
     cfg, _unused = build_configuration({"host": "https://h", "api_key": "t"}, environ={})
     retry = cfg.retries
-    assert retry.total == client_mod.RETRY_TOTAL
+    assert retry.total == retries.K8S_API_RETRIES
     assert set(retry.status_forcelist) == {429, 500, 502, 503, 504}
     assert "PATCH" in retry.allowed_methods and "POST" not in retry.allowed_methods
     assert retry.respect_retry_after_header and not retry.raise_on_status
@@ -179,7 +180,8 @@ def test_build_client_headers_and_cache_file(tmp_path):
                           environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path / "c")})
     headers = client.api_client.default_headers
     assert headers["Impersonate-User"] == "alice"
-    assert sorted(v for k, v in headers.items() if str(k) == "Impersonate-Group") == ["g1", "g2"]
+    groups = [("Impersonate-Group", "g1"), ("Impersonate-Group", "g2")]
+    assert client.api_client.rest_client.pool_manager.repeated_headers == groups
     assert client.cache_file.startswith(str(tmp_path / "c"))
     other = build_client({"host": "https://h:1", "api_key": "other"}, environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path)})
     assert other.cache_file != client.cache_file  # one cache per server + identity
@@ -293,6 +295,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.seen.append(self.path)
+        _Handler.headers = self.headers
         status, headers = self.plan.pop(0) if self.plan else (200, {})
         body = json.dumps({"major": "1", "minor": "31"} if status == 200 else
                           {"kind": "Status", "code": status, "reason": "Busy", "message": "try later"}).encode()
@@ -310,7 +313,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def local_server(monkeypatch):
-    monkeypatch.setattr(client_mod, "RETRY_BACKOFF", 0)
+    monkeypatch.setattr(retries, "K8S_API_BACKOFF", 0)
     server = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -332,6 +335,21 @@ def test_transient_errors_are_retried(local_server):
     assert len(_Handler.seen) == 4
 
 
+def test_each_impersonated_group_is_a_header_line_of_its_own(local_server):
+    client = build_client({"host": "http://127.0.0.1:%d" % local_server.server_port, "api_key": "t",
+                           "impersonate_user": "alice", "impersonate_groups": ["g1", "g2"]}, discovery_cache=False)
+
+    class NoDiscovery:
+        def __init__(self, *_args):
+            pass
+
+    from kubernetes.dynamic import DynamicClient
+
+    DynamicClient(client.api_client, discoverer=NoDiscovery).request("get", "/version", serializer=lambda _c, d: d)
+    assert _Handler.headers.get_all("Impersonate-Group") == ["g1", "g2"]
+    assert _Handler.headers.get_all("Impersonate-User") == ["alice"]
+
+
 def test_retries_are_bounded(local_server):
     _Handler.plan = [(503, {})] * 20
     client = build_client({"host": "http://127.0.0.1:%d" % local_server.server_port, "api_key": "t"},
@@ -346,7 +364,7 @@ def test_retries_are_bounded(local_server):
     dynamic = DynamicClient(client.api_client, discoverer=NoDiscovery)
     with pytest.raises(K8sError, match=r"^version: 503 Busy: try later$"):
         client._call("version", dynamic.request, "get", "/version")
-    assert len(_Handler.seen) == client_mod.RETRY_TOTAL + 1
+    assert len(_Handler.seen) == retries.K8S_API_RETRIES + 1
 
 
 def test_stale_discovery_cache_is_refreshed_on_unknown_path(tmp_path):

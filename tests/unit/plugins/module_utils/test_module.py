@@ -123,3 +123,28 @@ def test_the_logged_invocation_and_the_result_carry_no_secret(capsys, monkeypatc
         assert value not in logged[0], value
         assert value not in out, value
     assert "aws-iam-authenticator" in logged[0]  # the rest is logged as before
+
+
+def test_one_base_with_explicit_attributes(capsys):
+    """K8sAnsibleModule and S3AnsibleModule share MlopsModule; what is not offered is not passed through."""
+    from ansible_collections.mlops.k8s.plugins.module_utils.s3 import S3AnsibleModule
+
+    assert issubclass(K8sAnsibleModule, module_mod.MlopsModule)
+    assert issubclass(S3AnsibleModule, module_mod.MlopsModule)
+
+    def func(module):
+        assert not hasattr(module, "run_command") and hasattr(module.module, "run_command")
+        return {"changed": False, "has_params": module.params["name"] == "x"}
+
+    code, result = run(capsys, {"name": "x"}, func)
+    assert code == 0 and result["has_params"] is True
+
+
+def test_s3_error_is_a_k8s_error_and_fails_cleanly(capsys):
+    from ansible_collections.mlops.k8s.plugins.module_utils.s3 import S3Error
+
+    def func(_module):
+        raise S3Error("Failed to read s3://b/k: AccessDenied", bucket="b", key="k", code="AccessDenied")
+
+    code, result = run(capsys, {}, func)
+    assert code == 1 and result["msg"] == "Failed to read s3://b/k: AccessDenied"

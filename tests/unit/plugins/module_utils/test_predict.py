@@ -7,7 +7,7 @@ import json
 from urllib.error import HTTPError, URLError
 
 import pytest
-from ansible_collections.mlops.k8s.plugins.module_utils import predict
+from ansible_collections.mlops.k8s.plugins.module_utils import predict, retries
 
 IRIS = [[5.1, 3.5, 1.4, 0.2], [6.2, 3.4, 5.4, 2.3], [5.9, 3.0, 4.2, 1.5]]
 PROBA = [[0.97, 0.03, 0.0], [0.0, 0.02, 0.98], [0.01, 0.9, 0.09]]
@@ -172,7 +172,7 @@ def test_backoff_is_bounded_and_gives_up_at_the_timeout():
     opener = FakeOpener(clock, *[http_error(503, "warming") for _attempt in range(50)])
     with pytest.raises(predict.PredictError) as info:
         send(opener, clock, timeout=20)
-    assert max(clock.sleeps) <= predict.BACKOFF_MAX
+    assert max(clock.sleeps) <= retries.PREDICTION_BACKOFF_MAX
     assert 20 <= clock.now <= 20.1 + 1e-9  # the whole window is used; the last attempt starts at the deadline
     assert info.value.msg.startswith("no answer from http://gw/seldon/models/iris/api/v1.0/predictions after")
     assert "last: HTTP 503 Error: warming" in info.value.msg

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from ansible_collections.mlops.k8s.plugins.module_utils import managed
 from ansible_collections.mlops.k8s.plugins.module_utils import rbac_presets as rbac
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 
@@ -175,15 +176,15 @@ def test_cluster_names_do_not_collide():
 
 
 def test_ownership_is_exact():
-    mine = {"kind": "ClusterRole", "metadata": {"name": "ns:sa", "labels": dict(rbac.MANAGED_BY),
+    mine = {"kind": "ClusterRole", "metadata": {"name": "ns:sa", "labels": dict(managed.MANAGED_BY),
                                                 "annotations": {rbac.OWNER_ANNOTATION: "ns/sa"}}}
     assert rbac.owned(mine, None, "sa", "ns")
     assert not rbac.owned(mine, None, "sa", "other")
     # made before the annotation: our label and a binding of this account only, referring to the role
-    legacy_binding = {"kind": "ClusterRoleBinding", "metadata": {"name": "a-b-c", "labels": dict(rbac.MANAGED_BY)},
+    legacy_binding = {"kind": "ClusterRoleBinding", "metadata": {"name": "a-b-c", "labels": dict(managed.MANAGED_BY)},
                       "roleRef": {"name": "a-b-c"}, "subjects": [{"kind": "ServiceAccount", "name": "c",
                                                                   "namespace": "a-b"}]}
-    legacy_role = {"kind": "ClusterRole", "metadata": {"name": "a-b-c", "labels": dict(rbac.MANAGED_BY)}}
+    legacy_role = {"kind": "ClusterRole", "metadata": {"name": "a-b-c", "labels": dict(managed.MANAGED_BY)}}
     assert rbac.owned(legacy_role, legacy_binding, "c", "a-b")
     assert rbac.owned(legacy_binding, legacy_binding, "c", "a-b")
     assert not rbac.owned(legacy_role, legacy_binding, "b-c", "a")  # the other account of the colliding name

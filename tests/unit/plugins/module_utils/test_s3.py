@@ -15,7 +15,7 @@ import boto3
 import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.mlops.k8s.plugins.module_utils import s3
+from ansible_collections.mlops.k8s.plugins.module_utils import retries, s3
 from botocore.client import BaseClient
 from botocore.exceptions import (
     ClientError,
@@ -272,9 +272,11 @@ def test_build_client_profile(monkeypatch, tmp_path):
         s3.build_client({})
 
 
-def test_retry_policy_is_standard_and_bounded():
-    assert s3.RETRY_CONFIG["mode"] == "standard"
-    assert 1 < s3.RETRY_CONFIG["total_max_attempts"] <= 10
+def test_clients_use_the_s3_retry_policy(aws_env):
+    """Every client build_client makes retries in botocore's standard mode, bounded by the S3 policy."""
+    client = s3.build_client({"endpoint_url": "http://127.0.0.1:9"})
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
+    assert client.meta.config.retries == retries.S3_RETRY_CONFIG
 
 
 # ---------------------------------------------------------------------------------------------- errors

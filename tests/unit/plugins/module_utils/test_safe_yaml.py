@@ -6,7 +6,7 @@ import time
 
 import pytest
 import yaml
-from ansible_collections.mlops.k8s.plugins.module_utils import resource, safe_yaml
+from ansible_collections.mlops.k8s.plugins.module_utils import manifests, safe_yaml
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 
 BILLION_LAUGHS = "\n".join(
@@ -52,7 +52,7 @@ def test_size_limit(monkeypatch):
     with pytest.raises(safe_yaml.YAMLLimitError, match="more than the"):
         safe_yaml.load_all("a: 12345678901")
     with pytest.raises(K8sError, match="definition: YAML refused"):
-        resource.load_manifests("a: 12345678901")
+        manifests.load_manifests("a: 12345678901")
 
 
 def test_depth_over():
@@ -66,7 +66,7 @@ def test_depth_over():
 ])
 def test_manifests_from_hostile_yaml_fail_cleanly(definition, message):
     with pytest.raises(K8sError) as err:
-        resource.load_manifests(definition)
+        manifests.load_manifests(definition)
     assert err.value.msg.startswith(message)
 
 
@@ -75,7 +75,7 @@ def test_deep_objects_fail_cleanly():
     for _level in range(900):
         deep = {"nested": deep}
     with pytest.raises(K8sError, match="definition: nested deeper than 100 levels"):
-        resource.load_manifests(deep)
+        manifests.load_manifests(deep)
 
 
 @pytest.mark.parametrize(("meta", "message"), [
@@ -86,13 +86,13 @@ def test_deep_objects_fail_cleanly():
     ({"name": "ok", "namespace": "models\n"}, "metadata.namespace 'models\\n' is not a valid name"),
 ])
 def test_manifest_names_that_would_change_the_url(meta, message):
-    manifest = resource.Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}, "definition")
+    manifest = manifests.Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}, "definition")
     with pytest.raises(K8sError) as err:
-        resource.validate_manifest(manifest)
+        manifests.validate_manifest(manifest)
     assert message in err.value.msg
 
 
 def test_rbac_style_names_stay_valid():
     for name in ("system:controller:job-controller", "Admin_Role", "user@example.com"):
         obj = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}}
-        resource.validate_manifest(resource.Manifest(obj, "definition"))
+        manifests.validate_manifest(manifests.Manifest(obj, "definition"))

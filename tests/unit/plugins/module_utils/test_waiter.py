@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, WaitFailed, WaitTimeout
 from k8s_fake import FakeCluster, make_client
 
 
@@ -325,7 +325,7 @@ def test_timeout_says_what_was_last_seen():
         "timed out after 20s waiting for Deployment models/iris: rollout to complete; "
         "last seen: 1 of 2 updated replicas are available"
     )
-    assert info.value.reason == "Timeout"
+    assert isinstance(info.value, WaitTimeout) and info.value.reason == "Timeout"
     clock = Clock()
     client = FakeWatchClient(
         clock, [listing(5, deploy(5, conditions=[cond("Available", "False", "Min", "not yet")]))], []
@@ -349,9 +349,10 @@ def test_failure_predicate_fails_fast():
     client = FakeWatchClient(
         clock, [listing(5)], [[("ADDED", dict(failed, status={"state": "Creating"})), ("MODIFIED", failed)]]
     )
-    with pytest.raises(K8sError, match=r"^Deployment models/iris failed: model download failed: NoSuchKey$"):
+    with pytest.raises(WaitFailed, match=r"^Deployment models/iris failed: model download failed: NoSuchKey$") as info:
         run(client, clock, check=waiter.jsonpath(".status.state", "Available"), failure=seldon_failed, timeout=600)
     assert clock() == 2
+    assert isinstance(info.value, K8sError) and info.value.reason == "Failed"
 
 
 def test_wait_for_an_object_that_does_not_exist_yet():

@@ -6,7 +6,7 @@ import socket
 import time
 
 import pytest
-from ansible_collections.mlops.k8s.plugins.module_utils import client as client_mod
+from ansible_collections.mlops.k8s.plugins.module_utils import retries
 from ansible_collections.mlops.k8s.plugins.modules import info
 
 NS = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}
@@ -103,7 +103,7 @@ def silent_server():
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("from_env", [False, True])
 def test_a_silent_api_server_fails_within_the_request_timeout(silent_server, run_module, monkeypatch, from_env):
-    monkeypatch.setattr(client_mod, "RETRY_BACKOFF", 0)
+    monkeypatch.setattr(retries, "K8S_API_BACKOFF", 0)
     args = {"kind": "ConfigMap", "name": "a", "namespace": "models", "host": silent_server,
             "api_key": "unit-test-token"}
     if from_env:
@@ -165,12 +165,12 @@ def test_secret_values_are_masked_unless_revealed(fake_cluster, run_module):
 
 
 def test_hide_fields_paths():
-    from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
+    from ansible_collections.mlops.k8s.plugins.module_utils.service import present_object
 
     obj = {"kind": "Pod", "spec": {"containers": [{"name": "a", "env": [1]}, {"name": "b", "env": [2]}]},
            "metadata": {"labels": {"app.kubernetes.io/name": "x", "keep": "y"}}}
-    out = res.present_object(obj, hide_fields=["spec.containers[1].env", "metadata.labels['app.kubernetes.io/name']",
-                                               "status", "spec.containers[9]"])
+    out = present_object(obj, hide_fields=["spec.containers[1].env", "metadata.labels['app.kubernetes.io/name']",
+                                           "status", "spec.containers[9]"])
     assert out["spec"]["containers"] == [{"name": "a", "env": [1]}, {"name": "b"}]
     assert out["metadata"]["labels"] == {"keep": "y"}
     assert obj["spec"]["containers"][1]["env"] == [2]  # a copy

@@ -14,6 +14,7 @@ import boto3
 import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.mlops.k8s.plugins.module_utils import retries
 from ansible_collections.mlops.k8s.plugins.module_utils import s3 as s3_utils
 from ansible_collections.mlops.k8s.plugins.modules import s3_artifact
 from botocore.client import BaseClient
@@ -575,7 +576,7 @@ class _Failed:
 
 
 def test_unreachable_endpoint_message(run, tree, monkeypatch):
-    monkeypatch.setattr(s3_utils, "RETRY_CONFIG", {"mode": "standard", "total_max_attempts": 1})
+    monkeypatch.setattr(retries, "S3_RETRY_CONFIG", {"mode": "standard", "total_max_attempts": 1})
     result = run({"src": str(tree), "bucket": "models", "endpoint_url": "http://127.0.0.1:9"})
     assert result["failed"] is True
     assert "Could not connect to the endpoint URL" in result["msg"]

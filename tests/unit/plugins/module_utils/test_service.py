@@ -6,8 +6,26 @@ import base64
 import json
 
 import pytest
-from ansible_collections.mlops.k8s.plugins.module_utils import resource as res
+from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import (
+    load_manifests,
+    order_for_apply,
+    order_for_delete,
+    resolve,
+    validate_manifest,
+)
+from ansible_collections.mlops.k8s.plugins.module_utils.prune import parse_kind, prune_all, resolve_prune_kinds
+from ansible_collections.mlops.k8s.plugins.module_utils.service import (
+    SECRET_MASK,
+    SECRET_MASK_CHANGED,
+    apply_all,
+    delete_all,
+    differs,
+    mask_secret,
+    public_object,
+    summarize_results,
+)
 from k8s_fake import FakeCluster, make_client
 
 NS = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}}
@@ -36,11 +54,11 @@ def client(cluster, tmp_path):
 
 
 def load(definition=None, src=None, client=None, namespace="models", for_delete=False):
-    manifests = res.load_manifests(definition, src)
+    manifests = load_manifests(definition, src)
     for m in manifests:
-        res.validate_manifest(m)
+        validate_manifest(m)
     if client is not None:
-        res.resolve(client, manifests, namespace, for_delete=for_delete)
+        resolve(client, manifests, namespace, for_delete=for_delete)
     return manifests
 
 
@@ -48,13 +66,13 @@ def load(definition=None, src=None, client=None, namespace="models", for_delete=
 def test_load_dict_list_yaml_and_lists():
     text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n\n---\n" \
            "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n"
-    manifests = res.load_manifests([NS, text, [CM]])
+    manifests = load_manifests([NS, text, [CM]])
     assert [m.name for m in manifests] == ["models", "a", "b", "settings"]
     assert manifests[1].origin == "definition[1] document 1"
     assert manifests[2].origin == "definition[1] document 2 items[0]"
-    assert res.load_manifests(CM)[0].obj == CM
-    assert res.load_manifests(CM)[0].obj is not CM  # never mutate the caller's data
-    assert res.load_manifests("") == []
+    assert load_manifests(CM)[0].obj == CM
+    assert load_manifests(CM)[0].obj is not CM  # never mutate the caller's data
+    assert load_manifests("") == []
 
 
 def test_load_src_file_and_sorted_directory(tmp_path):
@@ -65,25 +83,25 @@ def test_load_src_file_and_sorted_directory(tmp_path):
     (tmp_path / "notes.txt").write_text("ignored")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "z.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nested}\n")
-    names = [m.name for m in res.load_manifests(src=str(tmp_path))]
+    names = [m.name for m in load_manifests(src=str(tmp_path))]
     assert names == ["settings", "from-b", "c1", "c2"]
-    assert [m.name for m in res.load_manifests(src=str(tmp_path / "b.yaml"))] == ["from-b"]
+    assert [m.name for m in load_manifests(src=str(tmp_path / "b.yaml"))] == ["from-b"]
 
 
 def test_load_errors(tmp_path):
     with pytest.raises(K8sError, match=r"^definition: invalid YAML \(line 3, column 1\): expected ',' or '\]'"):
-        res.load_manifests("kind: A\nmeta: [unclosed\n")
+        load_manifests("kind: A\nmeta: [unclosed\n")
     with pytest.raises(K8sError, match=r"definition\[0\]: expected a mapping .*got int 3"):
-        res.load_manifests([3])
+        load_manifests([3])
     with pytest.raises(K8sError, match=r"src: .*missing does not exist"):
-        res.load_manifests(src=str(tmp_path / "missing"))
+        load_manifests(src=str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(K8sError, match=r"has no \*.yml, \*.yaml or \*.json file"):
-        res.load_manifests(src=str(tmp_path / "empty"))
+        load_manifests(src=str(tmp_path / "empty"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: b\n  c: d\n")
     with pytest.raises(K8sError, match=r"bad\.yaml: invalid YAML"):
-        res.load_manifests(src=str(bad))
+        load_manifests(src=str(bad))
 
 
 @pytest.mark.parametrize(("obj", "message"), [
@@ -98,12 +116,12 @@ def test_load_errors(tmp_path):
 ])
 def test_validation(obj, message):
     with pytest.raises(K8sError, match=r"^definition \(.*\): .*" + message):
-        res.validate_manifest(res.load_manifests(obj)[0])
+        validate_manifest(load_manifests(obj)[0])
 
 
 def test_generate_name_is_valid():
     job = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "run-"}}
-    assert res.validate_manifest(res.load_manifests(job)[0]).name is None
+    assert validate_manifest(load_manifests(job)[0]).name is None
 
 
 # -- resolve / namespaces / order --------------------------------------------------------------------------------
@@ -126,9 +144,9 @@ def test_unknown_kind_fails_before_any_write(client, cluster):
 def test_order_for_apply_and_delete(client):
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}
     manifests = load([DEPLOY, CM, SDEP, role, CRD, NS], client=client)
-    assert [m.kind for m in res.order_for_apply(manifests)] == [
+    assert [m.kind for m in order_for_apply(manifests)] == [
         "Namespace", "CustomResourceDefinition", "ClusterRole", "Deployment", "ConfigMap", "SeldonDeployment"]
-    assert [m.kind for m in res.order_for_delete(manifests)] == [
+    assert [m.kind for m in order_for_delete(manifests)] == [
         "SeldonDeployment", "ConfigMap", "Deployment", "ClusterRole", "CustomResourceDefinition", "Namespace"]
     sdep = next(m for m in manifests if m.kind == "SeldonDeployment")
     assert sdep.resource is None and sdep.pending_crd is not None and sdep.namespace == "models"
@@ -136,7 +154,7 @@ def test_order_for_apply_and_delete(client):
 
 # -- apply -------------------------------------------------------------------------------------------------------
 def apply(client, definition, **kwargs):
-    return res.apply_all(client, load(definition, client=client), **kwargs)
+    return apply_all(client, load(definition, client=client), **kwargs)
 
 
 def test_create_then_second_run_sends_no_write(client, cluster):
@@ -228,16 +246,16 @@ def test_secret_values_never_shown(client, cluster):
     text = json.dumps(created)
     encoded = base64.b64encode(b"very-secret-value").decode()
     assert "very-secret-value" not in text and encoded not in text
-    assert created["object"]["data"]["AWS_SECRET_ACCESS_KEY"] == res.SECRET_MASK
+    assert created["object"]["data"]["AWS_SECRET_ACCESS_KEY"] == SECRET_MASK
     changed = dict(SECRET, stringData={"AWS_SECRET_ACCESS_KEY": "another-secret"})
     result = apply(client, [changed], want_diff=True)[0]
     assert result["action"] == "configured"
-    assert result["diff"]["before"]["data"]["AWS_SECRET_ACCESS_KEY"] == res.SECRET_MASK_CHANGED
-    assert result["diff"]["after"]["data"]["AWS_SECRET_ACCESS_KEY"] == res.SECRET_MASK_CHANGED
+    assert result["diff"]["before"]["data"]["AWS_SECRET_ACCESS_KEY"] == SECRET_MASK_CHANGED
+    assert result["diff"]["after"]["data"]["AWS_SECRET_ACCESS_KEY"] == SECRET_MASK_CHANGED
     assert "another-secret" not in json.dumps(result)
     again = apply(client, [changed], want_diff=True)[0]
     assert again["action"] == "unchanged"
-    assert again["diff"]["after"]["data"]["AWS_SECRET_ACCESS_KEY"] == res.SECRET_MASK
+    assert again["diff"]["after"]["data"]["AWS_SECRET_ACCESS_KEY"] == SECRET_MASK
 
 
 def test_generate_name_creates(client, cluster):
@@ -252,7 +270,7 @@ def test_crd_then_custom_resource_in_one_batch(client, cluster, monkeypatch):
     def establish(*_args, **kwargs):
         cluster.add_kind("machinelearning.seldon.io/v1", "SeldonDeployment", "seldondeployments")
 
-    monkeypatch.setattr(res.waiter, "wait_for", establish)
+    monkeypatch.setattr(waiter, "wait_for", establish)
     results = apply(client, [SDEP, CRD, NS])
     assert [(r["kind"], r["action"]) for r in results] == [
         ("Namespace", "created"), ("CustomResourceDefinition", "created"), ("SeldonDeployment", "created")]
@@ -267,13 +285,13 @@ def test_crd_batch_in_check_mode(client, cluster):
 
 def test_summary():
     results = [{"action": "created"}, {"action": "unchanged"}, {"action": "unchanged"}]
-    assert res.summarize_results(results) == {"created": 1, "configured": 0, "unchanged": 2, "deleted": 0,
-                                              "absent": 0}
+    assert summarize_results(results) == {"created": 1, "configured": 0, "unchanged": 2, "deleted": 0,
+                                          "absent": 0}
 
 
 # -- delete ------------------------------------------------------------------------------------------------------
 def delete(client, definition, **kwargs):
-    return res.delete_all(client, load(definition, client=client, for_delete=True), **kwargs)
+    return delete_all(client, load(definition, client=client, for_delete=True), **kwargs)
 
 
 def test_delete_present_and_absent(client, cluster):
@@ -303,7 +321,7 @@ def test_delete_waits_for_the_object_to_go(client, cluster, monkeypatch):
     def fake_wait(_client, resource, name, namespace, **kwargs):
         seen.update(kind=resource.kind, name=name, namespace=namespace, done=kwargs["check"](None)[0])
 
-    monkeypatch.setattr(res.waiter, "wait_for", fake_wait)
+    monkeypatch.setattr(waiter, "wait_for", fake_wait)
     delete(client, [CM], wait=True, wait_timeout=5)
     assert seen == {"kind": "ConfigMap", "name": "settings", "namespace": "models", "done": True}
 
@@ -311,12 +329,12 @@ def test_delete_waits_for_the_object_to_go(client, cluster, monkeypatch):
 def test_mask_and_strip_helpers():
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "managedFields": [{}]},
               "data": {"k": "djE="}}
-    public = res.public_object(secret)
-    assert public["data"] == {"k": res.SECRET_MASK} and "managedFields" not in public["metadata"]
+    public = public_object(secret)
+    assert public["data"] == {"k": SECRET_MASK} and "managedFields" not in public["metadata"]
     assert secret["data"] == {"k": "djE="}  # input untouched
-    assert res.mask_secret(CM) is CM
-    assert not res.differs({"metadata": {"resourceVersion": "1", "generation": 1}, "status": {"a": 1}},
-                           {"metadata": {"resourceVersion": "2", "generation": 2}, "status": {"a": 2}})
+    assert mask_secret(CM) is CM
+    assert not differs({"metadata": {"resourceVersion": "1", "generation": 1}, "status": {"a": 1}},
+                       {"metadata": {"resourceVersion": "2", "generation": 2}, "status": {"a": 2}})
 
 
 def test_conflict_hint(client, cluster):
@@ -339,10 +357,10 @@ def labelled_cm(name, namespace="models", app="x", **meta):
 
 def apply_and_prune(client, definition, selector="app=x", kinds=None, **kwargs):
     manifests = load(definition, client=client)
-    prune_kinds = res.resolve_prune_kinds(client, manifests, kinds)
-    results = res.apply_all(client, manifests, check_mode=kwargs.get("check_mode", False))
+    prune_kinds = resolve_prune_kinds(client, manifests, kinds)
+    results = apply_all(client, manifests, check_mode=kwargs.get("check_mode", False))
     skipped = []
-    pruned = res.prune_all(client, manifests, results, prune_kinds, selector, skipped=skipped, **kwargs)
+    pruned = prune_all(client, manifests, results, prune_kinds, selector, skipped=skipped, **kwargs)
     return pruned, skipped
 
 
@@ -353,30 +371,30 @@ def apply_and_prune(client, definition, selector="app=x", kinds=None, **kwargs):
     ("machinelearning.seldon.io/v1/SeldonDeployment", ("machinelearning.seldon.io/v1", "SeldonDeployment")),
 ])
 def test_parse_kind(text, parsed):
-    assert res.parse_kind(text) == parsed
+    assert parse_kind(text) == parsed
 
 
 @pytest.mark.parametrize("text", ["ConfigMap", "v1/", "/ConfigMap", "a/b/c/Kind", "apps//v1/Deployment", "v1/1x", ""])
 def test_parse_kind_errors(text):
     with pytest.raises(K8sError, match=r"^prune_kinds: .* is not <apiVersion>/<kind>"):
-        res.parse_kind(text)
+        parse_kind(text)
 
 
 def test_resolve_prune_kinds(client, cluster):
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}
     manifests = load([NS, CM, dict(CM, metadata={"name": "b"}), DEPLOY, role, CRD, SDEP], client=client)
-    kinds = res.resolve_prune_kinds(client, manifests)
+    kinds = resolve_prune_kinds(client, manifests)
     # default: the namespaced kinds of the manifests, once each; never Namespace, CRD or ClusterRole
     assert [(k.api_version, k.kind) for k in kinds] == [
         ("v1", "ConfigMap"), ("apps/v1", "Deployment"), ("machinelearning.seldon.io/v1", "SeldonDeployment")]
     assert kinds[2].resource is None and kinds[2].namespaced is True
-    explicit = res.resolve_prune_kinds(client, manifests, [
+    explicit = resolve_prune_kinds(client, manifests, [
         "v1/Secret", "core/v1/Secret", "rbac.authorization.k8s.io/v1/ClusterRole",
         "machinelearning.seldon.io/v1/SeldonDeployment"])
     assert [(k.kind, k.namespaced, k.explicit) for k in explicit] == [
         ("Secret", True, True), ("ClusterRole", False, True), ("SeldonDeployment", True, True)]
     with pytest.raises(K8sError, match=r"^prune_kinds: no kind Widget in apiVersion example.com/v1 on this cluster$"):
-        res.resolve_prune_kinds(client, manifests, ["example.com/v1/Widget"])
+        resolve_prune_kinds(client, manifests, ["example.com/v1/Widget"])
     assert cluster.writes() == []
 
 
@@ -471,7 +489,7 @@ def test_prune_compares_by_group_not_version(client, cluster):
     cluster.add_kind("apps/v2", "Deployment", "deployments")
     cluster.put(NS)
     deploy = dict(DEPLOY, metadata={"name": "iris", "namespace": "models", "labels": {"app": "x"}})
-    res.apply_all(client, load([deploy], client=client))
+    apply_all(client, load([deploy], client=client))
     # the fake stores objects per group/version: show the applied one (and an old one) in apps/v2 too
     cluster.objects[("apps/v2", "deployments", "models", "iris")] = cluster.get_obj(
         "apps/v1", "Deployment", "iris", "models")
@@ -523,9 +541,9 @@ def test_prune_waits_for_deletion(client, cluster, monkeypatch):
         check = kwargs["check"]
         seen.append((resource.kind, name, namespace, kwargs["description"], check(None)[0],
                      check({"metadata": {"uid": uid}})[0], kwargs["timeout"] <= 7))
-        return res.waiter.WaitResult(None, 0.25, "deleted")
+        return waiter.WaitResult(None, 0.25, "deleted")
 
-    monkeypatch.setattr(res.waiter, "wait_for", fake_wait)
+    monkeypatch.setattr(waiter, "wait_for", fake_wait)
     pruned, _skipped = apply_and_prune(client, [labelled_cm("a")], wait=True, wait_timeout=7)
     assert seen == [("ConfigMap", "old", "models", "deletion", True, False, True)]
     assert pruned[0]["waited"] == 0.25
@@ -543,7 +561,7 @@ def test_prune_kind_of_a_crd_in_the_batch(client, cluster, monkeypatch):
     sdep = dict(SDEP, metadata={"name": "iris", "labels": {"app": "x"}})
     pruned, _skipped = apply_and_prune(client, [CRD, sdep], check_mode=True)
     assert pruned == [] and cluster.writes() == []
-    monkeypatch.setattr(res.waiter, "wait_for", establish)
+    monkeypatch.setattr(waiter, "wait_for", establish)
     pruned, _skipped = apply_and_prune(client, [CRD, sdep])
     assert pruned == []
     old = cluster.put(dict(sdep, metadata={"name": "old", "namespace": "models", "labels": {"app": "x"}}))
@@ -555,4 +573,4 @@ def test_prune_kind_of_a_crd_in_the_batch(client, cluster, monkeypatch):
 def test_a_definition_of_plain_strings_is_a_clean_error(definition):
     """A YAML document that is a string is not parsed again (it used to recurse until RecursionError)."""
     with pytest.raises(K8sError, match=r"expected a mapping \(a Kubernetes object\), got str"):
-        res.load_manifests(definition)
+        load_manifests(definition)

@@ -1,0 +1,89 @@
+# Copyright: mlops.k8s contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pod diagnostics shared by the explanations of seldon.py and argo_status.py: best-effort lists, the states of a
+pod's containers and scheduling, and Warning events. Nothing here writes to the cluster or raises."""
+
+from __future__ import annotations
+
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.text import short, to_int
+
+# waiting reasons of a container that is simply starting
+STARTING_REASONS = ("ContainerCreating", "PodInitializing")
+
+
+def safe_list(client, api_version, kind, namespace, *, label_selector=None, field_selector=None, notes=None,
+              what=None):
+    """Items of a list, or [] with a note ``cannot list <what>: ...`` (an explanation must never fail the task
+    by itself). A server that refuses the field selector (400) is asked again without it."""
+    try:
+        resource = client.find_resource(api_version, kind)
+        if resource is None:
+            return []
+        try:
+            return client.list(resource, namespace, label_selector=label_selector,
+                               field_selector=field_selector)["items"]
+        except K8sError as err:
+            if field_selector and err.status == 400:
+                return client.list(resource, namespace, label_selector=label_selector)["items"]
+            raise
+    except K8sError as err:
+        if notes is not None:
+            notes.append("cannot list %s: %s" % (what or kind, err.msg))
+        return []
+
+
+def containers(pod):
+    """``(label, container status)`` of a pod's init containers, then its app containers."""
+    status = (pod or {}).get("status") or {}
+    for label, key in (("init container", "initContainerStatuses"), ("container", "containerStatuses")):
+        for cs in status.get(key) or []:
+            yield label, cs
+
+
+def waiting_problem(cs):
+    """The ``state.waiting`` of a container that waits for another reason than starting, else None."""
+    waiting = (cs.get("state") or {}).get("waiting")
+    return waiting if waiting and waiting.get("reason") not in (None, *STARTING_REASONS) else None
+
+
+def failed_exit(cs):
+    """The ``state.terminated`` of a container that exited with a non-zero code, else None."""
+    terminated = (cs.get("state") or {}).get("terminated")
+    return terminated if terminated and to_int(terminated.get("exitCode")) != 0 else None
+
+
+def scheduling_problems(pod):
+    """``not scheduled: <reason> <message>`` for a pod the scheduler could not place."""
+    out = []
+    for cond in ((pod or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            out.append("not scheduled: %s" % short(" ".join(x for x in (cond.get("reason"), cond.get("message")) if x)))
+    return out
+
+
+def event_time(event):
+    """When an event last happened (core/v1 lastTimestamp, events.k8s.io eventTime, or its creation)."""
+    return event.get("lastTimestamp") or event.get("eventTime") or \
+        (event.get("metadata") or {}).get("creationTimestamp") or ""
+
+
+def event_target(event):
+    """The object an event is about (core/v1 involvedObject, events.k8s.io regarding)."""
+    return event.get("involvedObject") or event.get("regarding") or {}
+
+
+def describe_event(event, with_count=False):
+    """``Kind name: Reason: message`` (and ``(xN)`` for a repeated event when ``with_count``)."""
+    target = event_target(event)
+    count = to_int(event.get("count")) or to_int((event.get("series") or {}).get("count")) or 1
+    return "%s %s: %s: %s%s" % (target.get("kind"), target.get("name"), event.get("reason"),
+                                short(event.get("message") or event.get("note") or "", 300),
+                                " (x%d)" % count if with_count and count > 1 else "")
+
+
+def warning_events(events, concerns, limit, with_count=False):
+    """The last ``limit`` Warning events, oldest first, about the objects ``concerns(event)`` accepts."""
+    out = [describe_event(e, with_count) for e in sorted(events, key=event_time)
+           if e.get("type") == "Warning" and concerns(e)]
+    return out[-limit:]

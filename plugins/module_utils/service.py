@@ -1,0 +1,319 @@
+# Copyright: mlops.k8s contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Server-side apply, delete and diff of resolved manifests (see manifests.py), and what a module returns of an
+object (managedFields dropped, Secret values masked).
+
+Idempotence without writes: for an existing object a server-side apply is first sent with ``dryRun=All``;
+when its result equals the live object (ignoring resourceVersion, managedFields, generation and status)
+nothing is written. A second run of the same manifests therefore sends only GETs and dry-run PATCHes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+
+from ansible_collections.mlops.k8s.plugins.module_utils import waiter
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import order_for_apply, order_for_delete
+
+VOLATILE_METADATA = ("resourceVersion", "managedFields", "generation")
+SECRET_MASK = "********"  # noqa: S105 - a mask, not a password
+SECRET_MASK_CHANGED = "******** (changed)"  # noqa: S105
+ACTIONS = ("created", "configured", "unchanged", "deleted", "absent")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_FIELD_TOKEN = re.compile(r"\[(-?\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]|([^.\[\]]+)")
+
+
+# -- comparison, diff, masking ------------------------------------------------------------------------------
+def strip_object(obj, drop_status=False):
+    """A copy without managedFields (and the other volatile metadata when comparing)."""
+    if obj is None:
+        return None
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata") or {}
+    meta.pop("managedFields", None)
+    if drop_status:
+        out.pop("status", None)
+        for key in VOLATILE_METADATA:
+            meta.pop(key, None)
+    return out
+
+
+def normalize(obj):
+    """What decides "changed": the object without resourceVersion, managedFields, generation and status."""
+    return strip_object(obj, drop_status=True)
+
+
+def differs(live, proposed):
+    return normalize(live) != normalize(proposed)
+
+
+def is_secret(obj):
+    return bool(obj) and obj.get("kind") == "Secret" and str(obj.get("apiVersion", "v1")) == "v1"
+
+
+def mask_secret(obj, reference=None):
+    """A copy of a Secret with data/stringData values replaced by a mask (other kinds are returned as is).
+
+    With ``reference`` (the other side of a diff), values that differ are masked as changed. The values kept by
+    ``kubectl apply`` in the last-applied-configuration annotation are masked too. (``managedFields`` name the
+    keys only, never values; results drop them anyway.)
+    """
+    if not is_secret(obj):
+        return obj
+    out = copy.deepcopy(obj)
+    for field in ("data", "stringData"):
+        values = out.get(field)
+        if not isinstance(values, dict):
+            continue
+        other = (reference or {}).get(field) or {} if reference is not None else None
+        for key in list(values):
+            changed = other is not None and (not isinstance(other, dict) or other.get(key) != values[key])
+            values[key] = SECRET_MASK_CHANGED if changed else SECRET_MASK
+    mask_last_applied(out.get("metadata"))
+    return out
+
+
+def mask_last_applied(meta):
+    """Mask the data/stringData values of a Secret kept in ``metadata.annotations`` by ``kubectl apply`` (in place).
+
+    The annotation is the whole applied manifest as JSON; it keeps its key names, or is masked entirely when it is
+    not JSON.
+    """
+    annotations = (meta or {}).get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict) or LAST_APPLIED not in annotations:
+        return meta
+    try:
+        applied = json.loads(annotations[LAST_APPLIED])
+    except (TypeError, ValueError):
+        applied = None
+    if not isinstance(applied, dict):
+        annotations[LAST_APPLIED] = SECRET_MASK
+        return meta
+    for field in ("data", "stringData"):
+        if isinstance(applied.get(field), dict):
+            applied[field] = dict.fromkeys(applied[field], SECRET_MASK)
+        elif field in applied:
+            applied[field] = SECRET_MASK
+    annotations[LAST_APPLIED] = json.dumps(applied, sort_keys=True, separators=(",", ":"))
+    return meta
+
+
+def make_diff(before, after):
+    """{before, after} for Ansible's diff mode: managedFields/volatile metadata dropped, Secret values masked."""
+    before_n = normalize(before) or {}
+    after_n = normalize(after) or {}
+    return {"before": mask_secret(before_n, after_n if before else None),
+            "after": mask_secret(after_n, before_n if before else None)}
+
+
+def public_object(obj):
+    """What a module returns for an object: no managedFields, Secret values masked."""
+    return mask_secret(strip_object(obj))
+
+
+def present_object(obj, reveal_secrets=False, hide_fields=()):
+    """What info and wait return: no managedFields, Secret values masked unless ``reveal_secrets``, and without
+    the ``hide_fields`` (dotted paths with ``[n]`` indexes, as kubernetes.core's ``hide_fields``)."""
+    if obj is None:
+        return None
+    out = strip_object(obj) if reveal_secrets else public_object(obj)
+    for path in hide_fields or ():
+        _remove_field(out, path)
+    return out
+
+
+def _field_path(path):
+    """``spec.containers[0].env`` -> ``["spec", "containers", 0, "env"]``; ``labels['a.b/c']`` keeps its dots."""
+    parts = []
+    for index, quoted, dquoted, name in _FIELD_TOKEN.findall(str(path)):
+        parts.append(int(index) if index else quoted or dquoted or name)
+    return parts
+
+
+def _remove_field(obj, path):
+    parts = _field_path(path)
+    if not parts:
+        return
+    parent = obj
+    for part in parts[:-1]:
+        found = (isinstance(parent, dict) and part in parent) or (
+            isinstance(parent, list) and isinstance(part, int) and -len(parent) <= part < len(parent))
+        if not found:
+            return
+        parent = parent[part]
+    last = parts[-1]
+    if isinstance(parent, dict):
+        parent.pop(last, None)
+    elif isinstance(parent, list) and isinstance(last, int) and -len(parent) <= last < len(parent):
+        del parent[last]
+
+
+# -- apply and delete ---------------------------------------------------------------------------------------
+def make_result(manifest, action, obj=None, diff=None, note=None):
+    result = {
+        "kind": manifest.kind,
+        "api_version": manifest.api_version,
+        "namespace": manifest.namespace if manifest.namespaced is not False else None,
+        "name": manifest.name or (obj or {}).get("metadata", {}).get("name"),
+        "action": action,
+        "changed": action in ("created", "configured", "deleted"),
+        "object": public_object(obj) if obj is not None else None,
+    }
+    if diff is not None:
+        result["diff"] = diff
+    if note:
+        result["note"] = note
+    return result
+
+
+def _namespace_missing(err):
+    text = str(err).lower()
+    return err.status == 404 and "namespace" in text
+
+
+def apply_manifest(client, manifest, *, check_mode=False, field_manager=None, force_conflicts=False,
+                   want_diff=False, pending_namespaces=()):
+    """Server-side apply one manifest; return its result dict (action created/configured/unchanged)."""
+    if manifest.resource is None and manifest.pending_crd is not None:
+        manifest.resource = client.find_resource(manifest.api_version, manifest.kind)
+        if manifest.resource is None:
+            if check_mode:
+                return make_result(manifest, "created", manifest.obj,
+                                   diff=make_diff(None, manifest.obj) if want_diff else None,
+                                   note="its CustomResourceDefinition is applied in this batch; "
+                                   "not validated in check mode")
+            raise K8sError("%s: no kind %s in apiVersion %s on this cluster (its CustomResourceDefinition was "
+                           "applied but is not served yet)" % (manifest.origin, manifest.kind, manifest.api_version))
+    resource = manifest.resource
+    body = manifest.obj
+
+    if not manifest.name:  # generateName: only a create can name it
+        created = client.create(resource, body, dry_run=check_mode)
+        return make_result(manifest, "created", created, diff=make_diff(None, created) if want_diff else None)
+
+    live = client.get(resource, manifest.name, manifest.namespace)
+    if live is None:
+        if check_mode:
+            if manifest.namespace in pending_namespaces:
+                return make_result(manifest, "created", body, diff=make_diff(None, body) if want_diff else None,
+                                   note="namespace %s is created in this batch; not validated in check mode"
+                                   % manifest.namespace)
+            try:
+                after = client.apply(resource, body, field_manager=field_manager,
+                                     force_conflicts=force_conflicts, dry_run=True)
+            except K8sError as err:
+                if _namespace_missing(err):
+                    raise K8sError("%s: namespace %s does not exist" % (manifest.ref(), manifest.namespace),
+                                   status=404) from None
+                raise
+        else:
+            after = client.apply(resource, body, field_manager=field_manager, force_conflicts=force_conflicts)
+        return make_result(manifest, "created", after, diff=make_diff(None, after) if want_diff else None)
+
+    proposed = client.apply(resource, body, field_manager=field_manager, force_conflicts=force_conflicts,
+                            dry_run=True)
+    if not differs(live, proposed):
+        return make_result(manifest, "unchanged", live, diff=make_diff(live, live) if want_diff else None)
+    after = proposed if check_mode else client.apply(
+        resource, body, field_manager=field_manager, force_conflicts=force_conflicts)
+    return make_result(manifest, "configured", after, diff=make_diff(live, after) if want_diff else None)
+
+
+def delete_manifest(client, manifest, *, check_mode=False, propagation_policy="Foreground", want_diff=False,
+                    wait=False, wait_timeout=120):
+    """Delete one object; absent objects (or kinds the cluster no longer serves) give action 'absent'."""
+    if manifest.resource is None:
+        return make_result(manifest, "absent", None, diff={"before": {}, "after": {}} if want_diff else None,
+                           note="the cluster does not serve kind %s in apiVersion %s"
+                           % (manifest.kind, manifest.api_version))
+    resource = manifest.resource
+    if not manifest.name:
+        raise K8sError("%s: cannot delete an object without metadata.name" % manifest.origin)
+    live = client.get(resource, manifest.name, manifest.namespace)
+    if live is None:
+        return make_result(manifest, "absent", None, diff={"before": {}, "after": {}} if want_diff else None)
+    diff = make_diff(live, None) if want_diff else None
+    if diff is not None:
+        diff["after"] = {}
+    response = client.delete(resource, manifest.name, manifest.namespace,
+                             propagation_policy=propagation_policy, dry_run=check_mode)
+    if response is None:  # removed between our GET and DELETE
+        return make_result(manifest, "absent", None, diff={"before": {}, "after": {}} if want_diff else None)
+    if wait and not check_mode:
+        uid = (live.get("metadata") or {}).get("uid")
+        waiter.wait_for(client, resource, manifest.name, manifest.namespace, check=waiter.deleted(uid),
+                        timeout=wait_timeout, description="deletion")
+    return make_result(manifest, "deleted", live, diff=diff)
+
+
+def wait_applied(client, manifest, result, *, timeout, condition=None, clock=None):
+    """Wait for an applied object to be ready (condition given, or the kind's default check)."""
+    if manifest.resource is None:
+        return result
+    if condition:
+        check = waiter.condition(condition["type"], condition.get("status") or "True", condition.get("reason"))
+        failure = None
+        description = "condition %s=%s" % (condition["type"], condition.get("status") or "True")
+    else:
+        check, failure = waiter.default_check(manifest.kind)
+        description = "rollout to complete" if manifest.kind in waiter.ROLLOUT_KINDS else "readiness"
+    kwargs = {"clock": clock} if clock else {}
+    name = manifest.name or (result.get("object") or {}).get("metadata", {}).get("name")
+    outcome = waiter.wait_for(client, manifest.resource, name, manifest.namespace, check=check,
+                              failure=failure, timeout=timeout, description=description, **kwargs)
+    result["object"] = public_object(outcome.object)
+    result["waited"] = round(outcome.elapsed, 3)
+    return result
+
+
+def summarize_results(results):
+    summary = {"created": 0, "configured": 0, "unchanged": 0, "deleted": 0, "absent": 0}
+    for result in results:
+        summary[result["action"]] = summary.get(result["action"], 0) + 1
+    return summary
+
+
+def apply_all(client, manifests, *, check_mode=False, field_manager=None, force_conflicts=False, want_diff=False,
+              wait=False, wait_timeout=120, wait_condition=None, clock=None, done=None):
+    """Apply resolved manifests in order; wait (one overall deadline) for readiness when asked.
+
+    ``done`` (a list), when given, receives each result as soon as it is known, so a caller can report what
+    was already applied when a later object fails.
+    """
+    clock = clock or time.monotonic
+    done = [] if done is None else done
+    results = []
+    pending_namespaces = set()
+    for manifest in order_for_apply(manifests):
+        result = apply_manifest(client, manifest, check_mode=check_mode, field_manager=field_manager,
+                                force_conflicts=force_conflicts, want_diff=want_diff,
+                                pending_namespaces=pending_namespaces)
+        if manifest.kind == "Namespace" and result["action"] == "created" and check_mode:
+            pending_namespaces.add(manifest.name)
+        if manifest.kind == "CustomResourceDefinition" and result["changed"] and not check_mode:
+            waiter.wait_for(client, manifest.resource, manifest.name, check=waiter.condition("Established"),
+                            timeout=min(60, wait_timeout) if wait else 60,
+                            description="the CustomResourceDefinition to be established")
+        results.append((manifest, result))
+        done.append(result)
+    if wait and not check_mode:
+        deadline = clock() + wait_timeout
+        for manifest, result in results:
+            wait_applied(client, manifest, result, timeout=max(0, deadline - clock()), condition=wait_condition,
+                         clock=clock)
+    return [r for _m, r in results]
+
+
+def delete_all(client, manifests, *, check_mode=False, propagation_policy="Foreground", want_diff=False,
+               wait=False, wait_timeout=120, done=None):
+    """Delete resolved manifests in reverse apply order (``done`` as in apply_all)."""
+    results = [] if done is None else done
+    for manifest in order_for_delete(manifests):
+        results.append(delete_manifest(client, manifest, check_mode=check_mode,
+                                       propagation_policy=propagation_policy, want_diff=want_diff, wait=wait,
+                                       wait_timeout=wait_timeout))
+    return results
