@@ -130,7 +130,7 @@ class ServiceProxy:
 
         return send
 
-    def opener(self, path):
+    def opener_for(self, path):
         """An ``open_url``-like opener for ``predict.send`` that goes through the service proxy."""
         from urllib.error import HTTPError
 

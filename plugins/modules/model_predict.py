@@ -577,7 +577,7 @@ def run(params, opener=open_url, sender_factory=None):
     if params["target"] == "service_proxy":
         body_path = params["path"] or predict.service_path(protocol, params["model_name"])
         proxy, proxy_path, url = _proxy_target(params, body_path)
-        opener = proxy.opener(proxy_path)
+        opener = proxy.opener_for(proxy_path)
     else:
         url = predict.predict_url(params["url"], params["name"], params["namespace"], protocol=protocol,
                                   model_name=params["model_name"], path=params["path"], target=params["target"])

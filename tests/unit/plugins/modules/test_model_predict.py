@@ -320,7 +320,7 @@ def test_service_proxy_sends_with_the_kubernetes_credentials_and_never_retries_a
     assert seen[0]["content_type"] == "application/json"
     # the single-request opener turns a status >= 300 into HTTPError, as open_url does, for predict.send's retries
     plan.append((503, b"busy"))
-    answer = predict.send(proxy.url(path), {"data": 1}, opener=proxy.opener(path), timeout=5,
+    answer = predict.send(proxy.url(path), {"data": 1}, opener=proxy.opener_for(path), timeout=5,
                           retry_statuses=(503,), sleep=lambda seconds: None)
     assert answer["status"] == 200 and answer["attempts"] == 2
     assert answer["json"] == {"meta": {"requestPath": {"classifier": "img"}}}
