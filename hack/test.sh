@@ -167,13 +167,29 @@ run_kube() {
   echo "kube: binaries in $bin ($(tr '\n' ' ' < "$(dirname "$bin")/versions"))"
   local args=(-p no:cacheprovider -n "${PYTEST_WORKERS:-2}" --dist loadfile -m "not emulator_only"
               tests/integration tests/kube tests/fidelity "${PYTEST_ARGS[@]}")
-  local cmd=(env MLOPS_CONTROL_PLANE=kube MLOPS_KUBE_BIN="$bin" python -m pytest "${args[@]}")
   if [ "$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then
     echo "kube: tests run in a private network namespace (loopback only)"
-    unshare --net -- bash -c 'ip link set lo up && exec env MLOPS_SEALED_NETNS=1 "$@"' sealed "${cmd[@]}"
   else
     echo "kube: not root (or no unshare): running without a private network namespace; aggregator routing and" \
          "loopback addresses alone keep the traffic on this machine"
+  fi
+  local rc=0
+  on_kube "$bin" python -m pytest "${args[@]}" || rc=$?
+  step "molecule (default scenario) on the real control plane"
+  local mrc=0
+  on_kube "$bin" bash hack/test.sh molecule || mrc=$?
+  [ "$rc" != 0 ] || rc=$mrc
+  return "$rc"
+}
+
+# Run "$@" with the sandbox on the real control plane (MLOPS_CONTROL_PLANE=kube), in a private network namespace
+# that has only loopback when this is root.
+on_kube() {
+  local bin=$1; shift
+  local cmd=(env MLOPS_CONTROL_PLANE=kube MLOPS_KUBE_BIN="$bin" "$@")
+  if [ "$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then
+    unshare --net -- bash -c 'ip link set lo up && exec env MLOPS_SEALED_NETNS=1 "$@"' sealed "${cmd[@]}"
+  else
     "${cmd[@]}"
   fi
 }

@@ -22,7 +22,7 @@ NAMESPACE = "deploy-it-%s" % uuid.uuid4().hex[:6]
 BUCKET = "deploy-it"
 SDEP_PATH = "/apis/machinelearning.seldon.io/v1/namespaces/%s/seldondeployments/%s"
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.emulator_only("running pods, the Seldon operator and the gateway"),
+pytestmark = [pytest.mark.sandbox,
               pytest.mark.timeout(1200)]
 
 

@@ -405,23 +405,20 @@ TEARDOWN = str(REPO / "playbooks" / "teardown.yml")
 
 
 def on_cluster(sandbox, extra_vars: dict | None = None, *, teardown: bool = False) -> dict:
-    """The variables of a run on this control plane. On the real one no kubelet runs pods yet (issue 14) and
-    nothing serves Emissary's conversion webhook (issue 21): Argo Workflows and Seldon Core are installed there,
-    without waiting for their Deployments to become Available (a teardown still waits for every deletion)."""
-    if not sandbox.is_kube:
-        return dict(extra_vars or {})
-    out = {"platform_components": ["argo_workflows", "seldon_core"]}
-    if not teardown:
-        out.update(argo_workflows_wait=False, seldon_core_wait=False)
-    return {**out, **(extra_vars or {})}
+    """The variables of a run: the same on both control planes (the real one runs the sandbox's kubelet, operators
+    and webhook servers as API clients)."""
+    del sandbox, teardown
+    return dict(extra_vars or {})
 
 
 def expected_namespaces(sandbox) -> tuple[str, ...]:
-    return ("seldon-system", "argo") if sandbox.is_kube else PLATFORM_NAMESPACES
+    del sandbox
+    return PLATFORM_NAMESPACES
 
 
 def expected_crds(sandbox) -> int:
-    return 1 + 8 + (0 if sandbox.is_kube else 14)
+    del sandbox
+    return 1 + 8 + 14
 
 
 def run_ok(run_playbook, playbook, *args, **kwargs):
@@ -467,17 +464,15 @@ def test_install_then_rerun_changes_nothing_and_sends_no_write(sandbox, run_play
     run = run_ok(run_playbook, INSTALL, extra_vars=on_cluster(sandbox))
     assert run.stats["changed"] > 0
     deployments = [("seldon-system", "seldon-controller-manager"), ("argo", "workflow-controller"),
-                   ("argo", "argo-server")]
-    if not sandbox.is_kube:
-        deployments += [("emissary", "emissary-ingress"), ("emissary-system", "emissary-apiext")]
+                   ("argo", "argo-server"), ("emissary", "emissary-ingress"), ("emissary-system", "emissary-apiext")]
     for namespace, deployment in deployments:
         status = sandbox.kubectl("get", "deployment", deployment, "-n", namespace, "-o",
                                  "jsonpath={.status.conditions[?(@.type=='Available')].status}").stdout
-        # without a kubelet (real control plane, issue 14) the Deployment exists and its pods wait to be scheduled
-        assert status == ("False" if sandbox.is_kube else "True"), (namespace, deployment, status)
-    if not sandbox.is_kube:   # no kubelet on the real control plane yet (issue 14): nothing serves the webhooks
-        assert_unknown_implementation_refused(sandbox)
-        assert_mapping_written_through_the_conversion_webhook(sandbox)
+        assert status == "True", (namespace, deployment, status)
+    # the webhooks the roles register are called by the API server (the real one dials the sandbox's webhook
+    # servers through their FQDN EndpointSlices on 127.0.0.1) and answer as upstream's
+    assert_unknown_implementation_refused(sandbox)
+    assert_mapping_written_through_the_conversion_webhook(sandbox)
     explain = sandbox.kubectl("explain", "seldondeployment.spec.predictors").stdout
     assert "graph" in explain and "componentSpecs" in explain
     assert "sdep" in sandbox.kubectl("api-resources", "--api-group=machinelearning.seldon.io").stdout
@@ -546,10 +541,9 @@ def create_sdep_dry_run(sandbox) -> tuple[int, dict]:
 @pytest.mark.timeout(900)
 def test_teardown_removes_everything_but_the_crds(sandbox, run_playbook):
     run_ok(run_playbook, INSTALL, extra_vars=on_cluster(sandbox))
-    if not sandbox.is_kube:
-        webhooks = sandbox.kubectl("get", "validatingwebhookconfigurations", "-o", "name").stdout.split()
-        assert "validatingwebhookconfiguration.admissionregistration.k8s.io/seldon-validating-webhook-configuration" \
-            in webhooks, webhooks
+    webhooks = sandbox.kubectl("get", "validatingwebhookconfigurations", "-o", "name").stdout.split()
+    assert "validatingwebhookconfiguration.admissionregistration.k8s.io/seldon-validating-webhook-configuration" \
+        in webhooks, webhooks
     run = run_ok(run_playbook, TEARDOWN, extra_vars=on_cluster(sandbox, teardown=True))
     assert run.stats["changed"] > 0
     namespaces, rbac, crds = platform_objects(sandbox)
@@ -590,7 +584,7 @@ def test_reinstall_after_teardown(sandbox, run_playbook):
 
 @pytest.mark.sandbox
 @pytest.mark.timeout(900)
-@pytest.mark.emulator_only("fault injection; Emissary is not installed on the real control plane (issue 21)")
+@pytest.mark.emulator_only("fault injection (the emulator's /sandbox/v1/faults)")
 def test_emissary_objects_wait_out_the_missing_conversion_ca_bundle(sandbox, run_playbook):
     """Issue 18 defect 6: emissary-apiext is Ready before it has put its CA into the CRDs' conversion webhook; until
     then the API server answers the first getambassador.io apply with a conversion webhook error (500, which the

@@ -19,7 +19,6 @@ HAS_SELDON_COMPONENT = any("seldon" in spec.lower() for spec in components.COMPO
 
 pytestmark = [
     pytest.mark.sandbox,
-    pytest.mark.emulator_only("running pods, the Seldon operator and the gateway"),
     pytest.mark.skipif(not HAS_SELDON_COMPONENT,
                        reason="the sandbox has no Seldon operator component yet (sandbox.components.COMPONENTS)"),
 ]

@@ -30,8 +30,7 @@ ARGO = "/apis/argoproj.io/v1alpha1/namespaces/%s/%s"
 SDEP = "/apis/machinelearning.seldon.io/v1/namespaces/%s/seldondeployments/%s"
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5]]
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(1800), pytest.mark.emulator_only(
-    "running pods, the Argo Workflows controller, the Seldon operator and the gateway")]
+pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(1800)]
 
 PLAYBOOK = """
 - name: The train_deploy role under test
