@@ -20,6 +20,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import openapi_strict
 import pytest
 import yaml
 
@@ -362,6 +363,69 @@ def test_emissary_apiext_in_another_namespace(collections_path, tmp_path):
             assert conversion["webhook"]["clientConfig"]["service"]["namespace"] == "gw-system"
         original["spec"].pop("conversion", None)
         assert crd == original
+
+
+VARIANTS = dict(
+    seldon_core_watch_namespace="models", seldon_core_gateway="istio", seldon_core_webhook_mode="cert_manager",
+    seldon_core_image_pull_secrets=["regcred"], seldon_core_node_selector={"pool": "ml"},
+    seldon_core_tolerations=[{"key": "ml", "operator": "Exists", "effect": "NoSchedule"}],
+    argo_workflows_watch_namespace="models", argo_workflows_server_enabled=False,
+    argo_workflows_executor_bindings=[{"namespace": "models", "service_account": "default"}],
+    argo_workflows_image_pull_secrets=["regcred"], argo_workflows_tolerations=[{"operator": "Exists"}],
+    ambassador_crd_conversion_webhook=False, ambassador_single_namespace=True, ambassador_id="gw1",
+    ambassador_image_pull_secrets=["regcred"], ambassador_apiext_namespace="gw-system",
+)
+
+
+def test_every_rendered_object_validates_strictly_against_the_kubernetes_openapi(rendered, collections_path,
+                                                                               tmp_path):
+    """Issue 18: every object the roles render (defaults, and the variants above) is valid for the Kubernetes
+    release hack/kube pins (1.32+) with unknown fields refused: built-in kinds against that release's
+    api/openapi-spec/v3, custom resources against the rendered CRDs' schemas."""
+    directory = openapi_strict.spec_dir()
+    if directory is None:
+        pytest.skip("k8s.io/kubernetes@%s is not in the Go module cache (hack/kube/build.sh downloads it): no "
+                    "OpenAPI schemas to validate against" % openapi_strict.kubernetes_version())
+    assert openapi_strict.kubernetes_version() >= "v1.32"
+    schemas = openapi_strict.Schemas(directory)
+    variants = render(collections_path, tmp_path, **VARIANTS)
+    unknown, checked = set(), 0
+    for name, render_set in (("defaults", rendered), ("variants", variants)):
+        docs = [d for role in ROLES for d in render_set[role]]
+        crds = openapi_strict.crd_schemas(docs)
+        for doc in docs:
+            errors = openapi_strict.validate(schemas, crds, doc)
+            if errors is None:
+                unknown.add((doc["apiVersion"], doc["kind"]))
+                continue
+            checked += 1
+            assert not errors, (name, doc["kind"], doc["metadata"]["name"], errors[:10])
+    # cert-manager's kinds (seldon_core_webhook_mode: cert_manager) are the only ones without a schema here
+    assert unknown == {("cert-manager.io/v1", "Certificate"), ("cert-manager.io/v1", "Issuer")}
+    assert checked > 100
+
+
+def test_the_strict_validator_refuses_what_the_api_server_refuses(rendered):
+    """The control: unknown fields, wrong types, missing required fields and bad enums are found."""
+    directory = openapi_strict.spec_dir()
+    if directory is None:
+        pytest.skip("k8s.io/kubernetes is not in the Go module cache: no OpenAPI schemas")
+    schemas = openapi_strict.Schemas(directory)
+    docs = [d for role in ROLES for d in rendered[role]]
+    crds = openapi_strict.crd_schemas(docs)
+    deployment = json.loads(json.dumps(find(rendered["argo_workflows"], "Deployment", "workflow-controller")))
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["resource"] = container.pop("resources")
+    container["ports"][0]["containerPort"] = "9090"
+    del container["name"]
+    errors = openapi_strict.validate(schemas, crds, deployment)
+    assert [e.split(": ", 1)[1] for e in errors] == [
+        "required", "'9090' is not of type integer", "unknown field"], errors
+    listener = json.loads(json.dumps(find(rendered["ambassador"], "Listener")[0]))
+    listener["spec"]["protocols"] = ["HTTP"]
+    listener["spec"]["securityModel"] = "OPEN"  # the CRD's enum: XFP, SECURE, INSECURE
+    listener["metadata"]["label"] = {}
+    assert len(openapi_strict.validate(schemas, crds, listener)) == 3
 
 
 def test_seldon_webhook_lists_v1_only(collections_path, tmp_path):
