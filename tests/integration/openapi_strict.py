@@ -72,13 +72,13 @@ class Schemas:
             return out
         if schema.get("x-kubernetes-int-or-string") or schema.get("format") == "int-or-string":
             ok = isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-            return out if ok else out + ["%s: %r is neither an integer nor a string" % (path or ".", value)]
+            return out if ok else [*out, "%s: %r is neither an integer nor a string" % (path or ".", value)]
         for junctor in ("oneOf", "anyOf"):
             if junctor in schema and all(self.errors(value, sub, path) for sub in schema[junctor]):
                 out.append("%s: %r matches none of %s" % (path or ".", value, junctor))
         kind = schema.get("type")
         if kind and not _is(value, kind):
-            return out + ["%s: %r is not of type %s" % (path or ".", value, kind)]
+            return [*out, "%s: %r is not of type %s" % (path or ".", value, kind)]
         if "enum" in schema and value not in schema["enum"]:
             out.append("%s: %r is not one of %s" % (path or ".", value, schema["enum"]))
         if isinstance(value, dict):

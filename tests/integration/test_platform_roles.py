@@ -357,7 +357,7 @@ def test_emissary_apiext_in_another_namespace(collections_path, tmp_path):
     """The one change to upstream's CRDs on a non-default path: the conversion webhook Service's namespace."""
     emissary = render(collections_path, tmp_path, ambassador_apiext_namespace="gw-system")["ambassador"]
     upstream = list(yaml.safe_load_all((REPO / UPSTREAM_CRD_FILES["ambassador"][0]).read_text()))
-    for crd, original in zip(find(emissary, "CustomResourceDefinition"), upstream):
+    for crd, original in zip(find(emissary, "CustomResourceDefinition"), upstream, strict=True):
         conversion = crd["spec"].pop("conversion", None)
         if conversion and conversion["strategy"] == "Webhook":
             assert conversion["webhook"]["clientConfig"]["service"]["namespace"] == "gw-system"
@@ -365,16 +365,16 @@ def test_emissary_apiext_in_another_namespace(collections_path, tmp_path):
         assert crd == original
 
 
-VARIANTS = dict(
-    seldon_core_watch_namespace="models", seldon_core_gateway="istio", seldon_core_webhook_mode="cert_manager",
-    seldon_core_image_pull_secrets=["regcred"], seldon_core_node_selector={"pool": "ml"},
-    seldon_core_tolerations=[{"key": "ml", "operator": "Exists", "effect": "NoSchedule"}],
-    argo_workflows_watch_namespace="models", argo_workflows_server_enabled=False,
-    argo_workflows_executor_bindings=[{"namespace": "models", "service_account": "default"}],
-    argo_workflows_image_pull_secrets=["regcred"], argo_workflows_tolerations=[{"operator": "Exists"}],
-    ambassador_crd_conversion_webhook=False, ambassador_single_namespace=True, ambassador_id="gw1",
-    ambassador_image_pull_secrets=["regcred"], ambassador_apiext_namespace="gw-system",
-)
+VARIANTS = {
+    "seldon_core_watch_namespace": "models", "seldon_core_gateway": "istio", "seldon_core_webhook_mode": "cert_manager",
+    "seldon_core_image_pull_secrets": ["regcred"], "seldon_core_node_selector": {"pool": "ml"},
+    "seldon_core_tolerations": [{"key": "ml", "operator": "Exists", "effect": "NoSchedule"}],
+    "argo_workflows_watch_namespace": "models", "argo_workflows_server_enabled": False,
+    "argo_workflows_executor_bindings": [{"namespace": "models", "service_account": "default"}],
+    "argo_workflows_image_pull_secrets": ["regcred"], "argo_workflows_tolerations": [{"operator": "Exists"}],
+    "ambassador_crd_conversion_webhook": False, "ambassador_single_namespace": True, "ambassador_id": "gw1",
+    "ambassador_image_pull_secrets": ["regcred"], "ambassador_apiext_namespace": "gw-system",
+}
 
 
 def test_every_rendered_object_validates_strictly_against_the_kubernetes_openapi(rendered, collections_path,

@@ -53,7 +53,8 @@ def test_the_lock_names_the_pinned_releases_and_the_refused_module():
 
 
 def test_crd_documents_keeps_each_crd_document_unchanged():
-    crd_a = "# head comment\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: a\n"
+    crd_a = ("# head comment\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+             "metadata:\n  name: a\n")
     other = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n"
     crd_b = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  x: '---'\n"
     text = crd_a + "---\n" + other + "---\n" + crd_b
