@@ -12,6 +12,7 @@ Two parts:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import openapi_strict
 import pytest
 import yaml
 
@@ -27,6 +29,13 @@ ROLES = ("seldon_core", "argo_workflows", "ambassador")
 MIRROR = "mirror.example.com:5000/ml-platform"
 PLATFORM_NAMESPACES = ("seldon-system", "argo", "emissary", "emissary-system")
 SELDON_SERVERS = ("SKLEARN_SERVER", "XGBOOST_SERVER", "MLFLOW_SERVER", "TENSORFLOW_SERVER", "TRITON_SERVER")
+LOCK = json.loads((REPO / "hack" / "upstream-crds.lock.json").read_text())
+# role -> the vendored upstream CRD files its default render installs (hack/vendor_crds.py; Seldon's module is
+# refused by the proxy, so that role keeps its own CRD template)
+UPSTREAM_CRD_FILES = {
+    "argo_workflows": sorted(f for f in LOCK["argo_workflows"]["files"] if "/crds/minimal/" in f),
+    "ambassador": sorted(LOCK["ambassador"]["files"]),
+}
 
 
 # -- rendering helpers --------------------------------------------------------------------------------------------
@@ -154,8 +163,24 @@ def check_crd(crd):
 
 # -- rendering tests ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def rendered(collections_path, tmp_path_factory):
-    return render(collections_path, tmp_path_factory.mktemp("render-defaults"))
+def render_dir(collections_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("render-defaults")
+    render(collections_path, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rendered(render_dir):
+    return {role: [d for path in sorted((render_dir / role).glob("*.yaml"))
+                   for d in yaml.safe_load_all(path.read_text()) if d is not None] for role in ROLES}
+
+
+def by_name(docs):
+    return sorted(docs, key=lambda d: d["metadata"]["name"])
+
+
+def is_upstream_crd(role, doc):
+    return doc["kind"] == "CustomResourceDefinition" and role in UPSTREAM_CRD_FILES
 
 
 def test_every_rendered_document_parses_and_every_crd_is_structural(rendered):
@@ -165,7 +190,8 @@ def test_every_rendered_document_parses_and_every_crd_is_structural(rendered):
         for doc in docs:
             assert doc.get("apiVersion") and doc.get("kind") and doc["metadata"].get("name"), (role, doc)
             labels = doc["metadata"].get("labels") or {}
-            assert labels.get("app.kubernetes.io/managed-by") == "mlops.k8s", (role, doc["kind"], doc["metadata"])
+            if not is_upstream_crd(role, doc):  # upstream's CRDs keep upstream's labels
+                assert labels.get("app.kubernetes.io/managed-by") == "mlops.k8s", (role, doc["kind"], doc["metadata"])
             if doc["kind"] == "CustomResourceDefinition":
                 check_crd(doc)
                 crds += 1
@@ -203,30 +229,44 @@ def test_seldon_deployment_crd_has_the_real_shape(rendered):
     assert {"description", "deploymentStatus", "serviceStatus", "address", "replicas"} <= set(status)
 
 
-def test_argo_and_emissary_crds_have_the_real_shape(rendered):
-    argo = {c["spec"]["names"]["kind"]: c for c in find(rendered["argo_workflows"], "CustomResourceDefinition")}
-    assert set(argo) == {"Workflow", "WorkflowTemplate", "CronWorkflow", "ClusterWorkflowTemplate",
-                         "WorkflowTaskResult", "WorkflowTaskSet", "WorkflowEventBinding", "WorkflowArtifactGCTask"}
-    assert argo["Workflow"]["spec"]["names"]["shortNames"] == ["wf"]
-    assert argo["WorkflowTemplate"]["spec"]["names"]["shortNames"] == ["wftmpl"]
-    assert "cwf" in argo["CronWorkflow"]["spec"]["names"]["shortNames"]
-    assert argo["ClusterWorkflowTemplate"]["spec"]["scope"] == "Cluster"
-    workflow = argo["Workflow"]["spec"]["versions"][0]
-    assert [c["name"] for c in workflow["additionalPrinterColumns"]] == ["Status", "Age", "Message"]
-    assert workflow["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-preserve-unknown-fields"]
+def test_argo_and_emissary_crds_are_the_upstream_files_unchanged(render_dir, rendered):
+    """Issue 18 item 7: the CRDs the roles install are the release's files byte for byte, as locked."""
+    for role, files in UPSTREAM_CRD_FILES.items():
+        text = (render_dir / role / "00-crds.yaml").read_text()
+        for name in files:
+            data = (REPO / name).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == LOCK[role]["files"][name]["sha256"], name
+            assert data.decode() in text, "%s is not in the rendered CRDs unchanged" % name
+        # nothing but those files: the same documents, parsed
+        upstream = [d for name in files for d in yaml.safe_load_all((REPO / name).read_text()) if d]
+        assert by_name(find(rendered[role], "CustomResourceDefinition")) == by_name(upstream), role
 
+    argo = {c["spec"]["names"]["kind"] for c in find(rendered["argo_workflows"], "CustomResourceDefinition")}
+    assert argo == {"Workflow", "WorkflowTemplate", "CronWorkflow", "ClusterWorkflowTemplate",
+                    "WorkflowTaskResult", "WorkflowTaskSet", "WorkflowEventBinding", "WorkflowArtifactGCTask"}
     emissary = {c["spec"]["names"]["kind"]: c for c in find(rendered["ambassador"], "CustomResourceDefinition")}
-    assert {"Mapping", "Host", "Listener", "Module", "TLSContext"} <= set(emissary)
+    assert len(emissary) == 14
     mapping = {v["name"]: v for v in emissary["Mapping"]["spec"]["versions"]}
-    assert set(mapping) == {"v2", "v3alpha1"} and all(v["served"] for v in mapping.values())
-    for version in mapping.values():
-        props = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-        assert {"prefix", "service", "weight", "shadow", "rewrite", "timeout_ms", "host"} <= set(props)
-    listener = emissary["Listener"]["spec"]["versions"]
-    assert [v["name"] for v in listener] == ["v3alpha1"] and listener[0]["storage"]
+    assert set(mapping) == {"v1", "v2", "v3alpha1"} and mapping["v2"]["storage"]  # v1 is served again
     conversion = emissary["Mapping"]["spec"]["conversion"]
-    assert conversion["strategy"] == "Webhook"
-    assert conversion["webhook"]["clientConfig"]["service"]["name"] == "emissary-apiext"
+    assert conversion["webhook"]["clientConfig"]["service"] == {
+        "name": "emissary-apiext", "namespace": "emissary-system", "path": "/webhooks/crd-convert", "port": 443}
+    # apiext (3.10) puts its caBundle only into the CRDs its label selector picks: every upstream CRD
+    apiext = find(rendered["ambassador"], "Deployment", "emissary-apiext")["spec"]["template"]["spec"]["containers"][0]
+    key, value = apiext["args"][apiext["args"].index("--crd-label-selector") + 1].split("=")
+    assert all(crd["metadata"]["labels"][key] == value for crd in emissary.values())
+
+
+def test_argo_full_crds_are_upstream_and_typed(collections_path, tmp_path):
+    """argo_workflows_crd_schema=full installs the release's full CRDs: pod specs typed, unknown fields refused."""
+    argo = render(collections_path, tmp_path, argo_workflows_crd_schema="full")["argo_workflows"]
+    files = sorted(f for f in LOCK["argo_workflows"]["files"] if "/crds/full/" in f)
+    assert by_name(find(argo, "CustomResourceDefinition")) == by_name(
+        [d for name in files for d in yaml.safe_load_all((REPO / name).read_text()) if d])
+    template = find(argo, "CustomResourceDefinition", "workflowtemplates.argoproj.io")["spec"]["versions"][0]
+    spec = template["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    container = spec["properties"]["templates"]["items"]["properties"]["container"]
+    assert "x-kubernetes-preserve-unknown-fields" not in spec and "resources" in container["properties"]
 
 
 def test_seldon_config_has_the_real_shape(rendered):
@@ -269,8 +309,8 @@ def test_one_registry_variable_reaches_every_image(collections_path, tmp_path):
         assert expected in wheres, expected
     images = {image for _role, _where, image in seen}
     assert MIRROR + "/nvidia/tritonserver" in images
-    assert MIRROR + "/argoproj/argoexec:v3.5.12" in images
-    assert MIRROR + "/emissaryingress/emissary:3.9.1" in images
+    assert MIRROR + "/argoproj/argoexec:v3.7.18" in images
+    assert MIRROR + "/emissaryingress/emissary:3.10.0" in images
 
 
 def test_render_variants(collections_path, tmp_path):
@@ -309,7 +349,83 @@ def test_render_variants(collections_path, tmp_path):
     emissary = rendered["ambassador"]
     assert not [d for d in emissary if d["metadata"]["name"] == "emissary-apiext"]
     assert not [d for d in emissary if d["kind"] == "Listener"]
-    assert all("conversion" not in d["spec"] for d in emissary if d["kind"] == "CustomResourceDefinition")
+    crds = find(emissary, "CustomResourceDefinition")
+    assert len(crds) == 14 and all(d["spec"]["conversion"] == {"strategy": "None"} for d in crds)
+
+
+def test_emissary_apiext_in_another_namespace(collections_path, tmp_path):
+    """The one change to upstream's CRDs on a non-default path: the conversion webhook Service's namespace."""
+    emissary = render(collections_path, tmp_path, ambassador_apiext_namespace="gw-system")["ambassador"]
+    upstream = list(yaml.safe_load_all((REPO / UPSTREAM_CRD_FILES["ambassador"][0]).read_text()))
+    for crd, original in zip(find(emissary, "CustomResourceDefinition"), upstream, strict=True):
+        conversion = crd["spec"].pop("conversion", None)
+        if conversion and conversion["strategy"] == "Webhook":
+            assert conversion["webhook"]["clientConfig"]["service"]["namespace"] == "gw-system"
+        original["spec"].pop("conversion", None)
+        assert crd == original
+
+
+VARIANTS = {
+    "seldon_core_watch_namespace": "models", "seldon_core_gateway": "istio", "seldon_core_webhook_mode": "cert_manager",
+    "seldon_core_image_pull_secrets": ["regcred"], "seldon_core_node_selector": {"pool": "ml"},
+    "seldon_core_tolerations": [{"key": "ml", "operator": "Exists", "effect": "NoSchedule"}],
+    "argo_workflows_watch_namespace": "models", "argo_workflows_server_enabled": False,
+    "argo_workflows_executor_bindings": [{"namespace": "models", "service_account": "default"}],
+    "argo_workflows_image_pull_secrets": ["regcred"], "argo_workflows_tolerations": [{"operator": "Exists"}],
+    "ambassador_crd_conversion_webhook": False, "ambassador_single_namespace": True, "ambassador_id": "gw1",
+    "ambassador_image_pull_secrets": ["regcred"], "ambassador_apiext_namespace": "gw-system",
+}
+
+
+def test_every_rendered_object_validates_strictly_against_the_kubernetes_openapi(rendered, collections_path,
+                                                                               tmp_path):
+    """Issue 18: every object the roles render (defaults, and the variants above) is valid for the Kubernetes
+    release hack/kube pins (1.32+) with unknown fields refused: built-in kinds against that release's
+    api/openapi-spec/v3, custom resources against the rendered CRDs' schemas."""
+    directory = openapi_strict.spec_dir()
+    if directory is None:
+        pytest.skip("k8s.io/kubernetes@%s is not in the Go module cache (hack/kube/build.sh downloads it): no "
+                    "OpenAPI schemas to validate against" % openapi_strict.kubernetes_version())
+    assert openapi_strict.kubernetes_version() >= "v1.32"
+    schemas = openapi_strict.Schemas(directory)
+    variants = render(collections_path, tmp_path, **VARIANTS)
+    unknown, checked = set(), 0
+    for name, render_set in (("defaults", rendered), ("variants", variants)):
+        docs = [d for role in ROLES for d in render_set[role]]
+        crds = openapi_strict.crd_schemas(docs)
+        for doc in docs:
+            errors = openapi_strict.validate(schemas, crds, doc)
+            if errors is None:
+                unknown.add((doc["apiVersion"], doc["kind"]))
+                continue
+            checked += 1
+            assert not errors, (name, doc["kind"], doc["metadata"]["name"], errors[:10])
+    # cert-manager's kinds (seldon_core_webhook_mode: cert_manager) are the only ones without a schema here
+    assert unknown == {("cert-manager.io/v1", "Certificate"), ("cert-manager.io/v1", "Issuer")}
+    assert checked > 100
+
+
+def test_the_strict_validator_refuses_what_the_api_server_refuses(rendered):
+    """The control: unknown fields, wrong types, missing required fields and bad enums are found."""
+    directory = openapi_strict.spec_dir()
+    if directory is None:
+        pytest.skip("k8s.io/kubernetes is not in the Go module cache: no OpenAPI schemas")
+    schemas = openapi_strict.Schemas(directory)
+    docs = [d for role in ROLES for d in rendered[role]]
+    crds = openapi_strict.crd_schemas(docs)
+    deployment = json.loads(json.dumps(find(rendered["argo_workflows"], "Deployment", "workflow-controller")))
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["resource"] = container.pop("resources")
+    container["ports"][0]["containerPort"] = "9090"
+    del container["name"]
+    errors = openapi_strict.validate(schemas, crds, deployment)
+    assert [e.split(": ", 1)[1] for e in errors] == [
+        "required", "'9090' is not of type integer", "unknown field"], errors
+    listener = json.loads(json.dumps(find(rendered["ambassador"], "Listener")[0]))
+    listener["spec"]["protocols"] = ["HTTP"]
+    listener["spec"]["securityModel"] = "OPEN"  # the CRD's enum: XFP, SECURE, INSECURE
+    listener["metadata"]["label"] = {}
+    assert len(openapi_strict.validate(schemas, crds, listener)) == 3
 
 
 def test_seldon_webhook_lists_v1_only(collections_path, tmp_path):
@@ -385,7 +501,7 @@ def test_seldon_uninstall_deletes_the_webhook_the_operator_registered(collection
 
 
 def test_argo_controller_reads_no_secret_cluster_wide(rendered):
-    """Issue 18 defect 4: as upstream v3.5.12 (workflow-controller-clusterrole.yaml), cluster-wide the controller may
+    """Issue 18 defect 4: as upstream v3.7.18 (workflow-controller-clusterrole.yaml), cluster-wide the controller may
     get one Secret by name (the agent's CA certificates); every Secret only in its own namespace (argo-role)."""
     argo = rendered["argo_workflows"]
     for role in (d for d in argo if d["kind"] == "ClusterRole"):
@@ -394,6 +510,8 @@ def test_argo_controller_reads_no_secret_cluster_wide(rendered):
                     "argo-server-cluster-role"):  # the server's get/create secrets is upstream's too
                 assert rule.get("resourceNames") == ["argo-workflows-agent-ca-certificates"], (role["metadata"], rule)
                 assert rule["verbs"] == ["get"]
+    cluster = find(argo, "ClusterRole", "argo-cluster-role")["rules"]
+    assert {"apiGroups": [""], "resources": ["configmaps", "namespaces"], "verbs": ["get", "watch", "list"]} in cluster
     own = find(argo, "Role", "argo-role")
     assert own["metadata"]["namespace"] == "argo"
     assert {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]} in own["rules"]
