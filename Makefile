@@ -4,7 +4,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint unit integration sandbox-tests sanity ansible-lint galaxy-test kube kube-test clean
+.PHONY: setup demo test lint unit integration sandbox-tests sanity ansible-lint galaxy-test kube kube-test bench clean
 
 setup:
 	@bash hack/setup.sh
@@ -36,6 +36,11 @@ kube:
 
 kube-test: setup
 	@bash hack/test.sh kube
+
+# Every benchmark in turn, each printing its tables (minutes; run on an otherwise idle machine).
+bench: setup
+	@set -e; for script in bench_imports bench_apiserver bench_s3_upload bench_tasks; do \
+	  echo; $(BIN)/python benchmarks/$$script.py; done
 
 clean:
 	rm -rf build ansible_collections .pytest_cache .ruff_cache .hypothesis
