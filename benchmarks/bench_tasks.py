@@ -5,7 +5,10 @@ It measures the two advantages the collection claims:
 1. Client start-up and API discovery per task. A play of N read tasks (``--tasks``, default 20) cycling through
    a ConfigMap get (core ``v1``), a WorkflowTemplate get (``argoproj.io/v1alpha1``) and a SeldonDeployment
    list (``machinelearning.seldon.io/v1``), once with ``mlops.k8s.info`` and once with ``kubernetes.core.k8s_info``
-   (same arguments). Both clients keep discovery in a file across tasks:
+   (same arguments); with ``--ops`` (default ``info,apply,wait``) the same is done for N re-applies of an
+   unchanged ConfigMap (``mlops.k8s.apply`` / ``kubernetes.core.k8s`` server-side) and N waits for a condition
+   already true (``mlops.k8s.wait`` / ``kubernetes.core.k8s_info`` with ``wait``), and the ratio of the per-task
+   means is printed per operation and cache. Both clients keep discovery in a file across tasks:
 
    * mlops.k8s: ``$MLOPS_K8S_CACHE_DIR`` (else ``$XDG_CACHE_HOME/mlops.k8s/discovery``, see
      plugins/module_utils/client.py ``discovery_cache_file``);
@@ -176,6 +179,36 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
+# The per-task operations of part 1: `info` cycles through READ_TARGETS, `apply` re-applies the unchanged
+# ConfigMap of the setup (server-side apply, one object), `wait` waits for a condition that is already true.
+OPS = ("info", "apply", "wait")
+CONFIG = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bench-config", "namespace": NAMESPACE},
+          "data": {"hello": "world"}}
+WAIT_TARGET = {"api_version": "apps/v1", "kind": "Deployment", "name": "seldon-controller-manager",
+               "namespace": "seldon-system"}  # installed by playbooks/install_platform.yml, Available
+
+
+def op_tasks(side: str, op: str, n: int) -> list[dict]:
+    """N tasks of one operation for `side`, the same request with both collections."""
+    if op == "info":
+        return read_tasks(side, n)
+    if op == "apply":
+        if side == "mlops.k8s":
+            task = {"mlops.k8s.apply": {"definition": CONFIG}}
+        else:
+            task = {"kubernetes.core.k8s": {"state": "present", "definition": CONFIG,
+                                            "server_side_apply": {"field_manager": "mlops.k8s"}}}
+    elif op == "wait":
+        condition = {"type": "Available", "status": "True"}
+        if side == "mlops.k8s":
+            task = {"mlops.k8s.wait": dict(WAIT_TARGET, condition=condition, timeout=60)}
+        else:
+            task = {"kubernetes.core.k8s_info": dict(WAIT_TARGET, wait=True, wait_condition=condition,
+                                                     wait_timeout=60)}
+    else:
+        raise ValueError("unknown operation %r" % op)
+    return [dict(task, name="%s %d" % (op, i)) for i in range(n)]
+
 
 def read_tasks(side: str, n: int, namespace: str = NAMESPACE) -> list[dict]:
     """N read tasks for `side`, cycling through READ_TARGETS; the same arguments for both modules."""
@@ -281,28 +314,27 @@ def setup(bench: Bench) -> None:
     print("setup: install_platform.yml took %.1fs" % (time.perf_counter() - t0), file=sys.stderr)
     template = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
                 "metadata": {"name": "bench-template", "namespace": NAMESPACE}, "spec": workflow_spec()}
-    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bench-config", "namespace": NAMESPACE},
-              "data": {"hello": "world"}}
     bench.run([
         {"name": "namespace", "mlops.k8s.namespace": {"name": NAMESPACE}},
         {"name": "service account", "mlops.k8s.service_account": {
             "name": SERVICE_ACCOUNT, "namespace": NAMESPACE, "preset": "argo-workflow"}},
-        {"name": "objects to read", "mlops.k8s.apply": {"definition": [config, template]}},
+        {"name": "objects to read", "mlops.k8s.apply": {"definition": [CONFIG, template]}},
+        {"name": "wait target", "mlops.k8s.wait": dict(WAIT_TARGET, condition={"type": "Available"}, timeout=300)},
     ], title="setup objects")
 
 
-def bench_reads(bench: Bench, n: int, repeats: int) -> tuple[list[dict], dict]:
+def bench_reads(bench: Bench, n: int, repeats: int, op: str = "info") -> tuple[list[dict], dict]:
     """Returns the result rows and, per side, a warm cache environment for later runs."""
     samples = {(side, temp): [] for side in SIDES for temp in ("cold", "warm")}
     warm_env = {}
     for side in SIDES:  # untimed warm-up: disk caches, bytecode; its own cache directory, then thrown away
-        bench.run(read_tasks(side, n), bench.cache_dirs("warmup-%s" % side), title="warm-up %s" % side)
+        bench.run(op_tasks(side, op, n), bench.cache_dirs("warmup-%s-%s" % (op, side)), title="warm-up %s" % side)
     for r in range(repeats):
         order = SIDES if r % 2 == 0 else SIDES[::-1]
         for side in order:
-            env = bench.cache_dirs("reads-%d-%s" % (r, side.replace(".", "-")))
+            env = bench.cache_dirs("%s-%d-%s" % (op, r, side.replace(".", "-")))
             for temp in ("cold", "warm"):
-                res = bench.run(read_tasks(side, n), env, title="%s %s #%d" % (side, temp, r + 1))
+                res = bench.run(op_tasks(side, op, n), env, title="%s %s %s #%d" % (op, side, temp, r + 1))
                 if temp == "cold":
                     res["cache_files"] = sorted(
                         str(p.relative_to(bench.workdir)) for key in ("MLOPS_K8S_CACHE_DIR", "TMPDIR")
@@ -313,7 +345,7 @@ def bench_reads(bench: Bench, n: int, repeats: int) -> tuple[list[dict], dict]:
     for (side, temp), runs in samples.items():
         timings = [task_timings(r["data"]) for r in runs]
         rows.append({
-            "side": side, "cache": temp,
+            "op": op, "side": side, "cache": temp,
             "wall": [r["wall"] for r in runs],
             "play": [play_seconds(r["data"]) for r in runs],
             "task_mean": [statistics.mean(e - s for _, s, e in t) for t in timings],
@@ -324,6 +356,13 @@ def bench_reads(bench: Bench, n: int, repeats: int) -> tuple[list[dict], dict]:
             "cache_files": runs[0].get("cache_files"),
         })
     return rows, warm_env
+
+
+def task_ratios(rows: list[dict]) -> list[tuple[str, str, float]]:
+    """(operation, cache, median mlops.k8s per-task mean / median kubernetes.core per-task mean) per row pair."""
+    by_key = {(r["op"], r["side"], r["cache"]): statistics.median(r["task_mean"]) for r in rows}
+    return [(op, temp, by_key[(op, "mlops.k8s", temp)] / by_key[(op, "kubernetes.core", temp)])
+            for op, side, temp in by_key if side == "mlops.k8s" and (op, "kubernetes.core", temp) in by_key]
 
 
 def workflow_run_seconds(bench: Bench, name: str) -> float | None:
@@ -402,12 +441,17 @@ def main() -> int:
                     help="each of the workflow's two steps sleeps this long (default 4; 0: steps end at once)")
     ap.add_argument("--quick", action="store_true", help="6 tasks, 1 repeat")
     ap.add_argument("--part", choices=("all", "reads", "wait"), default="all")
+    ap.add_argument("--ops", default=",".join(OPS),
+                    help="part 1's per-task operations, comma-separated (default %s)" % ",".join(OPS))
     ap.add_argument("--verbose", action="store_true", help="one line per ansible-playbook run on stderr")
     args = ap.parse_args()
     if args.quick:
         args.tasks, args.repeats = min(args.tasks, 6), 1
     if args.tasks < 1 or args.repeats < 1:
         ap.error("--tasks and --repeats must be at least 1")
+    ops = [op for op in args.ops.split(",") if op]
+    if not ops or set(ops) - set(OPS):
+        ap.error("--ops takes %s" % ", ".join(OPS))
 
     from sandbox import cli
     from sandbox.pytest_plugin import SandboxHandle
@@ -421,7 +465,11 @@ def main() -> int:
         try:
             bench = Bench(workdir, handle, verbose=args.verbose)
             setup(bench)
-            read_rows, warm_env = bench_reads(bench, args.tasks, args.repeats) if args.part != "wait" else ([], {})
+            read_rows, warm_env = [], {}
+            for op in ops if args.part != "wait" else ():
+                rows, env = bench_reads(bench, args.tasks, args.repeats, op)
+                read_rows += rows
+                warm_env = warm_env or env
             wait_rows = [] if args.part == "reads" else bench_wait(bench, args.repeats, args.delay,
                                                                    args.step_seconds, warm_env)
         finally:
@@ -439,18 +487,20 @@ def main() -> int:
     print("Cells: median [min-max] over %d repeat(s)." % args.repeats)
     if read_rows:
         print()
-        print("### 1. %d read tasks per play (ConfigMap get, WorkflowTemplate get, SeldonDeployment list)"
-              % args.tasks)
+        print("### 1. %d tasks per play and operation (info: ConfigMap get, WorkflowTemplate get, SeldonDeployment "
+              "list; apply: the unchanged ConfigMap, server-side; wait: a Deployment already Available)" % args.tasks)
         print()
         print(markdown_table(
-            ["client", "discovery cache", "ansible-playbook wall s", "play s", "per task s (mean)", "first task s",
-             "discovery GETs / play", "GET /version / play", "other requests / play"],
-            [[r["side"], r["cache"], summary(r["wall"]), summary(r["play"]), summary(r["task_mean"], 3),
+            ["operation", "client", "discovery cache", "ansible-playbook wall s", "play s", "per task s (mean)",
+             "first task s", "discovery GETs / play", "GET /version / play", "other requests / play"],
+            [[r["op"], r["side"], r["cache"], summary(r["wall"]), summary(r["play"]), summary(r["task_mean"], 3),
               summary(r["first_task"], 3), summary(r["discovery"], 0), summary(r["version"], 0),
               summary(r["other"], 0)] for r in read_rows]))
         print()
+        for op, temp, ratio in task_ratios(read_rows):
+            print("- %s, %s discovery: mlops.k8s per task / kubernetes.core per task = %.2f" % (op, temp, ratio))
         for r in read_rows:
-            if r["cache"] == "cold":
+            if r["cache"] == "cold" and r["op"] == read_rows[0]["op"]:
                 print("- %s cold run wrote: %s" % (r["side"], ", ".join(r["cache_files"] or []) or "no cache file"))
     if wait_rows:
         print()

@@ -85,3 +85,32 @@ def test_wait_playbooks_submit_the_same_workflow_and_carry_no_ansible_templating
     assert poll["delay"] == 5 and poll["retries"] == 10 and "Succeeded" in poll["until"]
     text = yaml.safe_dump([ours, create])
     assert "{{" not in text and "{%" not in text
+
+
+@pytest.mark.parametrize("op", ["apply", "wait"])
+def test_op_tasks_send_the_same_request_with_both_collections(op):
+    ours, theirs = (bench.op_tasks(side, op, 2) for side in bench.SIDES)
+    assert len(ours) == len(theirs) == 2
+    (our_module,) = set(ours[0]) - {"name"}
+    (their_module,) = set(theirs[0]) - {"name"}
+    assert our_module.startswith("mlops.k8s.") and their_module.startswith("kubernetes.core.")
+    if op == "apply":
+        assert ours[0][our_module]["definition"] == theirs[0][their_module]["definition"] == bench.CONFIG
+        assert "server_side_apply" in theirs[0][their_module]
+    else:
+        for key in ("api_version", "kind", "name", "namespace"):
+            assert ours[0][our_module][key] == theirs[0][their_module][key]
+        assert ours[0][our_module]["condition"] == theirs[0][their_module]["wait_condition"]
+
+
+def test_op_tasks_info_is_the_read_cycle_and_unknown_ops_fail():
+    assert bench.op_tasks("mlops.k8s", "info", 3) == bench.read_tasks("mlops.k8s", 3)
+    with pytest.raises(ValueError):
+        bench.op_tasks("mlops.k8s", "delete", 1)
+
+
+def test_task_ratios_divide_medians_per_operation_and_cache():
+    rows = [{"op": "info", "side": "mlops.k8s", "cache": "cold", "task_mean": [0.2, 0.3, 0.25]},
+            {"op": "info", "side": "kubernetes.core", "cache": "cold", "task_mean": [0.5, 0.9, 0.6]},
+            {"op": "info", "side": "mlops.k8s", "cache": "warm", "task_mean": [0.4]}]
+    assert bench.task_ratios(rows) == [("info", "cold", pytest.approx(0.25 / 0.6))]
