@@ -39,7 +39,7 @@ kube-test: setup
 
 # Every benchmark in turn, each printing its tables (minutes; run on an otherwise idle machine).
 bench: setup
-	@set -e; for script in bench_imports bench_apiserver bench_s3_upload bench_tasks; do \
+	@set -e; for script in bench_imports bench_bulk_apply bench_apiserver bench_s3_upload bench_tasks; do \
 	  echo; $(BIN)/python benchmarks/$$script.py; done
 
 clean:
