@@ -121,22 +121,19 @@ class Rest:
         url = self.url(path, query)
         for attempt in (0, 1):
             conn = getattr(self._local, "conn", None)
+            reused = conn is not None
             if conn is None:
                 conn = self._local.conn = self._connect(self.timeout)
             try:
                 self._send(conn, method, url, data, content_type)
                 resp = conn.getresponse()
                 raw = resp.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
-                    http.client.CannotSendRequest) as e:
-                conn.close()
-                self._local.conn = None
-                if attempt:
-                    raise ApiError(503, f"{method} {path}: {e}", "ServiceUnavailable") from e
-                continue
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
                 self._local.conn = None
+                # a kept-alive connection the server had closed (EOF, reset, TLS close_notify): once more on a new one
+                if reused and not attempt:
+                    continue
                 raise ApiError(503, f"{method} {path}: {e}", "ServiceUnavailable") from e
             if resp.will_close:
                 conn.close()
