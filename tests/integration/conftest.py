@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(config, items):
-    """On the real control plane (MLOPS_CONTROL_PLANE=kube), a test marked `emulator_only` needs a component that
-    only the emulator runs today (a kubelet running pods, the Seldon operator, the Argo controller, the gateway,
-    fault injection): it is skipped with that reason. `hack/test.sh kube` deselects them instead."""
+    """On the real control plane (MLOPS_CONTROL_PLANE=kube), a test marked `emulator_only` needs what only the
+    emulator has (fault injection) or what the real server refuses the sandbox (the marker's reason says which):
+    it is skipped with that reason. `hack/test.sh kube` deselects them instead."""
     if control_plane() != "kube":
         return
     for item in items:

@@ -61,7 +61,6 @@ def test_every_workflow_has_a_doc_and_a_playbook():
         assert f"examples/{workflow}/playbook.yml" in linked, f"no page of docs/workflows/ points at {workflow}"
 
 
-@pytest.mark.emulator_only("running pods, the Seldon operator, the Argo controller and the gateway")
 def test_tempo_metaflow(run_example, sandbox):
     run = run_example("tempo_metaflow")
     answer = run.task("Predict (V2 inference protocol, what Tempo's client.predict sends)")
@@ -77,7 +76,6 @@ def test_tempo_metaflow(run_example, sandbox):
     assert again.stats.get("changed", 0) == 0, [t["_task"] for t in again.tasks() if t.get("changed")]
 
 
-@pytest.mark.emulator_only("running pods, the Seldon operator, the Argo controller and the gateway")
 def test_bodywork_pipeline(run_example, sandbox):
     run = run_example("bodywork_pipeline")
     shown = run.task("Show the scoring endpoint and its answer")["msg"]
@@ -89,7 +87,6 @@ def test_bodywork_pipeline(run_example, sandbox):
     assert graph["modelUri"] == "s3://bodywork-ml-pipeline-project/models/iris-tree-classifier"
 
 
-@pytest.mark.emulator_only("running pods, the Seldon operator, the Argo controller and the gateway")
 def test_mlflow_model(run_example, sandbox):
     run = run_example("mlflow_model")
     assert run.task("Predict through Ambassador (/seldon/<namespace>/<name>/api/v1.0/predictions)")["output"] == [0, 2]
@@ -101,7 +98,6 @@ def test_mlflow_model(run_example, sandbox):
     assert container["readinessProbe"]["failureThreshold"] == 100
 
 
-@pytest.mark.emulator_only("running pods, the Seldon operator, the Argo controller and the gateway")
 def test_canary_shadow(run_example, sandbox):
     run = run_example("canary_shadow", "-e", "canary_requests=120")
     batch = run.task("Check the candidate's share of requests through the gateway, count 120")
@@ -113,7 +109,6 @@ def test_canary_shadow(run_example, sandbox):
     assert predictors[1].get("shadow") is True
 
 
-@pytest.mark.emulator_only("running pods, the Seldon operator, the Argo controller and the gateway")
 def test_argo_train_deploy(run_example, sandbox):
     if sandbox.env.get("SANDBOX_ARGO_CONTROLLER") != "1":
         pytest.skip("the sandbox runs no Argo Workflows controller (SANDBOX_ARGO_CONTROLLER=1 missing from its env)")

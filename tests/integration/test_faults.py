@@ -24,7 +24,7 @@ import pytest
 from deploy_harness import DEPLOY, SDEPS, Playbook, base_env, install_platform, inventory, objects, ok, run, train
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.timeout(1500),
-              pytest.mark.emulator_only("fault injection, the Seldon operator, pods and the gateway")]
+              pytest.mark.emulator_only("fault injection (the emulator's /sandbox/v1/faults)")]
 NAMESPACE = "faults-%s" % uuid.uuid4().hex[:6]
 BUCKET = "faults-it"
 SHARE = 0.20

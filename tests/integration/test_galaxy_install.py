@@ -86,7 +86,6 @@ def _playbook_env(sandbox, collections: Path, home: Path) -> dict:
 
 
 @pytest.mark.sandbox
-@pytest.mark.emulator_only("running pods, the Seldon operator and the gateway")
 def test_playbooks_run_from_the_installed_copy(installed, sandbox, tmp_path):
     """install_platform then deploy_model, addressed by FQCN, from the installed artifact only."""
     dest = installed / "ansible_collections" / "mlops" / "k8s"

@@ -23,8 +23,7 @@ import pytest
 from botocore.config import Config
 from deploy_harness import DEPLOY, Playbook, base_env, install_platform, inventory, ok, run, train
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.timeout(1500),
-              pytest.mark.emulator_only("the Seldon operator, pods and the gateway")]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.timeout(1500)]
 NAMESPACE = "interrupt-%s" % uuid.uuid4().hex[:6]
 PROBE_NAMESPACE = NAMESPACE + "-probe"
 # the tasks that write: always among the kill points (the namespace and its Secret, the upload, the apply + wait)

@@ -95,7 +95,6 @@ def installed_as_upstream(live, doc):
 
 @pytest.mark.sandbox
 @pytest.mark.timeout(1800)
-@pytest.mark.emulator_only("serving a model needs the kubelet and Emissary's apiext (issues 14, 21)")
 def test_upgrade_from_the_previous_pins_keeps_models_and_workflow_templates(sandbox, run_playbook, tmp_path):
     url = gateway_url(sandbox)
     old = previous_collection(tmp_path)

@@ -68,7 +68,6 @@ def test_scanner_cli_reads_a_kubeconfig_and_exits_1_without_printing_the_value(t
 @pytest.mark.sandbox
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.emulator_only("the Seldon operator, pods and the gateway (a whole deploy)")
 def test_deploy_with_vvv_and_diff_shows_no_secret(sandbox, collections_path, tmp_path):
     env = base_env(sandbox, collections_path)
     install_platform(sandbox, env, tmp_path)
