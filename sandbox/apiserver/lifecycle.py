@@ -110,7 +110,7 @@ class Lifecycle:
             change(new)
             # a controller's write is tracked like any update (what it removes is no longer anyone's)
             new = ssa.record_update(cur, new, self.ctx.manager, kind.gvk, kind.schema)
-            self.objects._commit(kind, cur, new, self.ctx)
+            self.objects.commit(kind, cur, new, self.ctx)
 
     @staticmethod
     def _drop_finalizer(name):
@@ -199,13 +199,13 @@ class Lifecycle:
                 _drop_spec_finalizer(new, "kubernetes")
                 kind = self.objects.kind_for_key(NS_KEY)
                 new = ssa.record_update(cur, new, self.ctx.manager, kind.gvk, kind.schema, "finalize")
-                self.objects._commit(kind, cur, new, self.ctx)
+                self.objects.commit(kind, cur, new, self.ctx)
                 cur = self.store.get(NS_KEY, "", ns)
                 spec_fins = list((cur.get("spec") or {}).get("finalizers") or [])
             if spec_fins or cur["metadata"].get("finalizers"):
                 return
             final = self.store.remove(NS_KEY, "", ns)
-            self.objects._fire(self.objects.kind_for_key(NS_KEY), final, "removed")
+            self.objects.notify(self.objects.kind_for_key(NS_KEY), final, "removed")
 
     def _namespace_conditions(self, ns_obj: dict, left: list) -> None:
         """The namespace controller's status conditions while it deletes the content."""

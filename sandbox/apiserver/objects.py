@@ -106,7 +106,8 @@ class Objects:
             return kind.to_storage(obj)
         return obj
 
-    def _fire(self, kind: Kind, obj: dict, what: str) -> None:
+    def notify(self, kind: Kind, obj: dict, what: str) -> None:
+        """Tells each of `hooks` (the lifecycle controllers) that `obj` was "put" or "removed"."""
         for hook in self.hooks:
             hook(kind, obj, what)
 
@@ -280,7 +281,12 @@ class Objects:
                            f"finalizers {shown}"}])
         return new
 
-    def _commit(self, kind: Kind, cur: dict | None, new: dict, ctx: Ctx) -> dict:
+    def commit(self, kind: Kind, cur: dict | None, new: dict, ctx: Ctx) -> dict:
+        """Writes `new` over `cur` (the stored object, or None for a create) and notifies the hooks.
+
+        The caller holds the store lock, has validated `new` and recorded its managed fields. A write that changes
+        nothing returns `cur` unchanged; a dry run writes nothing; a deleted object whose finalizers are all gone
+        is removed. Returns the object as clients see it."""
         new = self._to_storage(kind, new)
         if cur is not None and (same_object(cur, new) if kind.conversion is not None else  # both stored: no webhook
                                 same_object(self.present(kind, cur), self.present(kind, new))):
@@ -294,13 +300,14 @@ class Objects:
                 and kind.key != NS_KEY:   # a graceful deletion still under way (a pod) keeps the object
             self.store.put(kind.key, new)
             final = self.store.remove(kind.key, m.get("namespace", ""), m["name"])
-            self._fire(kind, final, "removed")
+            self.notify(kind, final, "removed")
             return self.present(kind, final)
         stored = self.store.put(kind.key, new)
-        self._fire(kind, stored, "put")
+        self.notify(kind, stored, "put")
         return self.present(kind, stored)
 
-    def _get_cur(self, kind: Kind, ns: str, name: str) -> dict:
+    def current(self, kind: Kind, ns: str, name: str) -> dict:
+        """The stored object (storage version, not a copy: do not change it), or a 404 ApiError."""
         cur = self.store.get(kind.key, ns if kind.namespaced else "", name)
         if cur is None:
             raise not_found(kind.plural, kind.group, name)
@@ -308,7 +315,7 @@ class Objects:
 
     # ----- verbs -----
     def get(self, kind: Kind, ns: str, name: str) -> dict:
-        return self.present(kind, self._get_cur(kind, ns, name))
+        return self.present(kind, self.current(kind, ns, name))
 
     def list(self, kind: Kind, ns: str | None, query: dict) -> tuple[list[dict], int, str, int]:
         """Returns (items, list resourceVersion, continue token, remaining)."""
@@ -367,7 +374,7 @@ class Objects:
             strategy = strategy_fields(kind, requested)
             if strategy:
                 new = ssa.disown(new, ctx.manager, strategy)
-            return self._commit(kind, None, new, ctx)
+            return self.commit(kind, None, new, ctx)
 
     def update(self, kind: Kind, ns: str, name: str, body: object, ctx: Ctx, *, sub: str = "") -> dict:
         body = self._check_shape(kind, body, ns)
@@ -376,7 +383,7 @@ class Objects:
             raise bad_request(f"the name of the object ({bname}) does not match the name on the URL ({name})")
         body["metadata"]["name"] = name
         with self.store.lock:
-            cur = self._get_cur(kind, ns, name)
+            cur = self.current(kind, ns, name)
             rv = body["metadata"].get("resourceVersion")
             if rv and str(rv) != cur["metadata"]["resourceVersion"]:
                 raise conflict(kind.plural, kind.group, name)
@@ -387,7 +394,7 @@ class Objects:
         new = self._prepare(kind, new, cur, ctx, sub, patch=patch)
         if not applied:
             new = ssa.record_update(self.present(kind, cur), new, ctx.manager, kind.gvk, kind.schema, sub)
-        return self._commit(kind, cur, new, ctx)
+        return self.commit(kind, cur, new, ctx)
 
     def patch(self, kind: Kind, ns: str, name: str, raw: bytes, ctx: Ctx, *, ctype: str,
               sub: str = "") -> tuple[dict, bool]:
@@ -404,7 +411,7 @@ class Objects:
             raise bad_request("invalid JSON patch" if ctype != "application/json-patch+json" else
                               f"error decoding patch: {e}") from e
         with self.store.lock:
-            cur = self._get_cur(kind, ns, name)
+            cur = self.current(kind, ns, name)
             doc = copy.deepcopy(self.present(kind, cur))
             if kind.conversion is not None:   # the conversion webhook was called without the store lock
                 self._recheck(kind, None, cur)
@@ -488,7 +495,7 @@ class Objects:
                 raise ApiError(422, f"failed to create typed patch object ({target}): {e.detail}", "Invalid") from e
             if cur is None:
                 new = self._prepare(kind, new, None, ctx, "", patch=True)
-                return self._commit(kind, None, new, ctx), True
+                return self.commit(kind, None, new, ctx), True
             return self._write(kind, cur, new, ctx, sub, applied=True, patch=True), False
 
     def delete(self, kind: Kind, ns: str, name: str, opts: dict, ctx: Ctx) -> tuple[dict, bool]:
@@ -505,7 +512,7 @@ class Objects:
                     raise bad_request(f"invalid gracePeriodSeconds: {grace!r}") from e
             opts = dict(opts, gracePeriodSeconds=1 if grace < 0 else grace)   # negative: 1s, as real
         with self.store.lock:
-            cur = self._get_cur(kind, ns, name)
+            cur = self.current(kind, ns, name)
             self._check_preconditions(kind, cur, opts.get("preconditions") or {})
             attrs = self._admission_attributes(kind, None, cur, ctx, "", "DELETE")
             if attrs is not None:
@@ -536,7 +543,7 @@ class Objects:
             if ctx.dry_run:
                 return self.present(kind, cur), True
             final = self.store.remove(kind.key, cm.get("namespace", ""), name)
-            self._fire(kind, final, "removed")
+            self.notify(kind, final, "removed")
             return self.present(kind, final), True
 
     @staticmethod
@@ -587,9 +594,9 @@ class Objects:
         stored = self.store.put(kind.key, new)
         if grace == 0 and not cm.get("finalizers"):
             final = self.store.remove(kind.key, cm.get("namespace", ""), cm["name"])
-            self._fire(kind, final, "removed")
+            self.notify(kind, final, "removed")
             return self.present(kind, final), True
-        self._fire(kind, stored, "put")
+        self.notify(kind, stored, "put")
         return self.present(kind, stored), False
 
     def _mark_deleting(self, kind: Kind, cur: dict, finalizers: list[str], ctx: Ctx, grace: int = 0) -> dict:
@@ -613,7 +620,7 @@ class Objects:
         if ctx.dry_run:
             return self.present(kind, new)
         stored = self.store.put(kind.key, new)
-        self._fire(kind, stored, "put")
+        self.notify(kind, stored, "put")
         return self.present(kind, stored)
 
     def delete_result(self, kind: Kind, obj: dict, removed: bool) -> dict:

@@ -58,13 +58,13 @@ def _finalize(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Respon
     data = req.object()
     fin = (data.get("spec") or {}).get("finalizers") if isinstance(data, dict) else None
     with app.store.lock:
-        cur = app.objects._get_cur(kind, "", t.name)
+        cur = app.objects.current(kind, "", t.name)
         new = copy.deepcopy(cur)
         new.setdefault("spec", {})["finalizers"] = list(fin or [])
         if not new["spec"]["finalizers"]:
             del new["spec"]["finalizers"]
         new = ssa.record_update(cur, new, ctx.manager, kind.gvk, kind.schema, "finalize")
-        return _response(200, app.objects._commit(kind, cur, new, ctx))
+        return _response(200, app.objects.commit(kind, cur, new, ctx))
 
 
 def _eviction(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Response:
@@ -81,13 +81,13 @@ def _binding(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Respons
     if not node:
         raise bad_request("target.name (the node) is required")
     with app.store.lock:
-        cur = app.objects._get_cur(kind, t.namespace or "", t.name)
+        cur = app.objects.current(kind, t.namespace or "", t.name)
         if (cur.get("spec") or {}).get("nodeName"):
             raise ApiError(409, f'Operation cannot be fulfilled on pods/binding "{t.name}": pod {t.name} is '
                            f"already assigned to node \"{cur['spec']['nodeName']}\"", "Conflict")
         new = copy.deepcopy(cur)
         new.setdefault("spec", {})["nodeName"] = node
-        app.objects._commit(kind, cur, new, ctx)
+        app.objects.commit(kind, cur, new, ctx)
     return _response(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
 
 

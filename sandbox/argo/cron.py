@@ -38,7 +38,7 @@ import math
 import time
 from zoneinfo import ZoneInfo
 
-from ..controllers.base import Controller, controller_of, controller_ref, owned_by, parse_ts
+from ..controllers.base import Controller, controller_ref, enqueue_owner, owned_by, parse_ts
 from ..controllers.cron import CronError, Schedule
 from ..machinery.errors import ApiError
 from .common import (
@@ -164,9 +164,7 @@ class CronWorkflowController(Controller):
         if ev.key == CRON_WORKFLOWS:
             yield m.get("namespace", ""), m["name"]
         elif ev.key == WORKFLOWS:
-            ref = controller_of(ev.obj)
-            if ref and ref.get("kind") == "CronWorkflow":
-                yield m.get("namespace", ""), ref["name"]
+            yield from enqueue_owner(ev.obj, "CronWorkflow")
         elif ev.key == DEPLOYS:
             if is_controller_deployment(ev.obj) or (ev.old is not None and is_controller_deployment(ev.old)):
                 was = ev.old is not None and deployment_available(ev.old)

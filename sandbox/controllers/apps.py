@@ -13,6 +13,7 @@ from .base import (
     Controller,
     controller_of,
     controller_ref,
+    enqueue_owner,
     now,
     owned_by,
     parse_ts,
@@ -108,9 +109,7 @@ class DeploymentController(Controller):
         if ev.key == DEPLOYS:
             yield m.get("namespace", ""), m["name"]
         elif ev.key == RSS:
-            ref = controller_of(ev.obj)
-            if ref and ref.get("kind") == "Deployment":
-                yield m.get("namespace", ""), ref["name"]
+            yield from enqueue_owner(ev.obj, "Deployment")
         elif ev.type == "DELETED" or (ev.obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             # an old pod gone or terminated: a Recreate rollout may go on
             ref = controller_of(ev.obj)
@@ -384,13 +383,7 @@ class ReplicaSetController(Controller):
     watch_keys = (PODS,)
 
     def keys_for(self, ev):
-        m = ev.obj["metadata"]
-        if ev.key == RSS:
-            yield m.get("namespace", ""), m["name"]
-        else:
-            ref = controller_of(ev.obj)
-            if ref and ref.get("kind") == "ReplicaSet":
-                yield m.get("namespace", ""), ref["name"]
+        return super().keys_for(ev) if ev.key == RSS else enqueue_owner(ev.obj, "ReplicaSet")
 
     def reconcile(self, ns: str, name: str):
         rs = self.client.get(RSS, ns, name)

@@ -58,6 +58,14 @@ def controller_of(o: dict) -> dict | None:
     return next((r for r in o["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
 
 
+def enqueue_owner(o: dict, kind: str) -> Iterable[tuple[str, str]]:
+    """(namespace, name) of `o`'s controller owner if it is a `kind`, else nothing: the key a controller queues
+    when an object it owns changes (controller-runtime's EnqueueRequestForOwner)."""
+    ref = controller_of(o)
+    if ref and ref.get("kind") == kind:
+        yield o["metadata"].get("namespace", ""), ref["name"]
+
+
 def selects(selector: dict | None, labels: dict | None) -> bool:
     try:
         return selector_from_dict(selector).matches(labels or {})

@@ -10,8 +10,8 @@ from .base import (
     PODS,
     Controller,
     condition,
-    controller_of,
     controller_ref,
+    enqueue_owner,
     now,
     owned_by,
     parse_ts,
@@ -49,13 +49,7 @@ class JobController(Controller):
     watch_keys = (PODS,)
 
     def keys_for(self, ev):
-        m = ev.obj["metadata"]
-        if ev.key == JOBS:
-            yield m.get("namespace", ""), m["name"]
-        else:
-            ref = controller_of(ev.obj)
-            if ref and ref.get("kind") == "Job":
-                yield m.get("namespace", ""), ref["name"]
+        return super().keys_for(ev) if ev.key == JOBS else enqueue_owner(ev.obj, "Job")
 
     def reconcile(self, ns: str, name: str):  # noqa: PLR0912, PLR0915 - the steps of the Job controller's syncJob (pods, completions, failures, deadline, status), in its order
         job = self.client.get(JOBS, ns, name)
@@ -185,13 +179,7 @@ class CronJobController(Controller):
     user = "system:serviceaccount:kube-system:cronjob-controller"
 
     def keys_for(self, ev):
-        m = ev.obj["metadata"]
-        if ev.key == CRONJOBS:
-            yield m.get("namespace", ""), m["name"]
-        else:
-            ref = controller_of(ev.obj)
-            if ref and ref.get("kind") == "CronJob":
-                yield m.get("namespace", ""), ref["name"]
+        return super().keys_for(ev) if ev.key == CRONJOBS else enqueue_owner(ev.obj, "CronJob")
 
     def reconcile(self, ns: str, name: str):  # noqa: PLR0912, PLR0915 - the steps of the CronJob controller's sync (history, missed schedules, concurrency policy, suspend), in its order
         cj = self.client.get(CRONJOBS, ns, name)

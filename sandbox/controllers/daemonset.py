@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from .apps import template_hash
-from .base import NODE_NAME, PODS, Controller, controller_of, controller_ref, owned_by, pod_active, pod_ready
+from .base import NODE_NAME, PODS, Controller, controller_ref, enqueue_owner, owned_by, pod_active, pod_ready
 from .pods import ready_for
 
 DS = ("apps", "daemonsets")
@@ -18,13 +18,7 @@ class DaemonSetController(Controller):
     watch_keys = (PODS,)
 
     def keys_for(self, ev):
-        m = ev.obj["metadata"]
-        if ev.key == DS:
-            yield m.get("namespace", ""), m["name"]
-        else:
-            ref = controller_of(ev.obj)
-            if ref and ref.get("kind") == "DaemonSet":
-                yield m.get("namespace", ""), ref["name"]
+        return super().keys_for(ev) if ev.key == DS else enqueue_owner(ev.obj, "DaemonSet")
 
     def reconcile(self, ns: str, name: str):
         ds = self.client.get(DS, ns, name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 from .apps import template_hash
-from .base import PODS, Controller, controller_of, controller_ref, owned_by, pod_active, pod_ready
+from .base import PODS, Controller, controller_ref, enqueue_owner, owned_by, pod_active, pod_ready
 from .pods import ready_for
 
 STS = ("apps", "statefulsets")
@@ -25,13 +25,7 @@ class StatefulSetController(Controller):
     watch_keys = (PODS,)
 
     def keys_for(self, ev):
-        m = ev.obj["metadata"]
-        if ev.key == STS:
-            yield m.get("namespace", ""), m["name"]
-        else:
-            ref = controller_of(ev.obj)
-            if ref and ref.get("kind") == "StatefulSet":
-                yield m.get("namespace", ""), ref["name"]
+        return super().keys_for(ev) if ev.key == STS else enqueue_owner(ev.obj, "StatefulSet")
 
     def reconcile(self, ns: str, name: str):  # noqa: PLR0912, PLR0915 - the steps of the StatefulSet controller's sync (ordinals, scale, rolling update, status) in its order
         sts = self.client.get(STS, ns, name)
