@@ -36,6 +36,11 @@ class ServiceAccountToken:
         self._renew_at = 0.0
         self._lock = threading.Lock()
 
+    def invalidate(self) -> None:
+        """The server refused the token (its account was deleted, maybe made again): ask for a new one."""
+        with self._lock:
+            self._token, self._renew_at = None, 0.0
+
     def __call__(self) -> str | None:
         now = time.monotonic()
         if now < self._renew_at:

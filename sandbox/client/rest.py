@@ -138,8 +138,17 @@ class Rest:
             if resp.will_close:
                 conn.close()
                 self._local.conn = None
+            if resp.status == 401 and not attempt and self._forget_token():
+                continue   # a token of an account deleted (and made again) since: a new one, once
             return self._decode(resp.status, raw, method, path)
         raise AssertionError("unreachable")
+
+    def _forget_token(self) -> bool:
+        forget = getattr(self.creds.token_source, "invalidate", None)
+        if forget is None:
+            return False
+        forget()
+        return True
 
     @staticmethod
     def _decode(code: int, raw: bytes, method: str, path: str):

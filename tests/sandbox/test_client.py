@@ -139,3 +139,30 @@ def test_impersonation_needs_the_impersonate_verb(sandbox, ns):
         rest.request("GET", f"/api/v1/namespaces/{ns}/configmaps")
     assert e.value.code == 403
     assert 'cannot impersonate resource "users"' in str(e.value)
+
+
+def test_a_service_account_made_again_gets_a_new_token(host, sandbox, ns):
+    """A component authenticates with its ServiceAccount's own token (TokenRequest); when the account is deleted
+    and made again (a platform torn down and installed again) the old token is refused and a new one is asked
+    for, instead of failing with 401 until the token would have been renewed."""
+    admin = host.client_for("system:serviceaccount:kube-system:sandbox-addon-manager", "test")
+    admin.create(("rbac.authorization.k8s.io", "rolebindings"), ns, {
+        "metadata": {"name": "edit", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"kind": "ServiceAccount", "name": "comp", "namespace": ns}]})
+    admin.create(("", "serviceaccounts"), ns, {"metadata": {"name": "comp", "namespace": ns}})
+    comp = host.client_for(f"system:serviceaccount:{ns}:comp", "comp")
+    mark = sandbox.audit_mark()
+    comp.create(CMS, ns, {"metadata": {"name": "one", "namespace": ns}})
+    first = host.credentials(f"system:serviceaccount:{ns}:comp").token_source()
+    assert first, "the component got a token of its own"
+    admin.delete(("", "serviceaccounts"), ns, "comp")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and host.store.get(("", "serviceaccounts"), ns, "comp") is not None:
+        time.sleep(0.05)
+    admin.create(("", "serviceaccounts"), ns, {"metadata": {"name": "comp", "namespace": ns}})
+    comp.create(CMS, ns, {"metadata": {"name": "two", "namespace": ns}})
+    assert host.credentials(f"system:serviceaccount:{ns}:comp").token_source() != first
+    writes = [w for w in sandbox.writes(mark, user=None) if w["path"].endswith("/configmaps")]
+    sa = f"system:serviceaccount:{ns}:comp"
+    assert [(w["user"], w["status"]) for w in writes] == [(sa, 201), (None, 401), (sa, 201)]   # old token refused
