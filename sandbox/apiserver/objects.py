@@ -23,6 +23,7 @@ from .store import Store
 
 NS_KEY = ("", "namespaces")
 POD_KEY = ("", "pods")
+SA_KEY = ("", "serviceaccounts")
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 RETURNS_OBJECT = {("", "pods"), ("", "namespaces"), ("", "services")}
 APPLY_TYPES = ("application/apply-patch+yaml", "application/apply-patch+json")
@@ -354,6 +355,7 @@ class Objects:
     def create(self, kind: Kind, ns: str, body: object, ctx: Ctx) -> dict:
         body = self._check_shape(kind, body, ns)
         meta = body["metadata"]
+        shown = str(meta.get("name") or meta.get("generateName") or "Unknown")  # admission's name, as Go's
         if not meta.get("name"):
             if meta.get("generateName"):
                 meta["name"] = generate_name(str(meta["generateName"]))
@@ -366,6 +368,8 @@ class Objects:
         check_name(kind.kind, kind.group, meta["name"])
         with self.store.lock:
             self._check_namespace(kind, meta.get("namespace", ""), meta["name"])
+            if kind.key == POD_KEY:
+                self._check_service_account(body, shown)
             if self.store.get(kind.key, meta.get("namespace", ""), meta["name"]) is not None:
                 raise already_exists(kind.plural, kind.group, meta["name"])
             requested = copy.deepcopy(body)
@@ -375,6 +379,20 @@ class Objects:
             if strategy:
                 new = ssa.disown(new, ctx.manager, strategy)
             return self.commit(kind, None, new, ctx)
+
+    def _check_service_account(self, pod: dict, shown: str) -> None:
+        """The ServiceAccount admission plugin on create: the pod's service account (`default` when none is named)
+        must exist in its namespace (the `default` one is made with the namespace, by the lifecycle hook)."""
+        spec = pod.get("spec")
+        annotations = pod["metadata"].get("annotations")
+        if not isinstance(spec, dict) or (isinstance(annotations, dict)
+                                          and "kubernetes.io/config.mirror" in annotations):
+            return
+        ns, sa = pod["metadata"].get("namespace", ""), spec.get("serviceAccountName") or spec.get("serviceAccount")
+        sa = sa if isinstance(sa, str) and sa else "default"
+        if self.store.get(SA_KEY, ns, sa) is None:
+            raise forbidden(f'pods "{shown}" is forbidden: error looking up service account {ns}/{sa}: '
+                            f'serviceaccount "{sa}" not found', "pods", "", shown)
 
     def update(self, kind: Kind, ns: str, name: str, body: object, ctx: Ctx, *, sub: str = "") -> dict:
         body = self._check_shape(kind, body, ns)
