@@ -667,6 +667,11 @@ class Objects:
 # (so they are neither stored nor in the Update managedFields).
 OMIT_EMPTY_META = ("labels", "annotations", "finalizers", "ownerReferences")
 OMIT_EMPTY = {("", "ConfigMap"): ("data", "binaryData"), ("", "Secret"): ("data", "stringData")}
+# status fields without `omitempty` in k8s.io/api: Go encodes them even at zero (a create's reset status included)
+ZERO_STATUS = {("apps", "StatefulSet"): ("replicas", "availableReplicas"),
+               ("apps", "DaemonSet"): ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled",
+                                       "numberReady"),
+               ("apps", "ReplicaSet"): ("replicas",), ("", "ReplicationController"): ("replicas",)}
 
 
 def _go_json_type(v: object) -> str:
@@ -729,6 +734,10 @@ def omit_empty(kind: Kind, obj: dict) -> None:
     for f in OMIT_EMPTY.get((kind.group, kind.kind), ()):
         if f in obj and obj[f] in ({}, None):
             del obj[f]
+    zero = ZERO_STATUS.get((kind.group, kind.kind))
+    if zero and isinstance(obj.get("status"), dict):
+        for f in zero:
+            obj["status"].setdefault(f, 0)
 
 
 def apply_conflict(kind: Kind, name: str, e: ssa.ApplyConflict) -> ApiError:
