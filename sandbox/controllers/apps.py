@@ -371,6 +371,19 @@ class DeploymentController(Controller):
                                               "out progressing.")
                     else:
                         requeue = left + 0.05
+            # the ReplicaSets' ReplicaFailure (the new one's first), as getReplicaFailures
+            failures = [c for r in ([new_rs] if new_rs else []) for c in _failure_conditions(r)] or \
+                [c for r in old for c in _failure_conditions(r)]
+            mine = next((c for c in st["conditions"] if c["type"] == "ReplicaFailure"), None)
+            if not failures:
+                st["conditions"] = [c for c in st["conditions"] if c["type"] != "ReplicaFailure"]
+            elif mine is None or (mine.get("status"), mine.get("reason")) != (failures[0].get("status"),
+                                                                               failures[0].get("reason")):
+                f = failures[0]
+                st["conditions"] = [c for c in st["conditions"] if c["type"] != "ReplicaFailure"] + [{
+                    "type": "ReplicaFailure", "status": f.get("status"),
+                    "lastUpdateTime": f.get("lastTransitionTime"), "lastTransitionTime": f.get("lastTransitionTime"),
+                    "reason": f.get("reason"), "message": f.get("message")}]
             order = {"Available": 0, "Progressing": 1}
             st["conditions"].sort(key=lambda c: order.get(c["type"], 9))
         self.client.mutate(DEPLOYS, ns, name, change, "status")
@@ -463,6 +476,11 @@ class ReplicaSetController(Controller):
             return message
         self.recorder.normal(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
         return None
+
+
+def _failure_conditions(rs: dict) -> list[dict]:
+    return [c for c in (rs.get("status") or {}).get("conditions") or []
+            if isinstance(c, dict) and c.get("type") == "ReplicaFailure"]
 
 
 def _neg_ts(ts: str | None) -> float:

@@ -83,3 +83,28 @@ def test_replicaset_records_failed_create(sandbox, ns):
         pods = call(sandbox, "GET", PODS.format(ns=ns) + "?labelSelector=app%3Drs")[1]
         return len(pods["items"]) == 2 and not condition()
     wait_for(two_pods, timeout=40, what="the pods after the ServiceAccount appears")
+
+
+def test_deployment_reports_replica_failure(sandbox, ns):
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"serviceAccountName": "missing",
+                                          "containers": [{"name": "main", "image": "nginx:1.25"}]}}}}
+    code, body = call(sandbox, "POST", f"/apis/apps/v1/namespaces/{ns}/deployments", dep)
+    assert code == 201, body
+
+    def failure():
+        obj = call(sandbox, "GET", f"/apis/apps/v1/namespaces/{ns}/deployments/web")[1]
+        return [c for c in obj.get("status", {}).get("conditions") or [] if c["type"] == "ReplicaFailure"]
+    cond = wait_for(failure, timeout=20, what="the Deployment's ReplicaFailure condition")[0]
+    assert cond["status"] == "True" and cond["reason"] == "FailedCreate"
+    assert cond["message"].endswith(f'error looking up service account {ns}/missing: serviceaccount "missing" '
+                                    "not found")
+    assert cond["message"].startswith('pods "web-') and cond["lastUpdateTime"]
+    # once the ServiceAccount exists the pod is created, the condition goes and the rollout finishes
+    assert call(sandbox, "POST", f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": "missing"}})[0] \
+        == 201
+    wait_for(lambda: not failure(), timeout=40, what="the ReplicaFailure condition to go")
+    out = sandbox.kubectl("-n", ns, "rollout", "status", "deployment/web", "--timeout=30s").stdout
+    assert 'deployment "web" successfully rolled out' in out
