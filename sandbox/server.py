@@ -86,7 +86,8 @@ class Sandbox:
 
     def start(self) -> None:
         self._bootstrap()
-        self.httpd = make_server(self.app, self.host, self.port, self.certs["server.crt"], self.certs["server.key"])
+        self.httpd = make_server(self.app, self.host, self.port, self.certs["server.crt"], self.certs["server.key"],
+                                 self.certs["ca.crt"])
         self.port = self.httpd.server_address[1]
         self.app.server_address = f"{self.host}:{self.port}"
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="http",
@@ -102,6 +103,13 @@ class Sandbox:
         self._write_info()
 
     def _write_kubeconfig(self) -> None:
+        """DIR/kubeconfig (the admin token) and DIR/kubeconfig-x509 (the admin client certificate), as the real
+        control plane's start writes them."""
+        self._kubeconfig_file(self.kubeconfig, {"token": self.token})
+        self._kubeconfig_file(os.path.join(self.dir, "kubeconfig-x509"),
+                              {"client-certificate": self.certs["admin.crt"], "client-key": self.certs["admin.key"]})
+
+    def _kubeconfig_file(self, path: str, user: dict) -> None:
         import base64
 
         import yaml
@@ -109,11 +117,11 @@ class Sandbox:
                "clusters": [{"name": "sandbox", "cluster": {
                    "server": self.server,
                    "certificate-authority-data": base64.b64encode(self.ca_pem.encode()).decode()}}],
-               "users": [{"name": "sandbox-admin", "user": {"token": self.token}}],
+               "users": [{"name": "sandbox-admin", "user": user}],
                "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox-admin",
                                                             "namespace": "default"}}],
                "current-context": "sandbox"}
-        fd = os.open(self.kubeconfig, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             yaml.safe_dump(cfg, f, sort_keys=False)
 

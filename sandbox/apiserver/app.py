@@ -49,10 +49,12 @@ class App:
                               "threads": threading.active_count()})
 
     # ------------------------------------------------------------------ entry
-    def handle(self, method: str, raw_path: str, headers: dict, body: bytes) -> Response:
+    def handle(self, method: str, raw_path: str, headers: dict, body: bytes, *,
+               client_cert: tuple[str, tuple[str, ...]] | None = None) -> Response:
         url = urlsplit(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        req = Request(method, url.path or "/", query, headers, body, verb=method.lower(), raw_query=url.query)
+        req = Request(method, url.path or "/", query, headers, body, verb=method.lower(), raw_query=url.query,
+                      client_cert=client_cert)
         try:
             resp = next((r for r in (h(req) for h in self.request_hooks) if r is not None), None) or self._route(req)
         except ConnectionError:
@@ -75,7 +77,7 @@ class App:
         if path.rstrip("/") == "/version":
             req.verb = "get"
             return Response(200, discovery.version_info())
-        req.user = self.auth.authenticate(req.headers.get("authorization"))
+        req.user = self.auth.authenticate(req.headers.get("authorization"), req.client_cert)
         req.user = self.auth.impersonate(req.user, req.headers)
         if path.startswith("/sandbox/v1/"):
             req.verb = req.method.lower()

@@ -1,4 +1,5 @@
-"""Authentication (admin bearer token, ServiceAccount tokens from TokenRequest) and authorization."""
+"""Authentication (client certificates, admin bearer token, ServiceAccount tokens from TokenRequest) and
+authorization."""
 
 from __future__ import annotations
 
@@ -125,7 +126,14 @@ class Authenticator:
         """Legacy token Secrets (type kubernetes.io/service-account-token) filled by the token controller."""
         return self._sa_user(token)
 
-    def authenticate(self, header: str | None) -> UserInfo:
+    def authenticate(self, header: str | None, client_cert: tuple[str, tuple[str, ...]] | None = None) -> UserInfo:
+        """kube-apiserver's authenticators in its order: a verified client certificate (CN = user, O = groups;
+        one without a CN authenticates no one), then the bearer token."""
+        if client_cert is not None and client_cert[0]:
+            groups = client_cert[1]
+            user = UserInfo(client_cert[0], groups if "system:authenticated" in groups
+                            else (*groups, "system:authenticated"))
+            return ADMIN if user == ADMIN else user
         if not header or not header.startswith("Bearer "):
             raise ApiError(401, "Unauthorized", "Unauthorized")
         token = header[len("Bearer "):].strip()

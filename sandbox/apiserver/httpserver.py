@@ -61,6 +61,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 raise ConnectionAbortedError from None
             self.connection.settimeout(IDLE_TIMEOUT)
+            self.client_cert = cert_identity(self.connection.getpeercert())
+
+    client_cert: tuple[str, tuple[str, ...]] | None = None   # (CN, O...) of a verified client certificate
 
     def handle(self):
         with contextlib.suppress(ConnectionError, TimeoutError, ssl.SSLError):
@@ -101,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
         groups = self.headers.get_all("Impersonate-Group")
         if groups:   # a repeated header: every value counts
             headers["impersonate-group"] = ",".join(groups)
-        resp = self.app.handle(self.command, self.path, headers, body)
+        resp = self.app.handle(self.command, self.path, headers, body, client_cert=self.client_cert)
         self._send(resp)
 
     def _send(self, resp: Response):
@@ -174,11 +177,27 @@ class Server(ThreadingHTTPServer):
         log.debug("connection error from %s", client_address, exc_info=True)
 
 
-def make_server(app: App, host: str, port: int, cert_file: str | None = None, key_file: str | None = None) -> Server:
+def cert_identity(peer: dict | None) -> tuple[str, tuple[str, ...]] | None:
+    """(CN, (O, ...)) of the client certificate the handshake verified against the client CA; None without one."""
+    if not peer:
+        return None
+    rdns = [attr for rdn in peer.get("subject") or () for attr in rdn]
+    return (next((v for k, v in rdns if k == "commonName"), ""),
+            tuple(v for k, v in rdns if k == "organizationName"))
+
+
+def make_server(app: App, host: str, port: int, cert_file: str | None = None, key_file: str | None = None,
+                client_ca_file: str | None = None) -> Server:
+    """With `client_ca_file` the TLS server asks for (does not require) a client certificate that CA signed, as
+    kube-apiserver's --client-ca-file; unlike Go's server, OpenSSL ends the handshake on a certificate it cannot
+    verify instead of leaving the request to the other authenticators."""
     ctx = None
     if cert_file:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert_file, key_file)
+        if client_ca_file:
+            ctx.load_verify_locations(client_ca_file)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.set_alpn_protocols(["http/1.1"])
     handler = type("BoundHandler", (Handler,), {"app": app})
     return Server((host, port), handler, ctx)

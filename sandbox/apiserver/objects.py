@@ -23,6 +23,7 @@ from .store import Store
 
 NS_KEY = ("", "namespaces")
 POD_KEY = ("", "pods")
+SA_KEY = ("", "serviceaccounts")
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 RETURNS_OBJECT = {("", "pods"), ("", "namespaces"), ("", "services")}
 APPLY_TYPES = ("application/apply-patch+yaml", "application/apply-patch+json")
@@ -354,6 +355,7 @@ class Objects:
     def create(self, kind: Kind, ns: str, body: object, ctx: Ctx) -> dict:
         body = self._check_shape(kind, body, ns)
         meta = body["metadata"]
+        shown = str(meta.get("name") or meta.get("generateName") or "Unknown")  # admission's name, as Go's
         if not meta.get("name"):
             if meta.get("generateName"):
                 meta["name"] = generate_name(str(meta["generateName"]))
@@ -366,6 +368,8 @@ class Objects:
         check_name(kind.kind, kind.group, meta["name"])
         with self.store.lock:
             self._check_namespace(kind, meta.get("namespace", ""), meta["name"])
+            if kind.key == POD_KEY:
+                self._check_service_account(body, shown)
             if self.store.get(kind.key, meta.get("namespace", ""), meta["name"]) is not None:
                 raise already_exists(kind.plural, kind.group, meta["name"])
             requested = copy.deepcopy(body)
@@ -375,6 +379,20 @@ class Objects:
             if strategy:
                 new = ssa.disown(new, ctx.manager, strategy)
             return self.commit(kind, None, new, ctx)
+
+    def _check_service_account(self, pod: dict, shown: str) -> None:
+        """The ServiceAccount admission plugin on create: the pod's service account (`default` when none is named)
+        must exist in its namespace (the `default` one is made with the namespace, by the lifecycle hook)."""
+        spec = pod.get("spec")
+        annotations = pod["metadata"].get("annotations")
+        if not isinstance(spec, dict) or (isinstance(annotations, dict)
+                                          and "kubernetes.io/config.mirror" in annotations):
+            return
+        ns, sa = pod["metadata"].get("namespace", ""), spec.get("serviceAccountName") or spec.get("serviceAccount")
+        sa = sa if isinstance(sa, str) and sa else "default"
+        if self.store.get(SA_KEY, ns, sa) is None:
+            raise forbidden(f'pods "{shown}" is forbidden: error looking up service account {ns}/{sa}: '
+                            f'serviceaccount "{sa}" not found', "pods", "", shown)
 
     def update(self, kind: Kind, ns: str, name: str, body: object, ctx: Ctx, *, sub: str = "") -> dict:
         body = self._check_shape(kind, body, ns)
@@ -649,6 +667,11 @@ class Objects:
 # (so they are neither stored nor in the Update managedFields).
 OMIT_EMPTY_META = ("labels", "annotations", "finalizers", "ownerReferences")
 OMIT_EMPTY = {("", "ConfigMap"): ("data", "binaryData"), ("", "Secret"): ("data", "stringData")}
+# status fields without `omitempty` in k8s.io/api: Go encodes them even at zero (a create's reset status included)
+ZERO_STATUS = {("apps", "StatefulSet"): ("replicas", "availableReplicas"),
+               ("apps", "DaemonSet"): ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled",
+                                       "numberReady"),
+               ("apps", "ReplicaSet"): ("replicas",), ("", "ReplicationController"): ("replicas",)}
 
 
 def _go_json_type(v: object) -> str:
@@ -711,6 +734,10 @@ def omit_empty(kind: Kind, obj: dict) -> None:
     for f in OMIT_EMPTY.get((kind.group, kind.kind), ()):
         if f in obj and obj[f] in ({}, None):
             del obj[f]
+    zero = ZERO_STATUS.get((kind.group, kind.kind))
+    if zero and isinstance(obj.get("status"), dict):
+        for f in zero:
+            obj["status"].setdefault(f, 0)
 
 
 def apply_conflict(kind: Kind, name: str, e: ssa.ApplyConflict) -> ApiError:

@@ -23,6 +23,7 @@ class Request:
     user: UserInfo | None = None
     verb: str = ""
     raw_query: str = ""  # the query string as sent (the proxy subresources pass it on)
+    client_cert: tuple[str, tuple[str, ...]] | None = None  # (CN, O...) of a verified TLS client certificate
 
     @property
     def wants_table(self) -> bool:

@@ -371,6 +371,19 @@ class DeploymentController(Controller):
                                               "out progressing.")
                     else:
                         requeue = left + 0.05
+            # the ReplicaSets' ReplicaFailure (the new one's first), as getReplicaFailures
+            failures = [c for r in ([new_rs] if new_rs else []) for c in _failure_conditions(r)] or \
+                [c for r in old for c in _failure_conditions(r)]
+            mine = next((c for c in st["conditions"] if c["type"] == "ReplicaFailure"), None)
+            if not failures:
+                st["conditions"] = [c for c in st["conditions"] if c["type"] != "ReplicaFailure"]
+            elif mine is None or (mine.get("status"), mine.get("reason")) != (failures[0].get("status"),
+                                                                               failures[0].get("reason")):
+                f = failures[0]
+                st["conditions"] = [c for c in st["conditions"] if c["type"] != "ReplicaFailure"] + [{
+                    "type": "ReplicaFailure", "status": f.get("status"),
+                    "lastUpdateTime": f.get("lastTransitionTime"), "lastTransitionTime": f.get("lastTransitionTime"),
+                    "reason": f.get("reason"), "message": f.get("message")}]
             order = {"Available": 0, "Progressing": 1}
             st["conditions"].sort(key=lambda c: order.get(c["type"], 9))
         self.client.mutate(DEPLOYS, ns, name, change, "status")
@@ -381,6 +394,10 @@ class ReplicaSetController(Controller):
     name = "replicaset"
     primary = RSS
     watch_keys = (PODS,)
+
+    def __init__(self, sandbox, manager=None):
+        super().__init__(sandbox, manager)
+        self._failures: dict[tuple[str, str], int] = {}   # failed syncs in a row, for the retry's backoff
 
     def keys_for(self, ev):
         return super().keys_for(ev) if ev.key == RSS else enqueue_owner(ev.obj, "ReplicaSet")
@@ -393,9 +410,12 @@ class ReplicaSetController(Controller):
         pods = [p for p in self.client.list(PODS, ns) if owned_by(p, uid)]
         active = [p for p in pods if pod_active(p)]
         want = _spec_replicas(rs)
+        failed = None
         if len(active) < want:
             for _ in range(want - len(active)):
-                self._create_pod(rs)
+                failed = self._create_pod(rs)
+                if failed is not None:
+                    break
         elif len(active) > want:
             # delete unscheduled, then not ready, then newest first
             def rank(p):
@@ -418,13 +438,27 @@ class ReplicaSetController(Controller):
         def change(o):
             st = {"replicas": len(pods), "fullyLabeledReplicas": fully, "readyReplicas": ready,
                   "availableReplicas": available, "observedGeneration": gen}
+            conds = [c for c in (o.get("status") or {}).get("conditions") or [] if isinstance(c, dict)]
+            has = any(c.get("type") == "ReplicaFailure" for c in conds)
+            if failed is not None and not has:   # calculateStatus: set once, removed after a good sync
+                conds.append({"type": "ReplicaFailure", "status": "True", "lastTransitionTime": now(),
+                              "reason": "FailedCreate", "message": failed})
+            elif failed is None and has:
+                conds = [c for c in conds if c.get("type") != "ReplicaFailure"]
+            st["conditions"] = conds
             o["status"] = {k: v for k, v in st.items() if v or k in ("replicas", "observedGeneration")}
         self.client.mutate(RSS, ns, name, change, "status")
+        key = (ns, name)
+        if failed is not None:   # the work queue's rate limiter: 5 ms doubling, capped here at 30 s
+            self._failures[key] = n = self._failures.get(key, 0) + 1
+            return min(0.005 * 2 ** n, 30.0)
+        self._failures.pop(key, None)
         if min_ready and ready > available:
             return float(min_ready) / 2
         return None
 
-    def _create_pod(self, rs: dict) -> None:
+    def _create_pod(self, rs: dict) -> str | None:
+        """Creates one pod of the template; returns the server's message when the create is refused."""
         tpl = copy.deepcopy(rs["spec"].get("template") or {})
         m = tpl.get("metadata") or {}
         body = {"metadata": {"generateName": rs["metadata"]["name"] + "-", "namespace": rs["metadata"]["namespace"],
@@ -432,8 +466,21 @@ class ReplicaSetController(Controller):
                 "spec": tpl.get("spec") or {}}
         if m.get("annotations"):
             body["metadata"]["annotations"] = m["annotations"]
-        pod = self.client.create(PODS, rs["metadata"]["namespace"], body)
+        try:
+            pod = self.client.create(PODS, rs["metadata"]["namespace"], body)
+        except ApiError as e:   # refused (admission, quota, ...): a Warning, and the sync fails with its message
+            message = str(e.body.get("message") or e)
+            causes = (e.body.get("details") or {}).get("causes") or []
+            if not any(c.get("reason") == "NamespaceTerminating" for c in causes):
+                self.recorder.warning(rs, "FailedCreate", f"Error creating: {message}")
+            return message
         self.recorder.normal(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
+        return None
+
+
+def _failure_conditions(rs: dict) -> list[dict]:
+    return [c for c in (rs.get("status") or {}).get("conditions") or []
+            if isinstance(c, dict) and c.get("type") == "ReplicaFailure"]
 
 
 def _neg_ts(ts: str | None) -> float:
