@@ -54,7 +54,7 @@ class Schemas:
                 self.by_gvk[(gvk["group"], gvk["version"], gvk["kind"])] = name
 
     def for_object(self, obj: dict) -> dict | None:
-        group, _, version = obj["apiVersion"].rpartition("/")
+        group, _sep, version = obj["apiVersion"].rpartition("/")
         name = self.by_gvk.get((group, version, obj["kind"]))
         return self.components[name] if name else None
 
@@ -141,7 +141,7 @@ def validate(schemas: Schemas, crds: dict, obj: dict) -> list[str] | None:
     schema = schemas.for_object(obj)
     if schema is not None:
         return schemas.errors(obj, schema)
-    group, _, version = obj["apiVersion"].rpartition("/")
+    group, _sep, version = obj["apiVersion"].rpartition("/")
     schema = crds.get((group, version, obj["kind"]))
     if schema is None:
         return None

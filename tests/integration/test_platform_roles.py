@@ -377,8 +377,8 @@ VARIANTS = {
 }
 
 
-def test_every_rendered_object_validates_strictly_against_the_kubernetes_openapi(rendered, collections_path,
-                                                                               tmp_path):
+def test_every_rendered_object_validates_strictly_against_the_kubernetes_openapi(
+        rendered, collections_path, tmp_path):
     """Issue 18: every object the roles render (defaults, and the variants above) is valid for the Kubernetes
     release hack/kube pins (1.32+) with unknown fields refused: built-in kinds against that release's
     api/openapi-spec/v3, custom resources against the rendered CRDs' schemas."""

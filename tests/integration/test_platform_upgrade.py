@@ -76,8 +76,8 @@ def upstream_crds():
     out = {}
     for name in files:
         data = (REPO / name).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == LOCK["ambassador" if "ambassador" in name else
-                                                         "argo_workflows"]["files"][name]["sha256"], name
+        role = "ambassador" if "ambassador" in name else "argo_workflows"
+        assert hashlib.sha256(data).hexdigest() == LOCK[role]["files"][name]["sha256"], name
         out.update({d["metadata"]["name"]: d for d in yaml.safe_load_all(data) if d})
     return out
 
