@@ -75,6 +75,8 @@ def argo_crds(sandbox):
 def argo_controller(sandbox, argo_crds):
     """The workflow-controller Deployment, Available (a simulated pod): the sandbox's Argo controllers act."""
     call(sandbox, "POST", "/api/v1/namespaces", {"metadata": {"name": ARGO_NS}})
+    # its pods run as the `argo` service account, which must exist (ServiceAccount admission refuses them otherwise)
+    call(sandbox, "POST", f"/api/v1/namespaces/{ARGO_NS}/serviceaccounts", {"metadata": {"name": "argo"}})
     apply(sandbox, f"/apis/apps/v1/namespaces/{ARGO_NS}/deployments", controller_deployment())
 
     def available():

@@ -121,6 +121,7 @@ def argo_sb(tmp_path_factory):
         wait_for(lambda: all(call(handle, "GET", f"/apis/{GROUP}/v1alpha1/{p}")[0] == 200 for _, p, _ in KINDS),
                  10, what="CRDs")
         call(handle, "POST", "/api/v1/namespaces", {"metadata": {"name": "argo"}})
+        call(handle, "POST", "/api/v1/namespaces/argo/serviceaccounts", {"metadata": {"name": "argo"}})
         apply(handle, "/apis/apps/v1/namespaces/argo/deployments", controller_deployment())
         wait_for(lambda: ctrl.config_for("x") is not None, 30, what="the controller Deployment to be Available")
         yield handle, sb, runner
@@ -361,6 +362,8 @@ def test_templates_refs_volumes_gc_and_ttl(env):
         volumeClaimTemplates=[{"metadata": {"name": "work"}, "spec": {"accessModes": ["ReadWriteOnce"],
                                                                       "resources": {"requests": {"storage": "1Mi"}}}}],
         serviceAccountName="runner", arguments={"parameters": [{"name": "who", "value": "vols"}]})
+    # the account the steps run as must exist (ServiceAccount admission refuses their pods otherwise)
+    call(handle, "POST", f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": "runner"}})
     submit(handle, ns, body)
 
     def pvc():
