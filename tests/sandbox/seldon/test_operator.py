@@ -165,7 +165,8 @@ def test_pvc_model_uri(sandbox, model_ns, iris_model):
     assert code == 200 and _probs_ok(out), out
 
 
-def test_unavailable_uri_fails_fast(sandbox, model_ns):
+def test_unavailable_uri_fails_fast(sandbox, model_ns, s3):
+    del s3   # the bucket exists (the fixture makes it): only the path in it is missing
     ns = model_ns
     t0 = time.monotonic()
     call(sandbox, "POST", SDEP_PATH.format(ns=ns),
