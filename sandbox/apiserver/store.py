@@ -7,10 +7,11 @@ This is also the internal API for in-process controllers: `store.watch(key=None)
 from __future__ import annotations
 
 import json
-import queue
 import threading
 from collections import deque
 from typing import NamedTuple
+
+from ..machinery.watch import Watcher
 
 Key = tuple[str, str]  # (group, plural)
 
@@ -27,35 +28,6 @@ class TooOld(Exception):
     def __init__(self, requested: int, oldest: int):
         super().__init__(f"too old resource version: {requested} ({oldest})")
         self.requested, self.oldest = requested, oldest
-
-
-class Watcher:
-    def __init__(self, store: Store, key: Key | None, namespace: str | None):
-        self.store, self.key, self.namespace = store, key, namespace
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.closed = False
-
-    def wants(self, ev: Event) -> bool:
-        if self.key is not None and ev.key != self.key:
-            return False
-        return not self.namespace or ev.obj.get("metadata", {}).get("namespace") == self.namespace
-
-    def get(self, timeout: float | None = None) -> Event | None:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def close(self) -> None:
-        self.closed = True
-        self.store._unwatch(self)
-        self.queue.put(None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class Store:

@@ -14,12 +14,12 @@ one in place.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from typing import NamedTuple
 
 from ..machinery.errors import ApiError
+from ..machinery.watch import Watcher
 from .rest import Discovery, Key, Rest
 
 log = logging.getLogger("sandbox.client.cache")
@@ -30,24 +30,6 @@ class Event(NamedTuple):
     key: Key
     obj: dict
     old: dict | None = None   # the object before this change, as the cache held it
-
-
-class Watcher:
-    def __init__(self, cache: Cache, key: Key | None):
-        self.cache, self.key = cache, key
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.closed = False
-
-    def get(self, timeout: float | None = None) -> Event | None:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def close(self) -> None:
-        self.closed = True
-        self.cache._unwatch(self)
-        self.queue.put(None)
 
 
 def _ident(o: dict) -> tuple[str, str]:
@@ -180,8 +162,7 @@ class Cache:
         return objs, inf.rv
 
     def watch(self, key: Key | None = None, namespace: str | None = None) -> Watcher:
-        del namespace   # every watcher filters for itself, as the store's callers do
-        w = Watcher(self, key)
+        w = Watcher(self, key, namespace)
         with self._lock:
             self._watchers.append(w)
         return w
@@ -195,7 +176,7 @@ class Cache:
         with self._lock:
             watchers = list(self._watchers)
         for w in watchers:
-            if w.key is None or w.key == ev.key:
+            if w.wants(ev):
                 w.queue.put(ev)
 
     def close(self) -> None:
