@@ -5,18 +5,17 @@ methods over HTTPS."""
 
 from __future__ import annotations
 
-import copy
-
 from ..apiserver.objects import Ctx
 from ..apiserver.rbac import UserInfo
 from ..machinery.errors import ApiError
+from .remote import CachedReads
 from .rest import resource_path
 
 Key = tuple[str, str]
 VERSION = "v1.32.0"
 
 
-class Client:
+class Client(CachedReads):
     """The API as one controller identity: the same code path as HTTP requests (sandbox.objects)."""
 
     def __init__(self, sandbox, user: str, manager: str = "kube-controller-manager"):
@@ -56,13 +55,6 @@ class Client:
         self._audit(verb, method, kind, ns, name, sub, ok)
         return out
 
-    # reads straight from the store (shared objects: copy before editing)
-    def get(self, key: Key, ns: str, name: str) -> dict | None:
-        return self.store.get(key, ns, name)
-
-    def list(self, key: Key, ns: str | None = None) -> list[dict]:
-        return self.store.list(key, ns)[0]
-
     # writes
     def create(self, key: Key, ns: str, body: dict) -> dict:
         kind = self.kind(key)
@@ -95,13 +87,3 @@ class Client:
             if e.code not in (404, 409):
                 raise
 
-    def mutate(self, key: Key, ns: str, name: str, change, sub: str = "") -> dict | None:
-        """Read-modify-write with the read resourceVersion (409 raises); `change(obj)` edits a copy in place and
-        returns False to skip the write. Returns the stored object (or None when gone or skipped)."""
-        cur = self.store.get(key, ns, name)
-        if cur is None:
-            return None
-        new = copy.deepcopy(cur)
-        if change(new) is False or new == cur:
-            return None
-        return self.update(key, new, sub)

@@ -14,7 +14,32 @@ from .rest import Discovery, Key, Kind, Rest
 VERSION = "v1.37.2"
 
 
-class RemoteClient:
+class CachedReads:
+    """What both component clients share: reads from `self.store` (the emulator's store or the informer cache;
+    shared objects: copy before editing) and read-modify-write on top of the subclass's `update`."""
+
+    store = None
+
+    def get(self, key: Key, ns: str, name: str) -> dict | None:
+        return self.store.get(key, ns, name)
+
+    def list(self, key: Key, ns: str | None = None) -> list[dict]:
+        return self.store.list(key, ns)[0]
+
+    def mutate(self, key: Key, ns: str, name: str, change, sub: str = "") -> dict | None:
+        """Read-modify-write with the resourceVersion read (a stale read gives 409, which the controller retries);
+        `change(obj)` edits a copy in place and returns False to skip the write. Returns the stored object (or None
+        when gone or skipped)."""
+        cur = self.store.get(key, ns, name)
+        if cur is None:
+            return None
+        new = copy.deepcopy(cur)
+        if change(new) is False or new == cur:
+            return None
+        return self.update(key, new, sub)
+
+
+class RemoteClient(CachedReads):
     def __init__(self, rest: Rest, cache: Cache, discovery: Discovery, user: str, manager: str):
         self.rest, self.cache, self.discovery = rest, cache, discovery
         self.user, self.manager = user, manager
@@ -29,12 +54,6 @@ class RemoteClient:
     def _q(self) -> dict:
         return {"fieldManager": self.manager}
 
-    # reads from the cache (shared objects: copy before editing)
-    def get(self, key: Key, ns: str, name: str) -> dict | None:
-        return self.cache.get(key, ns, name)
-
-    def list(self, key: Key, ns: str | None = None) -> list[dict]:
-        return self.cache.list(key, ns)[0]
 
     def read(self, key: Key, ns: str, name: str, sub: str = "") -> dict | None:
         """A live GET (not the cache), or None when not found."""
@@ -88,17 +107,6 @@ class RemoteClient:
         except ApiError as e:
             if e.code not in (404, 409):
                 raise
-
-    def mutate(self, key: Key, ns: str, name: str, change, sub: str = "") -> dict | None:
-        """Read-modify-write with the cached resourceVersion (a stale cache gives 409, which the controller
-        retries); `change(obj)` edits a copy and returns False to skip the write."""
-        cur = self.cache.get(key, ns, name)
-        if cur is None:
-            return None
-        new = copy.deepcopy(cur)
-        if change(new) is False or new == cur:
-            return None
-        return self.update(key, new, sub)
 
     def _seen(self, key: Key, out: dict) -> dict:
         """Wait (briefly) until the cache has this write, so the next read of this component sees it."""
