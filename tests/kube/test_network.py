@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -84,7 +85,15 @@ def test_a_webhook_is_dialled_through_an_fqdn_endpointslice_on_loopback(kube, we
                                         "service": {"namespace": "netcheck", "name": "deny", "port": 443}}}]}],
         "apiVersion": "v1", "kind": "List"}))
     try:
-        out = kube.kubectl("-n", "netcheck", "create", "configmap", "probe", check=False)
+        # kube-apiserver picks a new webhook configuration up from its informer a moment later: until then a
+        # create is admitted without the call (then it is deleted and tried again)
+        deadline = time.monotonic() + 15
+        while True:
+            out = kube.kubectl("-n", "netcheck", "create", "configmap", "probe", check=False)
+            if out.returncode != 0 or time.monotonic() > deadline:
+                break
+            kube.kubectl("-n", "netcheck", "delete", "configmap", "probe")
+            time.sleep(0.2)
         assert out.returncode != 0
         assert 'admission webhook "deny.netcheck.example.com" denied the request: netcheck says no' in out.stderr
         assert seen == ["probe"]
