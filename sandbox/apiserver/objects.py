@@ -667,6 +667,9 @@ class Objects:
 # (so they are neither stored nor in the Update managedFields).
 OMIT_EMPTY_META = ("labels", "annotations", "finalizers", "ownerReferences")
 OMIT_EMPTY = {("", "ConfigMap"): ("data", "binaryData"), ("", "Secret"): ("data", "stringData")}
+# `bool` spec fields declared `omitempty`: a false one is dropped the same way (a CRD file's
+# `preserveUnknownFields: false` is not in what the server stores and returns)
+OMIT_FALSE_SPEC = {("apiextensions.k8s.io", "CustomResourceDefinition"): ("preserveUnknownFields",)}
 # status fields without `omitempty` in k8s.io/api: Go encodes them even at zero (a create's reset status included)
 ZERO_STATUS = {("apps", "StatefulSet"): ("replicas", "availableReplicas"),
                ("apps", "DaemonSet"): ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled",
@@ -734,6 +737,10 @@ def omit_empty(kind: Kind, obj: dict) -> None:
     for f in OMIT_EMPTY.get((kind.group, kind.kind), ()):
         if f in obj and obj[f] in ({}, None):
             del obj[f]
+    spec = obj.get("spec")
+    for f in OMIT_FALSE_SPEC.get((kind.group, kind.kind), ()):
+        if isinstance(spec, dict) and spec.get(f) is False:
+            del spec[f]
     zero = ZERO_STATUS.get((kind.group, kind.kind))
     if zero and isinstance(obj.get("status"), dict):
         for f in zero:

@@ -79,6 +79,9 @@ def upstream_crds():
         role = "ambassador" if "ambassador" in name else "argo_workflows"
         assert hashlib.sha256(data).hexdigest() == LOCK[role]["files"][name]["sha256"], name
         out.update({d["metadata"]["name"]: d for d in yaml.safe_load_all(data) if d})
+    for doc in out.values():  # an omitempty bool: kube-apiserver neither stores nor returns a false one
+        if doc["spec"].get("preserveUnknownFields") is False:
+            del doc["spec"]["preserveUnknownFields"]
     return out
 
 

@@ -159,3 +159,20 @@ def test_apply_status_to_main_endpoint_follows_status_subresource(sandbox, ns, w
             assert "status" not in body and "f:status" not in owned[0]
         else:
             assert body["status"] == {"phase": "Applied"} and owned[0]["f:status"] == {"f:phase": {}}
+
+
+def test_a_false_preserve_unknown_fields_is_not_stored(sandbox):
+    """`preserveUnknownFields` is an omitempty bool in apiextensions/v1: kube-apiserver returns a CRD file's
+    `false` without the field (Emissary's CRD files spell it out)."""
+    crd = _widget_crd()
+    crd["metadata"]["name"] = "sprockets.crd.example.com"
+    crd["spec"]["names"] = {"plural": "sprockets", "singular": "sprocket", "kind": "Sprocket"}
+    crd["spec"]["preserveUnknownFields"] = False
+    code, body = call(sandbox, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    try:
+        assert code == 201, body
+        assert "preserveUnknownFields" not in body["spec"]
+        got = call(sandbox, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/sprockets.crd.example.com")
+        assert "preserveUnknownFields" not in got[1]["spec"]
+    finally:
+        call(sandbox, "DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/sprockets.crd.example.com")
