@@ -937,16 +937,18 @@ def wait_available(client, name, namespace, *, applied=None, spec_changed=True, 
     def check(obj):
         if obj is None:
             return False, "the SeldonDeployment does not exist"
+        fresh = freshness.fresh(obj)  # every status seen counts: Failed -> Creating -> Failed is a new Failed
         done, _failed = status_check(obj)
-        if done and not freshness.fresh(obj):
+        if done and not fresh:
             return False, "state Available is from before this change; waiting for the operator to reconcile it"
         return done, describe_status(obj)
 
     failed_object = []
 
     def failure(obj):
+        fresh = freshness.fresh(obj)
         _done, failed = status_check(obj)
-        if failed and freshness.fresh(obj):
+        if failed and fresh:
             failed_object.append(obj)
             return failed
         return None

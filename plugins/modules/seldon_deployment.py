@@ -322,6 +322,19 @@ options:
     description: Restarts of a crash-looping container after which O(fail_fast) gives up, 0 or more.
     type: int
     default: 3
+  rollback_on_failure:
+    description:
+      - When an update of an existing SeldonDeployment does not become C(Available) (the state C(Failed), a Pod that
+        cannot start or load its model, or O(wait_timeout)), apply the last spec that was C(Available) again, wait
+        for it (up to O(wait_timeout) more), and fail with the cause of the failed update and whether the rollback
+        serves again. Only with O(wait=true); check mode and rendering are unaffected.
+      - The last C(Available) spec is the live one when the update starts on an C(Available) object, else the one
+        kept in the C(mlops.k8s/last-available-spec) annotation, which every successful wait writes (field manager
+        C(mlops.k8s-rollback)). It lives on the object, so a playbook interrupted during a failed update rolls back
+        on its next run.
+      - A create has nothing to return to; an update of an object that was never seen C(Available) neither.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - mlops.k8s.k8s_auth
 attributes:
@@ -366,6 +379,23 @@ EXAMPLES = r"""
 - name: Show where it answers
   ansible.builtin.debug:
     msg: "{{ iris.endpoints.gateway_path }} / {{ iris.endpoints.cluster.default.http }}"
+
+- name: Update to model v2; if v2 does not become Available, v1 is applied again and the task fails saying so
+  mlops.k8s.seldon_deployment:
+    name: iris
+    namespace: models
+    predictors:
+      - name: default
+        implementation: SKLEARN_SERVER
+        model_uri: s3://models/iris/v2
+        env_secret_ref_name: seldon-init-container-secret
+    rollback_on_failure: true  # the default
+  register: update
+  ignore_errors: true
+
+- name: Say what happened to the update
+  ansible.builtin.debug:
+    msg: "{{ 'rolled back: ' ~ update.msg if update.rolled_back | default(false) else 'v2 serves' }}"
 
 - name: A custom image with environment, a mounted PVC and long probes for a slow model
   mlops.k8s.seldon_deployment:
@@ -489,6 +519,15 @@ waited:
   returned: when O(wait=true) and not in check mode
   type: float
   sample: 12.5
+rolled_back:
+  description: Whether the failed update was rolled back to the last C(Available) spec (see O(rollback_on_failure)).
+  returned: on failure of the wait
+  type: bool
+  sample: true
+rollback_error:
+  description: Why the rolled back spec did not become C(Available) either.
+  returned: when the rollback failed too
+  type: str
 manifest:
   description: The rendered SeldonDeployment.
   returned: when rendering
@@ -526,7 +565,7 @@ explanation:
 import os
 import tempfile
 
-from ansible_collections.mlops.k8s.plugins.module_utils import limits, names, seldon
+from ansible_collections.mlops.k8s.plugins.module_utils import limits, names, rollback, seldon
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, describe_shape
 from ansible_collections.mlops.k8s.plugins.module_utils.manifests import (
     Manifest,
@@ -616,6 +655,7 @@ def argument_spec():
         "wait_timeout": {"type": "int", "default": 600},
         "fail_fast": {"type": "bool", "default": True},
         "crashloop_restarts": {"type": "int", "default": 3},
+        "rollback_on_failure": {"type": "bool", "default": True},
     }
 
 
@@ -705,6 +745,9 @@ def present(module, obj):
     manifest.resource = resource
     default_namespace(manifest, params["namespace"])
     live = client.get(resource, manifest.name, manifest.namespace)
+    previous = None
+    if params["rollback_on_failure"] and not module.check_mode:
+        previous = rollback.last_good(live, seldon.status_check(live)[0] if live else False)
     result = apply_manifest(client, manifest, check_mode=module.check_mode,
                             field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
                             want_diff=module.diff_mode)
@@ -717,20 +760,50 @@ def present(module, obj):
         generation = ((live or {}).get("metadata") or {}).get("generation")
         spec_changed = live is None or generation != (applied.get("metadata") or {}).get("generation")
         try:
-            outcome = seldon.wait_available(client, manifest.name, manifest.namespace, applied=applied,
-                                            spec_changed=spec_changed, timeout=params["wait_timeout"],
-                                            fail_fast=params["fail_fast"],
-                                            crashloop_restarts=params["crashloop_restarts"])
+            outcome = wait(module, manifest.name, manifest.namespace, applied, spec_changed)
         except seldon.SeldonError as err:
             failed = public_object(err.object) if err.object else applied
-            module.fail_json(msg=err.msg, reason=err.reason, explanation=err.explanation, changed=out["changed"],
-                             action=out["action"], resource=failed, state=seldon.state_of(failed),
-                             endpoints=out["endpoints"])
+            details = {"reason": err.reason, "explanation": err.explanation, "changed": out["changed"],
+                       "action": out["action"], "resource": failed, "state": seldon.state_of(failed),
+                       "endpoints": out["endpoints"], "rolled_back": False}
+            if previous is not None and spec_changed and previous != applied.get("spec"):
+                roll_back(module, resource, manifest, previous, err, details)
+            module.fail_json(msg=err.msg, **details)
+        note = rollback.record(client, resource, outcome.object, manifest.obj.get("spec") or {})
+        if note:
+            module.warn("the last Available spec is not kept for rollback: " + note)
         out["resource"] = public_object(outcome.object)
         out["state"] = seldon.state_of(outcome.object)
         out["endpoints"] = seldon.endpoints(outcome.object)
         out["waited"] = round(outcome.elapsed, 3)
     return out
+
+
+def wait(module, name, namespace, applied, spec_changed):
+    params = module.params
+    return seldon.wait_available(module.client, name, namespace, applied=applied, spec_changed=spec_changed,
+                                 timeout=params["wait_timeout"], fail_fast=params["fail_fast"],
+                                 crashloop_restarts=params["crashloop_restarts"])
+
+
+def roll_back(module, resource, manifest, previous, err, details):
+    """The update did not become Available: apply the last Available spec again, wait for it and fail either way,
+    saying what failed and whether the rollback serves again."""
+    params = module.params
+    body = rollback.restore_body(manifest.obj, previous)
+    restored = module.client.apply(resource, body, field_manager=params["field_manager"],
+                                   force_conflicts=params["force_conflicts"])
+    details.update(changed=True, rolled_back=True, resource=public_object(restored),
+                   state=seldon.state_of(restored))
+    try:
+        outcome = wait(module, manifest.name, manifest.namespace, restored, True)
+    except seldon.SeldonError as again:
+        module.fail_json(msg="%s; rolled back to the last Available spec, which did not become Available either: %s"
+                         % (err.msg, again.msg), rollback_error=again.msg, **details)
+    details.update(resource=public_object(outcome.object), state=seldon.state_of(outcome.object),
+                   endpoints=seldon.endpoints(outcome.object))
+    module.fail_json(msg="%s; rolled back to the last Available spec, which is Available again" % err.msg,
+                     **details)
 
 
 def absent(module):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -204,6 +205,42 @@ def test_broken_model_uri_fails_fast_with_the_reason(platform, run_playbook):
     assert "SeldonDeployment %s/iris-broken" % NAMESPACE in result["msg"]
     assert "predictor default" in result["msg"] or "does-not-exist" in result["msg"], result["msg"]
     assert result["explanation"]["summary"]
+
+
+def test_a_failed_update_rolls_back_and_predictions_never_stop(sandbox, seldon_env, platform, run_playbook):
+    """An update to a model that does not exist: the task fails with the download error and the rollback, the old
+    model answers every request sent meanwhile, and the live spec is the old one again."""
+    uri = platform["model_uri"]
+    run_ok(run_playbook, play(deploy("iris-rb", [sklearn(uri)])))
+    url = seldon_env["MLOPS_K8S_GATEWAY_URL"].rstrip("/") + "/seldon/%s/iris-rb/api/v1.0/predictions" % NAMESPACE
+    answers, stop = [], threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                answers.append(len(post(url, {"data": {"ndarray": IRIS[:1]}}, timeout=10)["data"]["ndarray"]))
+            except (OSError, ValueError, KeyError) as err:
+                answers.append(repr(err))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        broken = "s3://%s/does-not-exist/%s" % (BUCKET, uuid.uuid4().hex)
+        run = run_playbook(play(deploy("iris-rb", [sklearn(broken)], wait_timeout=300)))
+    finally:
+        stop.set()
+        thread.join(30)
+    result = run.task("deploy iris-rb")
+    assert run.rc != 0 and result["rolled_back"] is True, result.get("msg")
+    assert "does-not-exist" in result["msg"], result["msg"]
+    assert result["msg"].endswith("rolled back to the last Available spec, which is Available again"), result["msg"]
+    assert result["state"] == "Available"
+    assert len(answers) >= 20 and [a for a in answers if a != 1] == [], answers
+    live = json.loads(sandbox.kubectl("get", "seldondeployment", "iris-rb", "-n", NAMESPACE, "-o", "json").stdout)
+    assert live["spec"]["predictors"][0]["graph"]["modelUri"] == uri
+    kept = json.loads(live["metadata"]["annotations"]["mlops.k8s/last-available-spec"])
+    assert kept["predictors"][0]["graph"]["modelUri"] == uri
 
 
 # -- canary and shadow --------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import yaml
@@ -61,8 +62,11 @@ def test_create_waits_available_then_second_run_writes_nothing(cluster, run_modu
     assert result["endpoints"]["address"] == "http://iris-default.models:8000"
     assert "managedFields" not in result["resource"]["metadata"]
     applied = [r for r in cluster.writes() if r.method == "PATCH"]
-    assert len(applied) == 1 and applied[0].query["fieldManager"] == "mlops.k8s"
+    assert [r.query["fieldManager"] for r in applied] == ["mlops.k8s", "mlops.k8s-rollback"]
     assert applied[0].body["spec"]["predictors"][0]["graph"]["modelUri"] == "s3://models/iris/v1"
+    # the spec that became Available is kept on the object by its own field manager, for a later rollback
+    kept = applied[1].body["metadata"]["annotations"]["mlops.k8s/last-available-spec"]
+    assert json.loads(kept) == applied[0].body["spec"] and set(applied[1].body) == {"apiVersion", "kind", "metadata"}
 
     # the operator's status is stored; a second run sends only reads and dry runs
     cluster.objects[(seldon.API_VERSION, "seldondeployments", "models", "iris")]["status"] = {"state": "Available"}
@@ -227,3 +231,93 @@ def test_bad_replicas_and_model_uri_fail_before_any_request(cluster, run_module,
                                 check_mode=True)
     assert failed and ("replicas must be" in result["msg"] or "storage initializer" in result["msg"]), result
     assert cluster.since(mark) == []
+
+
+# -- rollback_on_failure ---------------------------------------------------------------------------------------
+KEY = (seldon.API_VERSION, "seldondeployments", "models", "iris")
+FAILED = {"state": "Failed", "description": "Deployment is no longer progressing and not available."}
+
+
+@pytest.fixture
+def operator(cluster):
+    """After each real apply the operator reports Available for model URIs in ``good``, Failed for the others."""
+    good = {"s3://models/iris/v1"}
+    original = cluster._apply
+
+    def apply_and_report(req, ctx):
+        status, body = original(req, ctx)
+        if not req.dry_run and status in (200, 201) and req.query.get("fieldManager") == "mlops.k8s":
+            obj = cluster.objects[KEY] = copy.deepcopy(cluster.objects[KEY])  # the answer keeps its own status
+            uri = obj["spec"]["predictors"][0]["graph"]["modelUri"]
+            obj["status"] = {"state": "Available"} if uri in good else dict(FAILED)
+            cluster._stamp(obj["metadata"])
+            # a watch from the list's version sees the operator go Creating, then to the state stored
+            events = [with_status(obj, state="Creating"), copy.deepcopy(obj)]
+            for event in events:
+                cluster._stamp(event["metadata"])
+            cluster.watch_queue[:] = [[{"type": "MODIFIED", "object": e} for e in events]]
+        return status, body
+
+    cluster._apply = apply_and_report
+    return good
+
+
+def spec_applies(cluster, mark):
+    return [r.body["spec"]["predictors"][0]["graph"]["modelUri"] for r in cluster.since(mark)
+            if r.method == "PATCH" and not r.dry_run and "spec" in r.body]
+
+
+def test_a_failed_update_is_rolled_back_to_the_available_spec(cluster, operator, run_module):
+    failed, result = run_module(seldon_deployment, dict(ARGS, wait_timeout=10))
+    assert not failed, result.get("msg")
+    mark = cluster.mark()
+    v2 = dict(ARGS, wait_timeout=10, predictors=[dict(PREDICTOR, model_uri="s3://models/iris/v2")])
+    failed, result = run_module(seldon_deployment, v2)
+    assert failed
+    assert result["msg"].startswith("SeldonDeployment models/iris failed: state Failed")
+    assert result["msg"].endswith("; rolled back to the last Available spec, which is Available again")
+    assert result["rolled_back"] is True and result["changed"] is True and result["state"] == "Available"
+    assert spec_applies(cluster, mark) == ["s3://models/iris/v2", "s3://models/iris/v1"]
+    live = cluster.objects[KEY]
+    assert live["spec"]["predictors"][0]["graph"]["modelUri"] == "s3://models/iris/v1"
+    # the rolled back spec is the one kept: no new annotation write
+    assert [r for r in cluster.since(mark) if r.query.get("fieldManager") == "mlops.k8s-rollback"] == []
+
+
+def test_an_interrupted_failed_update_rolls_back_from_the_annotation_next_run(cluster, operator, run_module):
+    failed, result = run_module(seldon_deployment, dict(ARGS, wait_timeout=10))
+    assert not failed, result.get("msg")
+    v2 = dict(ARGS, wait_timeout=10, predictors=[dict(PREDICTOR, model_uri="s3://models/iris/v2")])
+    # the previous run applied v2 and was killed before it could roll back: Failed, the annotation says v1
+    failed, result = run_module(seldon_deployment, dict(v2, wait=False))
+    assert not failed and cluster.objects[KEY]["status"]["state"] == "Failed"
+    mark = cluster.mark()
+    failed, result = run_module(seldon_deployment, dict(v2, predictors=[dict(PREDICTOR, model_uri="s3://x/v3")]))
+    assert failed and result["rolled_back"] is True, result
+    assert spec_applies(cluster, mark) == ["s3://x/v3", "s3://models/iris/v1"]
+
+
+def test_no_rollback_for_a_create_or_when_turned_off(cluster, operator, run_module):
+    bad = [dict(PREDICTOR, model_uri="s3://models/iris/bad")]
+    failed, result = run_module(seldon_deployment, dict(ARGS, wait_timeout=10, predictors=bad))
+    assert failed and result["rolled_back"] is False
+    assert "rolled back" not in result["msg"]
+    cluster.objects.pop(KEY)
+    failed, result = run_module(seldon_deployment, dict(ARGS, wait_timeout=10))
+    assert not failed, result.get("msg")
+    mark = cluster.mark()
+    failed, result = run_module(seldon_deployment, dict(ARGS, wait_timeout=10, predictors=bad,
+                                                        rollback_on_failure=False))
+    assert failed and result["rolled_back"] is False
+    assert spec_applies(cluster, mark) == ["s3://models/iris/bad"]
+
+
+def test_a_rollback_that_fails_too_says_both(cluster, operator, run_module):
+    failed, result = run_module(seldon_deployment, dict(ARGS, wait_timeout=10))
+    assert not failed, result.get("msg")
+    operator.clear()  # v1 stops working too (its model was deleted from the bucket)
+    failed, result = run_module(seldon_deployment, dict(ARGS, wait_timeout=10,
+                                                        predictors=[dict(PREDICTOR, model_uri="s3://models/v2")]))
+    assert failed and result["rolled_back"] is True
+    assert "rolled back to the last Available spec, which did not become Available either" in result["msg"]
+    assert result["rollback_error"].startswith("SeldonDeployment models/iris failed")
