@@ -150,13 +150,19 @@ class SeldonOperator(Controller):
         uid = sdep["metadata"]["uid"]
         owner = controller_ref(sdep)
         try:
-            for d in desired.deployments:
-                self._apply(DEPLOYS, "Deployment", sdep, d, owner)
+            written = [self._apply(DEPLOYS, "Deployment", sdep, d, owner) for d in desired.deployments]
+            # as upstream's createServices(all=false): the Services that carry Ambassador Mappings are created or
+            # changed only once every Deployment is ready, so a new predictor gets no traffic before it can answer,
+            # and what is no longer wanted goes then too (completeServiceCreation)
+            ready = not any(written) and all(self._deployment_ready(ns, d) for d in desired.deployments)
             for s in desired.services:
-                self._apply(SERVICES, "Service", sdep, s, owner)
+                if ready or S.AMBASSADOR_ANNOTATION not in (s["metadata"].get("annotations") or {}):
+                    self._apply(SERVICES, "Service", sdep, s, owner)
         except S.SpecError as e:
             self._failed(sdep, str(e))
             return None
+        if not ready:
+            return self._status(sdep, desired)
         want_d = {d["metadata"]["name"] for d in desired.deployments}
         want_s = {s["metadata"]["name"] for s in desired.services}
         for key, want in ((DEPLOYS, want_d), (SERVICES, want_s)):
@@ -169,7 +175,14 @@ class SeldonOperator(Controller):
                                          f'"{o["metadata"]["name"]}"')
         return self._status(sdep, desired)
 
-    def _apply(self, key, kind: str, sdep: dict, body: dict, owner: dict) -> None:
+    def _deployment_ready(self, ns: str, d: dict) -> bool:
+        """createDeployments' readiness: the Deployment has ready replicas and none unavailable."""
+        cur = self.client.get(DEPLOYS, ns, d["metadata"]["name"])
+        st = (cur or {}).get("status") or {}
+        return cur is not None and int(st.get("readyReplicas") or 0) > 0 and not int(st.get("unavailableReplicas") or 0)
+
+    def _apply(self, key, kind: str, sdep: dict, body: dict, owner: dict) -> bool:
+        """Create or update one object; whether it wrote."""
         ns = sdep["metadata"]["namespace"]
         name = body["metadata"]["name"]
         body = copy.deepcopy(body)
@@ -180,10 +193,10 @@ class SeldonOperator(Controller):
                 self.client.create(key, ns, body)
             except ApiError as e:
                 if e.code == 409:
-                    return
+                    return False
                 raise S.SpecError(f"cannot create {kind} {name}: {e}") from e
             self.recorder.normal(sdep, "CreateResourceSuccess", f'Created {kind} "{name}"')
-            return
+            return True
         if not owned_by(cur, sdep["metadata"]["uid"]):
             raise S.SpecError(f'{kind} "{name}" already exists and is not managed by SeldonDeployment '
                               f'"{sdep["metadata"]["name"]}"')
@@ -193,7 +206,7 @@ class SeldonOperator(Controller):
                 k: v for k, v in (cur["metadata"].get("annotations") or {}).items()
                 if k in (body["metadata"].get("annotations") or {}) or k == S.AMBASSADOR_ANNOTATION}
         if same:
-            return
+            return False
 
         def change(o):
             new_spec = copy.deepcopy(body["spec"])
@@ -211,6 +224,8 @@ class SeldonOperator(Controller):
                 o["metadata"].pop("annotations")
         if self.client.mutate(key, ns, name, change) is not None:
             self.recorder.normal(sdep, "UpdateResourceSuccess", f'Updated {kind} "{name}"')
+            return True
+        return False
 
     # -- status --
     def _current_pods(self, dep: dict) -> list[dict]:
