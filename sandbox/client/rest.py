@@ -119,7 +119,8 @@ class Rest:
         connection turns out closed before the server answered."""
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         url = self.url(path, query)
-        for attempt in (0, 1):
+        refused = stale = 0
+        for _attempt in range(4):
             conn = getattr(self._local, "conn", None)
             reused = conn is not None
             if conn is None:
@@ -132,14 +133,19 @@ class Rest:
                 conn.close()
                 self._local.conn = None
                 # a kept-alive connection the server had closed (EOF, reset, TLS close_notify): once more on a new one
-                if reused and not attempt:
+                if reused and not stale:
+                    stale += 1
                     continue
                 raise ApiError(503, f"{method} {path}: {e}", "ServiceUnavailable") from e
             if resp.will_close:
                 conn.close()
                 self._local.conn = None
-            if resp.status == 401 and not attempt and self._forget_token():
-                continue   # a token of an account deleted (and made again) since: a new one, once
+            if resp.status == 401 and refused < 2 and self._forget_token():
+                # a token of an account deleted (and made again) since: a new one; twice, a moment apart, for a
+                # token asked while the old account was still being deleted
+                refused += 1
+                time.sleep(0.5 * (refused - 1))
+                continue
             return self._decode(resp.status, raw, method, path)
         raise AssertionError("unreachable")
 
