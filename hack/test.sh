@@ -141,11 +141,11 @@ run_kube_bg() {
   command -v go >/dev/null 2>&1 || return 0
   step "real control plane tier started in the background (its output follows the kube stage)"
   KUBE_BG_LOG=$(mktemp)
-  (run_kube) >"$KUBE_BG_LOG" 2>&1 &
+  (MLOPS_FLOW_ON_EMULATOR=1 run_kube) >"$KUBE_BG_LOG" 2>&1 &
   KUBE_BG_PID=$!
   export MLOPS_INTEGRATION_ON_KUBE=1
-  echo "kube: tier running (log $KUBE_BG_LOG); the emulator's pytest stage keeps only tests/integration's" \
-       "emulator_only tests"
+  echo "kube: tier running (log $KUBE_BG_LOG); each integration test runs once: the emulator's pytest stage" \
+       "keeps tests/integration's emulator_only and flow tests, the real control plane the others"
 }
 
 collect_kube() {

@@ -205,11 +205,14 @@ def _num(value):
 
 
 # -- running ----------------------------------------------------------------------------------------------
-def run(send, body, count, concurrency=1, rate=None, *, parse=json.loads, clock=time.monotonic, sleep=time.sleep):
+def run(send, body, count, concurrency=1, rate=None, *, parse=json.loads, clock=time.monotonic, sleep=time.sleep,
+        judge=None):
     """Send ``body`` ``count`` times from ``concurrency`` threads, at most ``rate`` requests per second overall.
 
     Returns ``(records, elapsed_seconds, first_error)``: one ``{status, ms, key}`` per request, in the order they
     were started, and the first failure's text (an HTTP status and the start of its body, or the exception).
+    With ``judge(answer) -> number``, each answered request's record also has ``score`` (None when the answer is
+    not JSON).
     """
     records = [None] * count
     lock = threading.Lock()
@@ -239,7 +242,7 @@ def run(send, body, count, concurrency=1, rate=None, *, parse=json.loads, clock=
             if index is None:
                 return
             began = clock()
-            status, key = None, None
+            status, key, score = None, None, None
             try:
                 status, data = send(body)
             except Exception as exc:  # a connection that failed is a failed request, counted and reported
@@ -247,13 +250,17 @@ def run(send, body, count, concurrency=1, rate=None, *, parse=json.loads, clock=
             else:
                 if 200 <= status < 300:
                     try:
-                        key = request_path_key(parse(data)) if data else None
+                        parsed = parse(data) if data else None
                     except ValueError:
-                        key = None
+                        parsed = None
+                    key = request_path_key(parsed)
+                    score = judge(parsed) if judge is not None and parsed is not None else None
                 else:
                     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
                     note_error("HTTP %s: %s" % (status, " ".join(text.split())[:300]))
             records[index] = {"status": status, "ms": (clock() - began) * 1000.0, "key": key}
+            if judge is not None:
+                records[index]["score"] = score
 
     threads = [threading.Thread(target=worker, name="predict-%d" % i, daemon=True)
                for i in range(min(concurrency, count))]

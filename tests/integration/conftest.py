@@ -27,18 +27,18 @@ def pytest_collection_modifyitems(config, items):
     emulator has (fault injection) or what the real server refuses the sandbox (the marker's reason says which):
     it is skipped with that reason. `hack/test.sh kube` deselects them instead.
 
-    On the emulator, MLOPS_INTEGRATION_ON_KUBE=1 (set by `hack/test.sh` when its real-control-plane tier runs the
-    same tests beside it) keeps only the `emulator_only` tests: the real server is the judge of the others, and
-    running each twice would not fit the two cores' time budget."""
+    `make test` runs the real control plane's tier beside the emulator's and each integration test once: the
+    emulator (MLOPS_INTEGRATION_ON_KUBE=1) keeps the `emulator_only` and `flow` tests, the real server
+    (MLOPS_FLOW_ON_EMULATOR=1) all the others, whose subject is what the API server does."""
+    here = Path(__file__).parent
+    ours = [i for i in items if here in Path(str(i.path)).parents]
     if control_plane() != "kube":
         if os.environ.get("MLOPS_INTEGRATION_ON_KUBE") == "1":
-            here = Path(__file__).parent
-            elsewhere = [i for i in items if here in Path(str(i.path)).parents and not i.get_closest_marker(
-                "emulator_only")]
-            if elsewhere:
-                config.hook.pytest_deselected(items=elsewhere)
-                items[:] = [i for i in items if i not in elsewhere]
+            _deselect(config, items, [i for i in ours if not (i.get_closest_marker("emulator_only")
+                                                              or i.get_closest_marker("flow"))])
         return
+    if os.environ.get("MLOPS_FLOW_ON_EMULATOR") == "1":
+        _deselect(config, items, [i for i in ours if i.get_closest_marker("flow")])
     for item in items:
         mark = item.get_closest_marker("emulator_only")
         if mark:
@@ -46,10 +46,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"needs {why}; only the emulator provides it today"))
 
 
+def _deselect(config, items, gone):
+    if gone:
+        config.hook.pytest_deselected(items=gone)
+        drop = set(map(id, gone))
+        items[:] = [i for i in items if id(i) not in drop]
+
+
 def pytest_report_header(config):
     if control_plane() != "kube" and os.environ.get("MLOPS_INTEGRATION_ON_KUBE") == "1":
-        return ("tests/integration: only the emulator_only tests run here; the others run on the real control plane "
-                "(MLOPS_INTEGRATION_ON_KUBE=1)")
+        return ("tests/integration: only the emulator_only and flow tests run here; the others run on the real "
+                "control plane (MLOPS_INTEGRATION_ON_KUBE=1)")
     return None
 
 

@@ -16,7 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox,
+              pytest.mark.flow("the examples' playbooks end to end, as `make demo` runs them on the emulator")]
 
 _STATE: dict = {}
 

@@ -86,6 +86,7 @@ def _playbook_env(sandbox, collections: Path, home: Path) -> dict:
 
 
 @pytest.mark.sandbox
+@pytest.mark.flow("the playbooks of the installed Galaxy artifact")
 def test_playbooks_run_from_the_installed_copy(installed, sandbox, tmp_path):
     """install_platform then deploy_model, addressed by FQCN, from the installed artifact only."""
     dest = installed / "ansible_collections" / "mlops" / "k8s"

@@ -23,7 +23,9 @@ import pytest
 from botocore.config import Config
 from deploy_harness import DEPLOY, Playbook, base_env, install_platform, inventory, ok, run, train
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.timeout(1500),
+              pytest.mark.flow("a deploy killed at ten points and run again: the playbook's own recovery; the real "
+                               "server judges each step's zero-write re-run in the other tests")]
 NAMESPACE = "interrupt-%s" % uuid.uuid4().hex[:6]
 PROBE_NAMESPACE = NAMESPACE + "-probe"
 # the tasks that write: always among the kill points (the namespace and its Secret, the upload, the apply + wait)

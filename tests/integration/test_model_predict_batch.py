@@ -19,6 +19,7 @@ HAS_SELDON_COMPONENT = any("seldon" in spec.lower() for spec in components.COMPO
 
 pytestmark = [
     pytest.mark.sandbox,
+    pytest.mark.flow("model_predict's batch statistics over the sandbox's gateway and model servers"),
     pytest.mark.skipif(not HAS_SELDON_COMPONENT,
                        reason="the sandbox has no Seldon operator component yet (sandbox.components.COMPONENTS)"),
 ]

@@ -66,6 +66,7 @@ def test_scanner_cli_reads_a_kubeconfig_and_exits_1_without_printing_the_value(t
 
 # -- a deploy ------------------------------------------------------------------------------------------------
 @pytest.mark.sandbox
+@pytest.mark.flow("what a deploy's -vvv and diff output shows of the secrets it handles")
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_deploy_with_vvv_and_diff_shows_no_secret(sandbox, collections_path, tmp_path):

@@ -243,6 +243,73 @@ def test_a_failed_update_rolls_back_and_predictions_never_stop(sandbox, seldon_e
     assert kept["predictors"][0]["graph"]["modelUri"] == uri
 
 
+WRONG_MODEL = """
+import sys, joblib
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+x, y = load_iris(return_X_y=True)
+joblib.dump(LogisticRegression(max_iter=500).fit(x, (y + 1) % 3), sys.argv[1] + "/model.joblib")
+"""
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.flow("the rollout's decisions over the sandbox's gateway and model servers; its applies and waits are "
+                  "the seldon_deployment tests' on the real server")
+def test_canary_rollout_rolls_back_a_wrong_model_and_promotes_a_good_one(seldon_env, platform, iris_model,
+                                                                         run_playbook, tmp_path):
+    """A model that answers the wrong class is rolled back at the first step; a good one is promoted through every
+    step; the main predictor never stops answering; a second run of the promotion changes nothing."""
+    uri = platform["model_uri"]
+    run_ok(run_playbook, play(deploy("iris-cn", [sklearn(uri)])))
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    subprocess.run([sys.executable, "-c", WRONG_MODEL, str(wrong)], check=True, capture_output=True, timeout=300)
+    uploads = run_ok(run_playbook, play(
+        dict(task("good", "mlops.k8s.s3_artifact", bucket=BUCKET, prefix="iris/v2", src=str(iris_model)),
+             register="good"),
+        dict(task("wrong", "mlops.k8s.s3_artifact", bucket=BUCKET, prefix="iris/wrong", src=str(wrong)),
+             register="wrong")))
+    url = seldon_env["MLOPS_K8S_GATEWAY_URL"].rstrip("/") + "/seldon/%s/iris-cn/api/v1.0/predictions" % NAMESPACE
+    answers, stop = [], threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                answers.append(len(post(url, {"data": {"ndarray": IRIS[:1]}}, timeout=10)["data"]["ndarray"]))
+            except (OSError, ValueError, KeyError) as err:
+                answers.append(repr(err))
+            time.sleep(0.05)
+
+    def rollout(model_uri):
+        return dict(task("rollout", "mlops.k8s.canary_rollout", name="iris-cn", namespace=NAMESPACE,
+                         canary={"implementation": "SKLEARN_SERVER", "model_uri": model_uri,
+                                 "env_secret_ref_name": SECRET},
+                         data=IRIS, expected_classes=[0, 1, 2], steps=[20, 50], requests=100, wait_timeout=300),
+                    register="rollout")
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        bad = run_playbook(play(rollout(uploads.task("wrong")["model_uri"])))
+        good = run_ok(run_playbook, play(rollout(uploads.task("good")["model_uri"])))
+    finally:
+        stop.set()
+        thread.join(30)
+    result = bad.task("rollout")
+    assert bad.rc != 0 and result["rolled_back"] is True and result["promoted"] is False, result.get("msg")
+    assert [s["weight"] for s in result["steps"]] == [20] and "accuracy 0.000 is below" in result["msg"]
+    assert result["decisions"][0].startswith("canary 20 %: 100 requests")
+    result = good.task("rollout")
+    assert result["promoted"] is True and [s["passed"] for s in result["steps"]] == [True, True], result
+    assert [s["weight"] for s in result["steps"]] == [20, 50]
+    assert all(s["measures"]["canary"]["answers"] >= 5 for s in result["steps"]), result["decisions"]
+    live = result["resource"]["spec"]["predictors"]
+    assert [(p["name"], p["graph"]["modelUri"]) for p in live] == [("default", uploads.task("good")["model_uri"])]
+    again = run_ok(run_playbook, play(rollout(uploads.task("good")["model_uri"]))).task("rollout")
+    assert again["changed"] is False and again["steps"] == []
+    assert len(answers) >= 50 and [a for a in answers if a != 1] == [], answers
+
+
 # -- canary and shadow --------------------------------------------------------------------------------------------
 def test_canary_25_percent(seldon_env, platform, run_playbook):
     uri = platform["model_uri"]

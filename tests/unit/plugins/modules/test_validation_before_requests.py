@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.mlops.k8s.plugins.module_utils import predict
 from ansible_collections.mlops.k8s.plugins.modules import (
     apply,
+    canary_rollout,
     cron_workflow,
     info,
     model_predict,
@@ -20,6 +21,8 @@ from ansible_collections.mlops.k8s.plugins.modules import (
 
 CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "b"}}
 PREDICTOR = {"name": "default", "implementation": "SKLEARN_SERVER", "model_uri": "s3://models/iris/v1"}
+CANARY = {"name": "iris", "namespace": "models", "url": "http://gw.local", "data": [[5.1, 3.5, 1.4, 0.2]],
+          "canary": {"implementation": "SKLEARN_SERVER", "model_uri": "s3://models/iris/v2"}}
 WF_SPEC = {"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "busybox"}}]}
 SECRET = {"name": "s3", "namespace": "models", "access_key": "AKIAVALIDATION", "secret_key": "validation-secret"}
 BILLION_LAUGHS = "\n".join(
@@ -82,6 +85,14 @@ BILLION_LAUGHS = "\n".join(
                      "successful_jobs_history_limit": 2 ** 31}, "successfulJobsHistoryLimit must be a whole number"),
     (cron_workflow, {"name": "nightly", "namespace": "models", "schedule": "0 3 * * *", "workflow_spec": WF_SPEC,
                      "failed_jobs_history_limit": 2 ** 40}, "failedJobsHistoryLimit must be a whole number"),
+    # the canary rollout's plan and limits
+    (canary_rollout, dict(CANARY, steps=[50, 10]), "steps must increase"),
+    (canary_rollout, dict(CANARY, steps=[100]), "steps: each is a whole percentage from 1 to 99"),
+    (canary_rollout, dict(CANARY, expected_classes=[0, 1]), "expected_classes has 2 entries for 1 rows of data"),
+    (canary_rollout, dict(CANARY, max_error_rate=5), "max_error_rate must be from 0 to 1"),
+    (canary_rollout, dict(CANARY, requests=0), "requests must be a whole number from 1 to 1000000, got 0"),
+    (canary_rollout, dict(CANARY, url="gw.local"), "url"),
+    (canary_rollout, dict(CANARY, namespace="a/b"), "namespace 'a/b' is not a valid name"),
 ])
 def test_refused_before_any_request(fake_cluster, run_module, module, args, message):
     failed, result = run_module(module, args)
