@@ -55,7 +55,8 @@ def _sdep(sandbox, namespace: str, name: str) -> dict:
 
 def test_every_workflow_has_a_doc_and_a_playbook():
     workflows = sorted(p.parent.name for p in EXAMPLES.glob("*/playbook.yml"))
-    assert workflows == ["argo_train_deploy", "bodywork_pipeline", "canary_shadow", "mlflow_model", "tempo_metaflow"]
+    assert workflows == ["argo_train_deploy", "bodywork_pipeline", "canary_shadow", "mlflow_model", "safe_rollouts",
+                         "tempo_metaflow"]
     docs = (REPO / "docs" / "workflows").glob("*.md")
     linked = "\n".join(p.read_text() for p in docs)
     for workflow in workflows:
@@ -130,3 +131,16 @@ def test_argo_train_deploy(run_example, sandbox):
     # a second run finds the Workflow unchanged: nothing submitted again
     again = run_example("argo_train_deploy")
     assert again.stats.get("changed", 0) == 0, [t["_task"] for t in again.tasks() if t.get("changed")]
+
+
+def test_safe_rollouts(run_example, sandbox):
+    run = run_example("safe_rollouts")
+    bad = run.task("Update to a model that is not in the bucket; it cannot load, so version 1 is applied again")
+    assert bad["failed"] is True and bad["rolled_back"] is True, bad.get("msg")
+    assert bad["msg"].endswith("rolled back to the last Available spec, which is Available again"), bad["msg"]
+    rollout = run.task("Roll version 2 out as a canary in steps, percent 20, 50")
+    assert rollout["promoted"] is True and [s["weight"] for s in rollout["steps"]] == [20, 50], rollout["decisions"]
+    assert all(line.endswith(": pass") for line in rollout["decisions"]), rollout["decisions"]
+    predictors = _sdep(sandbox, "safe-rollouts", "iris-safe")["spec"]["predictors"]
+    assert [(p["name"], p["graph"]["name"]) for p in predictors] == [("default", "classifier")]
+    assert predictors[0]["graph"]["modelUri"].endswith("/iris/v2")
