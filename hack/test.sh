@@ -125,7 +125,8 @@ KUBE_BUILD_PID=""
 KUBE_BUILD_LOG=""
 KUBE_BG_PID=""
 KUBE_BG_LOG=""
-trap 'for p in $KUBE_BUILD_PID $KUBE_BG_PID; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null || true; done' EXIT
+# (each command of the trap must not fail: under `set -e` a pkill that finds nothing would turn a pass into exit 1)
+trap 'for p in $KUBE_BUILD_PID $KUBE_BG_PID; do pkill -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done' EXIT
 run_kube_build() {
   command -v go >/dev/null 2>&1 || return 0  # the kube stage says in one line why its tier is skipped
   step "build the real control plane (make kube), in the background"
