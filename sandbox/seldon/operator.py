@@ -165,7 +165,8 @@ class SeldonOperator(Controller):
             return self._status(sdep, desired)
         want_d = {d["metadata"]["name"] for d in desired.deployments}
         want_s = {s["metadata"]["name"] for s in desired.services}
-        for key, want in ((DEPLOYS, want_d), (SERVICES, want_s)):
+        # Services first: a predictor that goes loses its Mapping before its pods stop answering
+        for key, want in ((SERVICES, want_s), (DEPLOYS, want_d)):
             for o in self.client.list(key, ns):
                 if owned_by(o, uid) and o["metadata"]["name"] not in want and \
                         not o["metadata"].get("deletionTimestamp"):

@@ -81,8 +81,12 @@ def test_update_is_validated_too(sandbox, model_ns, registered):
     assert code == 201, body
     code, body = call(sandbox, "POST", path, sdep_body("u", [predictor("main", "s3://models/iris")]))
     assert code == 201, body
-    body["spec"]["predictors"][0]["graph"]["implementation"] = "FOO_SERVER"
-    code, out = call(sandbox, "PUT", f"{path}/u", body)
+    for _attempt in range(5):  # read-modify-write: the operator writes the status meanwhile (409 Conflict)
+        body = call(sandbox, "GET", f"{path}/u")[1]
+        body["spec"]["predictors"][0]["graph"]["implementation"] = "FOO_SERVER"
+        code, out = call(sandbox, "PUT", f"{path}/u", body)
+        if code != 409:
+            break
     assert code == 422 and out["message"].endswith("No entry in predictors map for FOO_SERVER"), out
     call(sandbox, "DELETE", f"{path}/u")
 
