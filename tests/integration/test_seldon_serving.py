@@ -308,7 +308,7 @@ def test_canary_rollout_rolls_back_a_wrong_model_and_promotes_a_good_one(seldon_
     again = run_ok(run_playbook, play(rollout(uploads.task("good")["model_uri"]))).task("rollout")
     assert again["changed"] is False and again["steps"] == []
     # the main predictor never stopped answering: a request in flight to a predictor that is being removed may fail
-    # (its Mapping goes as its pods stop; measured: 0 to 2 of about 2,000), never a run of them
+    # (its Mapping goes as its pods stop; measured: 0 to 2 of about 2,000), never more than two in a row
     failed = [a for a in answers if a != 1]
     runs, run = [0], 0
     for answer in answers:
