@@ -9,6 +9,7 @@ model_predict's default) and the S3 endpoint and credentials as ``AWS_ENDPOINT_U
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -127,6 +128,29 @@ def post(url, body, timeout=30):
         return json.load(response)
 
 
+@contextlib.contextmanager
+def predictions_meanwhile(url):
+    """Predictions through ``url`` from a background thread while the block runs: the list of answers, each the
+    number of rows answered (1) or the error."""
+    answers, stop = [], threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                answers.append(len(post(url, {"data": {"ndarray": IRIS[:1]}}, timeout=10)["data"]["ndarray"]))
+            except (OSError, ValueError, KeyError) as err:
+                answers.append(repr(err))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        thread.join(30)
+
+
 def spec_writes(sandbox, mark, name):
     """Writes to the SeldonDeployment itself (not its status, which the operator owns)."""
     return [w for w in sandbox.writes(mark)
@@ -213,24 +237,9 @@ def test_a_failed_update_rolls_back_and_predictions_never_stop(sandbox, seldon_e
     uri = platform["model_uri"]
     run_ok(run_playbook, play(deploy("iris-rb", [sklearn(uri)])))
     url = seldon_env["MLOPS_K8S_GATEWAY_URL"].rstrip("/") + "/seldon/%s/iris-rb/api/v1.0/predictions" % NAMESPACE
-    answers, stop = [], threading.Event()
-
-    def load():
-        while not stop.is_set():
-            try:
-                answers.append(len(post(url, {"data": {"ndarray": IRIS[:1]}}, timeout=10)["data"]["ndarray"]))
-            except (OSError, ValueError, KeyError) as err:
-                answers.append(repr(err))
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=load, daemon=True)
-    thread.start()
-    try:
+    with predictions_meanwhile(url) as answers:
         broken = "s3://%s/does-not-exist/%s" % (BUCKET, uuid.uuid4().hex)
         run = run_playbook(play(deploy("iris-rb", [sklearn(broken)], wait_timeout=300)))
-    finally:
-        stop.set()
-        thread.join(30)
     result = run.task("deploy iris-rb")
     assert run.rc != 0 and result["rolled_back"] is True, result.get("msg")
     assert "does-not-exist" in result["msg"], result["msg"]
@@ -270,15 +279,6 @@ def test_canary_rollout_rolls_back_a_wrong_model_and_promotes_a_good_one(seldon_
         dict(task("wrong", "mlops.k8s.s3_artifact", bucket=BUCKET, prefix="iris/wrong", src=str(wrong)),
              register="wrong")))
     url = seldon_env["MLOPS_K8S_GATEWAY_URL"].rstrip("/") + "/seldon/%s/iris-cn/api/v1.0/predictions" % NAMESPACE
-    answers, stop = [], threading.Event()
-
-    def load():
-        while not stop.is_set():
-            try:
-                answers.append(len(post(url, {"data": {"ndarray": IRIS[:1]}}, timeout=10)["data"]["ndarray"]))
-            except (OSError, ValueError, KeyError) as err:
-                answers.append(repr(err))
-            time.sleep(0.05)
 
     def rollout(model_uri):
         return dict(task("rollout", "mlops.k8s.canary_rollout", name="iris-cn", namespace=NAMESPACE,
@@ -287,14 +287,9 @@ def test_canary_rollout_rolls_back_a_wrong_model_and_promotes_a_good_one(seldon_
                          data=IRIS, expected_classes=[0, 1, 2], steps=[20, 50], requests=100, wait_timeout=300),
                     register="rollout")
 
-    thread = threading.Thread(target=load, daemon=True)
-    thread.start()
-    try:
+    with predictions_meanwhile(url) as answers:
         bad = run_playbook(play(rollout(uploads.task("wrong")["model_uri"])))
         good = run_ok(run_playbook, play(rollout(uploads.task("good")["model_uri"])))
-    finally:
-        stop.set()
-        thread.join(30)
     result = bad.task("rollout")
     assert bad.rc != 0 and result["rolled_back"] is True and result["promoted"] is False, result.get("msg")
     assert [s["weight"] for s in result["steps"]] == [20] and "accuracy 0.000 is below" in result["msg"]
