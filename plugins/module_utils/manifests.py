@@ -229,7 +229,8 @@ def default_namespace(manifest, namespace=None):
         manifest.meta.pop("namespace", None)
 
 
-def _rank(manifest):
+def apply_rank(manifest):
+    """0 namespaces, 1 CRDs, 2 other cluster-scoped objects, 3 the rest."""
     if manifest.kind == "Namespace" and manifest.api_version == "v1":
         return 0
     if manifest.kind == "CustomResourceDefinition":
@@ -241,7 +242,7 @@ def _rank(manifest):
 
 def order_for_apply(manifests):
     """Namespaces, then CRDs, then other cluster-scoped objects, then the rest; stable within each group."""
-    return sorted(manifests, key=_rank)
+    return sorted(manifests, key=apply_rank)
 
 
 def order_for_delete(manifests):

@@ -215,9 +215,9 @@ class K8sAnsibleModule(MlopsModule):
 
     @property
     def client(self):
-        """The task's K8sClient (built on first use)."""
+        """The task's K8sClient (built on first use; with a ``concurrency`` option, that many connections kept)."""
         if self._client is None:
             from ansible_collections.mlops.k8s.plugins.module_utils.client import build_client
 
-            self._client = build_client(self.params)
+            self._client = build_client(self.params, pool_maxsize=self.params.get("concurrency"))
         return self._client

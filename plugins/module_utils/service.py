@@ -14,10 +14,11 @@ import copy
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
-from ansible_collections.mlops.k8s.plugins.module_utils.manifests import order_for_apply, order_for_delete
+from ansible_collections.mlops.k8s.plugins.module_utils.manifests import apply_rank, order_for_apply, order_for_delete
 
 VOLATILE_METADATA = ("resourceVersion", "managedFields", "generation")
 SECRET_MASK = "********"  # noqa: S105 - a mask, not a password
@@ -277,18 +278,72 @@ def summarize_results(results):
     return summary
 
 
-def apply_all(client, manifests, *, check_mode=False, field_manager=None, force_conflicts=False, want_diff=False,
-              wait=False, wait_timeout=120, wait_condition=None, clock=None, done=None):
-    """Apply resolved manifests in order; wait (one overall deadline) for readiness when asked.
+def run_grouped(ordered, rank, func, *, concurrency=1, done=None, before_group=None):
+    """``func(item)`` for each item of ``ordered``, a group (consecutive items of equal ``rank(item)``) at a time;
+    the items of a group run up to ``concurrency`` at once (one at a time when ``before_group(group)``, called in
+    this thread before the group starts, returns False). Results come back in ``ordered``'s order.
 
-    ``done`` (a list), when given, receives each result as soon as it is known, so a caller can report what
-    was already applied when a later object fails.
+    A failure stops the run at the end of its group: the group's requests already sent finish, none not yet
+    started is sent, no later group starts; ``done`` (when given) receives every result that completed (in order)
+    and the first failure in order is raised.
     """
-    clock = clock or time.monotonic
     done = [] if done is None else done
     results = []
+    start = 0
+    while start < len(ordered):
+        end = start
+        while end < len(ordered) and rank(ordered[end]) == rank(ordered[start]):
+            end += 1
+        group = ordered[start:end]
+        parallel = before_group(group) if before_group else True
+        if concurrency <= 1 or len(group) == 1 or parallel is False:
+            for item in group:
+                results.append(func(item))
+                done.append(results[-1])
+        else:
+            outcomes = _run_parallel(group, func, concurrency)
+            finished = [o for o in outcomes if o is not _NOT_RUN and not isinstance(o, BaseException)]
+            results.extend(finished)
+            done.extend(finished)
+            failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if failure is not None:
+                raise failure
+        start = end
+    return results
+
+
+_NOT_RUN = object()
+
+
+def _run_parallel(group, func, concurrency):
+    """Each item's result or exception (``_NOT_RUN`` for the items not started once one failed), in order."""
+    outcomes = [_NOT_RUN] * len(group)
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(group))) as pool:
+        futures = {pool.submit(func, item): index for index, item in enumerate(group)}
+        for future in as_completed(futures):
+            if future.cancelled():
+                continue
+            error = future.exception()
+            outcomes[futures[future]] = error if error is not None else future.result()
+            if error is not None:
+                for other in futures:
+                    other.cancel()  # only those not started yet: they are never sent
+    return outcomes
+
+
+def apply_all(client, manifests, *, check_mode=False, field_manager=None, force_conflicts=False, want_diff=False,
+              wait=False, wait_timeout=120, wait_condition=None, clock=None, done=None, concurrency=1):
+    """Apply resolved manifests in order: namespaces, CRDs (each waited Established when changed), other
+    cluster-scoped objects, then the rest; the objects of one group ``concurrency`` at a time. Then wait (one
+    overall deadline) for readiness when asked.
+
+    ``done`` (a list), when given, receives the results of each group once it is applied, so a caller can report
+    what was already applied when a later object fails.
+    """
+    clock = clock or time.monotonic
     pending_namespaces = set()
-    for manifest in order_for_apply(manifests):
+
+    def apply_one(manifest):
         result = apply_manifest(client, manifest, check_mode=check_mode, field_manager=field_manager,
                                 force_conflicts=force_conflicts, want_diff=want_diff,
                                 pending_namespaces=pending_namespaces)
@@ -298,22 +353,33 @@ def apply_all(client, manifests, *, check_mode=False, field_manager=None, force_
             waiter.wait_for(client, manifest.resource, manifest.name, check=waiter.condition("Established"),
                             timeout=min(60, wait_timeout) if wait else 60,
                             description="the CustomResourceDefinition to be established")
-        results.append((manifest, result))
-        done.append(result)
+        return result
+
+    def resolve_kinds(group):
+        """Kinds whose CRD is applied in this batch are looked up here, in one thread (discovery is read again
+        on a miss); a group with a kind still unknown (check mode) is applied one object at a time."""
+        for manifest in group:
+            if manifest.resource is None and manifest.pending_crd is not None:
+                manifest.resource = client.find_resource(manifest.api_version, manifest.kind)
+        return all(manifest.resource is not None for manifest in group)
+
+    ordered = order_for_apply(manifests)
+    results = run_grouped(ordered, apply_rank, apply_one, concurrency=concurrency, done=done,
+                          before_group=resolve_kinds)
     if wait and not check_mode:
         deadline = clock() + wait_timeout
-        for manifest, result in results:
-            wait_applied(client, manifest, result, timeout=max(0, deadline - clock()), condition=wait_condition,
-                         clock=clock)
-    return [r for _m, r in results]
+        for index, manifest in enumerate(ordered):
+            wait_applied(client, manifest, results[index], timeout=max(0, deadline - clock()),
+                         condition=wait_condition, clock=clock)
+    return results
 
 
 def delete_all(client, manifests, *, check_mode=False, propagation_policy="Foreground", want_diff=False,
-               wait=False, wait_timeout=120, done=None):
-    """Delete resolved manifests in reverse apply order (``done`` as in apply_all)."""
-    results = [] if done is None else done
-    for manifest in order_for_delete(manifests):
-        results.append(delete_manifest(client, manifest, check_mode=check_mode,
-                                       propagation_policy=propagation_policy, want_diff=want_diff, wait=wait,
-                                       wait_timeout=wait_timeout))
-    return results
+               wait=False, wait_timeout=120, done=None, concurrency=1):
+    """Delete resolved manifests in reverse apply order, the objects of one group ``concurrency`` at a time
+    (``done`` as in apply_all)."""
+    def delete_one(manifest):
+        return delete_manifest(client, manifest, check_mode=check_mode, propagation_policy=propagation_policy,
+                               want_diff=want_diff, wait=wait, wait_timeout=wait_timeout)
+
+    return run_grouped(order_for_delete(manifests), apply_rank, delete_one, concurrency=concurrency, done=done)

@@ -60,6 +60,17 @@ options:
     type: str
     choices: [Foreground, Background, Orphan]
     default: Foreground
+  concurrency:
+    description:
+      - How many objects of one group are sent at once. The groups still go one after the other, in the order
+        above (namespaces, CRDs, other cluster-scoped objects, the rest; the reverse for O(state=absent)), so an
+        object never goes before its namespace or its CustomResourceDefinition.
+      - V(1) sends one object at a time.
+      - When an object fails, no object not yet sent is sent, those already sent finish, and the task fails with
+        the first failure in that order; RV(results) lists what was done.
+      - Between 1 and 32.
+    type: int
+    default: 8
   prune:
     description:
       - After every object was applied (and, with O(wait=true), is ready), delete the objects that match
@@ -328,6 +339,7 @@ def argument_spec():
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "field_manager": {"type": "str", "default": "mlops.k8s"},
         "force_conflicts": {"type": "bool", "default": False},
+        "concurrency": {"type": "int", "default": 8},
         "delete_propagation": {
             "type": "str", "default": "Foreground", "choices": ["Foreground", "Background", "Orphan"],
         },
@@ -338,6 +350,15 @@ def argument_spec():
 
 
 UNMATCHED_SHOWN = 5
+
+
+MAX_CONCURRENCY = 32
+
+
+def check_concurrency(value):
+    if isinstance(value, bool) or not 1 <= value <= MAX_CONCURRENCY:
+        raise K8sError("concurrency must be between 1 and %d (got %s)" % (MAX_CONCURRENCY, value))
+    return value
 
 
 def check_prune_options(module):
@@ -383,6 +404,7 @@ def run(module):
     params = module.params
     if params["namespace"]:
         names.check_label(params["namespace"], "namespace")
+    concurrency = check_concurrency(params["concurrency"])
     requirements = check_prune_options(module)
     prune = requirements is not None
     pruned = [] if prune else None
@@ -409,11 +431,13 @@ def run(module):
                 client, manifests, check_mode=module.check_mode, field_manager=params["field_manager"],
                 force_conflicts=params["force_conflicts"], want_diff=module.diff_mode, wait=params["wait"],
                 wait_timeout=params["wait_timeout"], wait_condition=params["wait_condition"], done=done,
+                concurrency=concurrency,
             )
         else:
             results = delete_all(
                 client, manifests, check_mode=module.check_mode, propagation_policy=params["delete_propagation"],
                 want_diff=module.diff_mode, wait=params["wait"], wait_timeout=params["wait_timeout"], done=done,
+                concurrency=concurrency,
             )
         if prune:  # only reached when every apply (and wait) succeeded
             prune_all(

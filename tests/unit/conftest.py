@@ -60,8 +60,9 @@ def fake_cluster(monkeypatch, tmp_path):
     cluster = FakeCluster()
     cluster.built_with = []
 
-    def build_client(params=None, environ=None, discovery_cache=True):
+    def build_client(params=None, environ=None, discovery_cache=True, pool_maxsize=None):
         cluster.built_with.append(params)
+        cluster.pool_maxsize = pool_maxsize
         return make_client(cluster, cache_file=str(tmp_path / "discovery.json"))
 
     monkeypatch.setattr(client_mod, "build_client", build_client)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import threading
 import urllib.parse
 
 import urllib3
@@ -81,6 +82,7 @@ class FakeCluster:
         self.watch_queue = []  # list of lists of events (dicts) or ("status", code, body)
         self.failures = []  # [method, path_fragment, status, body, headers, times]
         self.discovery_hits = 0
+        self.lock = threading.RLock()  # one request at a time, as one object's writes are on a real server
 
     # -- test helpers ------------------------------------------------------------------------------------
     def add_kind(self, group_version, kind, plural, namespaced=True):
@@ -132,7 +134,11 @@ class FakeCluster:
             meta.setdefault("generation", 1)
 
     # -- urllib3 PoolManager interface ---------------------------------------------------------------------
-    def request(self, method, url, body=None, **_kwargs):
+    def request(self, method, url, body=None, **kwargs):
+        with self.lock:
+            return self._request(method, url, body, **kwargs)
+
+    def _request(self, method, url, body=None, **_kwargs):
         parsed = urllib.parse.urlsplit(url)
         query = dict(urllib.parse.parse_qsl(parsed.query))
         data = json.loads(body) if body else None

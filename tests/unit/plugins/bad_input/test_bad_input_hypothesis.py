@@ -155,8 +155,7 @@ class K8sBackend(Backend):
 
         self.cluster = new_cluster()
         cache = str(tmp_path / "discovery.json")
-        monkeypatch.setattr(client_mod, "build_client",
-                            lambda params=None, environ=None, discovery_cache=True: make_client(self.cluster, cache))
+        monkeypatch.setattr(client_mod, "build_client", lambda params=None, **_kwargs: make_client(self.cluster, cache))
         monkeypatch.setattr(argo_status, "read_pod_log", lambda *a, **k: "")
 
     def reset(self):

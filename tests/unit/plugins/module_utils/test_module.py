@@ -79,7 +79,7 @@ def test_client_is_built_once(monkeypatch, capsys):
     from ansible_collections.mlops.k8s.plugins.module_utils import client as client_mod
 
     built = []
-    monkeypatch.setattr(client_mod, "build_client", lambda params: built.append(params) or object())
+    monkeypatch.setattr(client_mod, "build_client", lambda params, pool_maxsize=None: built.append(params) or object())
 
     def func(module):
         assert module.client is module.client

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 
 import pytest
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
@@ -24,6 +25,7 @@ from ansible_collections.mlops.k8s.plugins.module_utils.service import (
     differs,
     mask_secret,
     public_object,
+    run_grouped,
     summarize_results,
 )
 from k8s_fake import FakeCluster, make_client
@@ -281,6 +283,86 @@ def test_crd_batch_in_check_mode(client, cluster):
     results = apply(client, [CRD, SDEP], check_mode=True)
     assert results[1]["action"] == "created" and "not validated in check mode" in results[1]["note"]
     assert cluster.writes() == []
+
+
+# -- groups sent in parallel -------------------------------------------------------------------------------------
+def many_configmaps(count):
+    return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm-%03d" % i}, "data": {"i": str(i)}}
+            for i in range(count)]
+
+
+def test_parallel_apply_gives_the_sequential_results_and_keeps_namespaces_first(client, cluster, tmp_path):
+    objects = [*many_configmaps(20), NS]
+    parallel = apply(client, objects, concurrency=8)
+    assert [(r["kind"], r["name"], r["action"]) for r in parallel] == (
+        [("Namespace", "models", "created")] + [("ConfigMap", "cm-%03d" % i, "created") for i in range(20)])
+    writes = [r.path for r in cluster.writes()]
+    assert writes[0] == "/api/v1/namespaces/models" and len(writes) == 21
+
+    mark = cluster.mark()
+    again = apply(client, objects, concurrency=8)
+    assert {r["action"] for r in again} == {"unchanged"}
+    assert [r for r in cluster.since(mark) if r.is_write] == []
+
+    other = FakeCluster()
+    sequential = apply(make_client(other, cache_file=str(tmp_path / "other.json")), objects, concurrency=1)
+    assert [(r["kind"], r["name"], r["action"]) for r in sequential] == [
+        (r["kind"], r["name"], r["action"]) for r in parallel]
+
+
+def test_a_group_runs_its_items_at_once_and_groups_one_after_the_other():
+    barrier = threading.Barrier(3, timeout=5)
+    seen = []
+
+    def work(item):
+        seen.append(item)
+        if item[0] == "b":
+            barrier.wait()  # only returns when three items of the group run at the same time
+        return item.upper()
+
+    items = ["a1", "b1", "b2", "b3", "c1"]
+    assert run_grouped(items, lambda i: i[0], work, concurrency=3) == ["A1", "B1", "B2", "B3", "C1"]
+    assert seen[0] == "a1" and seen[-1] == "c1"
+    with pytest.raises(threading.BrokenBarrierError):
+        run_grouped(["b1", "b2", "b3"], lambda i: i[0], work, concurrency=2)  # never three at once
+
+
+def test_a_failure_stops_before_the_next_group_and_reports_what_was_done():
+    started = []
+
+    def work(item):
+        started.append(item)
+        if item == "b2":
+            raise K8sError("b2 refused")
+        return item
+
+    done = []
+    with pytest.raises(K8sError, match="b2 refused"):
+        run_grouped(["a1", "b1", "b2", "b3", "c1"], lambda i: i[0], work, concurrency=1, done=done)
+    assert done == ["a1", "b1"] and "b3" not in started and "c1" not in started
+
+    done, started[:] = [], []
+    with pytest.raises(K8sError, match="b2 refused"):
+        run_grouped(["a1", "b1", "b2", "b3", "c1"], lambda i: i[0], work, concurrency=4, done=done)
+    assert done[0] == "a1" and "b2" not in done and "c1" not in started
+    assert set(done) <= {"a1", "b1", "b3"}
+
+
+def test_a_kind_still_unknown_in_check_mode_is_applied_one_at_a_time(client, cluster):
+    sdeps = [dict(SDEP, metadata={"name": "iris-%d" % i}) for i in range(3)]
+    results = apply(client, [CRD, *sdeps], check_mode=True, concurrency=8)
+    assert [r["action"] for r in results] == ["created"] * 4
+    assert all("not validated in check mode" in r["note"] for r in results[1:])
+    assert cluster.writes() == []
+
+
+def test_parallel_delete_in_reverse_order(client, cluster):
+    objects = [NS, *many_configmaps(10)]
+    apply(client, objects, concurrency=8)
+    results = delete(client, objects, concurrency=8)
+    assert [r["kind"] for r in results] == ["ConfigMap"] * 10 + ["Namespace"]
+    deletes = [r.path for r in cluster.requests if r.method == "DELETE"]
+    assert deletes[-1] == "/api/v1/namespaces/models" and len(deletes) == 11
 
 
 def test_summary():

@@ -45,6 +45,8 @@ BILLION_LAUGHS = "\n".join(
                                         "metadata": "a"}}, "definition: metadata must be a mapping, got a str"),
     # names and namespaces that would change the URL
     (apply, {"definition": CONFIGMAP, "namespace": "x?watch=1"}, "namespace 'x?watch=1' is not a valid name"),
+    (apply, {"definition": CONFIGMAP, "concurrency": 0}, "concurrency must be between 1 and 32 (got 0)"),
+    (apply, {"definition": CONFIGMAP, "concurrency": 1000}, "concurrency must be between 1 and 32 (got 1000)"),
     (apply, {"definition": dict(CONFIGMAP, metadata={"name": "a/b"})}, "metadata.name 'a/b' is not a valid name"),
     (seldon_deployment, {"name": "iris", "namespace": "Models", "predictors": [PREDICTOR]},
      "namespace 'Models' is not a valid name"),
