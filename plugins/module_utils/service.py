@@ -251,24 +251,37 @@ def delete_manifest(client, manifest, *, check_mode=False, propagation_policy="F
     return make_result(manifest, "deleted", live, diff=diff)
 
 
-def wait_applied(client, manifest, result, *, timeout, condition=None, clock=None):
-    """Wait for an applied object to be ready (condition given, or the kind's default check)."""
-    if manifest.resource is None:
-        return result
+def wait_check(kind, condition=None):
+    """(check, failure, description) of waiting for an applied object: the condition given, or the kind's default."""
     if condition:
         check = waiter.condition(condition["type"], condition.get("status") or "True", condition.get("reason"))
-        failure = None
-        description = "condition %s=%s" % (condition["type"], condition.get("status") or "True")
-    else:
-        check, failure = waiter.default_check(manifest.kind)
-        description = "rollout to complete" if manifest.kind in waiter.ROLLOUT_KINDS else "readiness"
-    kwargs = {"clock": clock} if clock else {}
-    name = manifest.name or (result.get("object") or {}).get("metadata", {}).get("name")
-    outcome = waiter.wait_for(client, manifest.resource, name, manifest.namespace, check=check,
-                              failure=failure, timeout=timeout, description=description, **kwargs)
-    result["object"] = public_object(outcome.object)
-    result["waited"] = round(outcome.elapsed, 3)
-    return result
+        return check, None, "condition %s=%s" % (condition["type"], condition.get("status") or "True")
+    check, failure = waiter.default_check(kind)
+    return check, failure, "rollout to complete" if kind in waiter.ROLLOUT_KINDS else "readiness"
+
+
+def wait_all_applied(client, applied, *, timeout, condition=None, clock=None):
+    """Wait for applied objects to be ready, ``applied`` being (manifest, result) pairs: the objects of one kind and
+    namespace share one list and one watch (waiter.wait_for_all), the kinds and namespaces one after the other
+    within ``timeout`` overall. Each result gets the object as last seen and the seconds it took."""
+    clock = clock or time.monotonic
+    deadline = clock() + timeout
+    groups = {}
+    for manifest, result in applied:
+        if manifest.resource is None:
+            continue
+        name = manifest.name or (result.get("object") or {}).get("metadata", {}).get("name")
+        key = (manifest.resource.group_version, manifest.kind, manifest.namespace)
+        groups.setdefault(key, (manifest, {}))[1].setdefault(name, []).append(result)
+    for manifest, by_name in groups.values():
+        check, failure, description = wait_check(manifest.kind, condition)
+        outcomes = waiter.wait_for_all(client, manifest.resource, list(by_name), manifest.namespace, check=check,
+                                       failure=failure, timeout=max(0, deadline - clock()),
+                                       description=description, clock=clock)
+        for name, results in by_name.items():
+            for result in results:
+                result["object"] = public_object(outcomes[name].object)
+                result["waited"] = round(outcomes[name].elapsed, 3)
 
 
 def summarize_results(results):
@@ -367,9 +380,7 @@ def apply_all(client, manifests, *, check_mode=False, field_manager=None, force_
     results = run_grouped(ordered, apply_rank, apply_one, concurrency=concurrency, done=done,
                           before_group=resolve_kinds)
     if wait and not check_mode:
-        deadline = clock() + wait_timeout
-        for index, manifest in enumerate(ordered):
-            wait_applied(client, manifest, results[index], timeout=max(0, deadline - clock()),
+        wait_all_applied(client, [(m, results[i]) for i, m in enumerate(ordered)], timeout=wait_timeout,
                          condition=wait_condition, clock=clock)
     return results
 

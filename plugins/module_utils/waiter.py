@@ -406,6 +406,91 @@ def wait_for(client, resource, name, namespace=None, *, check=None, timeout=120,
                  description=description, clock=clock, sleep=sleep).run()
 
 
+class _WaitAll(_Wait):
+    """Several objects of one kind in one namespace with one list and one watch: done when every check is done,
+    failed as soon as one object fails. ``waits`` are _Wait of those objects (their own checks)."""
+
+    def __init__(self, waits, *, timeout, clock, sleep):
+        first = waits[0]
+        super().__init__(first.client, first.resource, None, first.namespace, check=first.check,
+                         failure=first.failure, timeout=timeout, description=first.description, clock=clock,
+                         sleep=sleep)
+        self.what = "%d %s objects%s" % (len(waits), first.resource.kind,
+                                         " in namespace %s" % self.namespace if self.namespace else "")
+        self.waits = {w.name: w for w in waits}
+        self.pending = set(self.waits)
+        self.finished = {}
+
+    def _seen(self, name, obj):
+        """Evaluate one object if it is still awaited; True once none is."""
+        wait = self.waits.get(name)
+        if wait is not None and name in self.pending and wait.evaluate(obj):
+            self.pending.discard(name)
+            self.finished[name] = self.clock() - self.start
+        return not self.pending
+
+    def list(self):
+        listing = self.client.list(self.resource, namespace=self.namespace)
+        found = {(i.get("metadata") or {}).get("name"): i for i in listing.get("items") or []}
+        for name in sorted(self.pending):
+            self._seen(name, found.get(name))
+        return not self.pending, (listing.get("metadata") or {}).get("resourceVersion")
+
+    def watch(self, version):
+        events = self.client.watch(self.resource, namespace=self.namespace, resource_version=version,
+                                   timeout=self.remaining())
+        try:
+            return self._follow(events, version)
+        finally:
+            close = getattr(events, "close", None)
+            if close:
+                close()
+
+    def _follow(self, events, version):
+        for etype, obj in events:
+            if not isinstance(obj, dict):
+                continue
+            meta = obj.get("metadata") or {}
+            if etype == "ERROR":
+                if to_int(obj.get("code")) == 410:
+                    return "relist", version
+                raise K8sError("watch %s: %s %s: %s"
+                               % (self.what, obj.get("code"), obj.get("reason"), obj.get("message")))
+            version = meta.get("resourceVersion") or version
+            if etype != "BOOKMARK" and self._seen(meta.get("name"), None if etype == "DELETED" else obj):
+                return "done", version
+            if self.remaining() <= 0:
+                break
+        return "again", version
+
+    def timed_out(self):
+        late = sorted(self.pending)
+        return WaitTimeout("timed out after %ss waiting for %s: %s; %s" % (
+            seconds(self.timeout), self.what, self.description,
+            "; ".join("%s last seen: %s" % (self.waits[n].what, self.waits[n].detail) for n in late)))
+
+    def results(self):
+        """name -> WaitResult (elapsed: until that object was done)."""
+        return {name: WaitResult(w.obj, self.finished.get(name, self.clock() - self.start), w.detail)
+                for name, w in self.waits.items()}
+
+
+def wait_for_all(client, resource, names, namespace=None, *, check=None, timeout=120, failure=None,
+                 description="the condition", clock=time.monotonic, sleep=time.sleep):
+    """wait_for for several objects of one kind in one namespace, sharing one list and one watch (one object:
+    wait_for itself). Returns {name: WaitResult}; fails on the first failure, or on timeout naming each object
+    not done with what was last seen of it."""
+    names = list(dict.fromkeys(names))
+    if len(names) == 1:
+        return {names[0]: wait_for(client, resource, names[0], namespace, check=check, timeout=timeout,
+                                   failure=failure, description=description, clock=clock, sleep=sleep)}
+    waits = [_Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
+                   description=description, clock=clock, sleep=sleep) for name in names]
+    group = _WaitAll(waits, timeout=timeout, clock=clock, sleep=sleep)
+    group.run()
+    return group.results()
+
+
 def _first_match(events, what, version):
     """Follow a watch of a list: ("found", obj) | ("relist", None) | ("again", last version)."""
     for etype, obj in events:

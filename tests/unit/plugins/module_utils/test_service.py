@@ -348,6 +348,15 @@ def test_a_failure_stops_before_the_next_group_and_reports_what_was_done():
     assert set(done) <= {"a1", "b1", "b3"}
 
 
+def test_waits_share_one_list_per_kind_and_namespace(client, cluster):
+    apply(client, [NS])
+    mark = cluster.mark()
+    results = apply(client, many_configmaps(5), wait=True, wait_timeout=10)
+    assert all("waited" in r for r in results)
+    lists = [r.path for r in cluster.since(mark) if r.method == "GET" and r.path.endswith("/configmaps")]
+    assert lists == ["/api/v1/namespaces/models/configmaps"]
+
+
 def test_a_kind_still_unknown_in_check_mode_is_applied_one_at_a_time(client, cluster):
     sdeps = [dict(SDEP, metadata={"name": "iris-%d" % i}) for i in range(3)]
     results = apply(client, [CRD, *sdeps], check_mode=True, concurrency=8)

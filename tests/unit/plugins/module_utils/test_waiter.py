@@ -452,3 +452,61 @@ def test_wait_for_match():
         waiter.wait_for_match(
             client, ClusterRes(), "models", label_selector="app=x", timeout=3, clock=clock, sleep=clock.sleep
         )
+
+
+# -- several objects, one list and one watch ----------------------------------------------------------------------
+def named(name, rv, **kwargs):
+    obj = deploy(rv, **kwargs)
+    obj["metadata"]["name"] = name
+    return obj
+
+
+def run_all(client, clock, names, **kwargs):
+    kwargs.setdefault("timeout", 60)
+    return waiter.wait_for_all(client, Res(), names, "models", check=waiter.rollout(), failure=waiter.rollout_failure,
+                               clock=clock, sleep=clock.sleep, **kwargs)
+
+
+def test_several_objects_share_one_list_and_one_watch():
+    clock = Clock()
+    client = FakeWatchClient(
+        clock,
+        [listing(5, named("a", 3), named("b", 4, available=0), named("other", 5, available=0))],
+        [[("MODIFIED", named("other", 6, available=1)),
+          ("MODIFIED", named("c", 7, available=0)),
+          ("MODIFIED", named("b", 8)),
+          ("MODIFIED", named("c", 9))]],
+    )
+    results = run_all(client, clock, ["a", "b", "c"])
+    assert client.list_calls == [{"namespace": "models"}]
+    assert [(c["resource_version"], c.get("name")) for c in client.watch_calls] == [("5", None)]
+    assert {n: r.object["metadata"]["resourceVersion"] for n, r in results.items()} == {"a": "3", "b": "8", "c": "9"}
+    assert (results["a"].elapsed, results["b"].elapsed, results["c"].elapsed) == (0, 3, 4)
+
+
+def test_one_failing_object_fails_the_group_at_once():
+    clock = Clock()
+    stuck = [cond("Progressing", "False", "ProgressDeadlineExceeded", 'ReplicaSet "b-1" has timed out progressing.')]
+    client = FakeWatchClient(clock, [listing(5, named("a", 4, available=0), named("b", 5, available=0))],
+                             [[("MODIFIED", named("b", 6, available=0, conditions=stuck))]])
+    with pytest.raises(WaitFailed, match="Deployment models/b failed: progress deadline exceeded"):
+        run_all(client, clock, ["a", "b"])
+    assert clock() == 1
+
+
+def test_a_timeout_names_each_object_not_done():
+    clock = Clock()
+    client = FakeWatchClient(clock, [listing(5, named("a", 4), named("b", 5, available=1))], [])
+    with pytest.raises(WaitTimeout) as err:
+        run_all(client, clock, ["a", "b", "c"], timeout=10)
+    text = str(err.value)
+    assert "3 Deployment objects in namespace models" in text
+    assert "b" in text and "1 of 2 updated replicas are available" in text and "c" in text
+    assert "models/a" not in text
+
+
+def test_one_object_is_an_ordinary_wait():
+    clock = Clock()
+    client = FakeWatchClient(clock, [listing(5, named("a", 5))], [])
+    assert list(run_all(client, clock, ["a", "a"])) == ["a"]
+    assert client.list_calls == [{"namespace": "models", "field_selector": "metadata.name=a"}]
