@@ -15,7 +15,7 @@ import time
 
 from ansible_collections.mlops.k8s.plugins.module_utils import pod_diagnostics as diag
 from ansible_collections.mlops.k8s.plugins.module_utils import waiter
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref, to_k8s_error
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref
 from ansible_collections.mlops.k8s.plugins.module_utils.text import short
 
 WORKFLOW = "Workflow"
@@ -208,16 +208,11 @@ def list_pods(client, wf):
 
 def read_pod_log(client, namespace, pod, container=MAIN_CONTAINER, tail_lines=100):
     """The last ``tail_lines`` lines of a container's log (``kubectl logs POD -c CONTAINER --tail N``)."""
-    import kubernetes
+    from urllib.parse import quote
 
-    api = kubernetes.client.CoreV1Api(client.api_client)
-    try:
-        response = api.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=tail_lines,
-                                               _preload_content=False, _request_timeout=client.timeouts)
-        data = response.data
-    except Exception as exc:
-        raise to_k8s_error(exc, "logs of container %s of %s" % (container, ref("Pod", namespace, pod))) from None
-    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+    path = "/api/v1/namespaces/%s/pods/%s/log" % (quote(namespace or "", safe=""), quote(pod, safe=""))
+    return client.read_text(path, {"container": container, "tailLines": str(tail_lines)},
+                            "logs of container %s of %s" % (container, ref("Pod", namespace, pod)))
 
 
 def collect_logs(client, wf, nodes, tail_lines=100):

@@ -3,21 +3,23 @@
 """One authenticated Kubernetes client per task.
 
 * ``resolve_auth(params)``: task arguments > K8S_AUTH_* environment.
-* ``build_configuration(auth)``: explicit credentials > kubeconfig (path or dict, context) > default kubeconfig
-  (KUBECONFIG / ~/.kube/config) > in-cluster service account.
-* ``K8sClient``: thin layer over the dynamic client that returns plain dicts, translates every error into a
-  ``K8sError`` with one readable line, caches discovery in a file across tasks and retries transient failures
-  (retries.py's K8S_API policy, on the urllib3 connection pool).
+* ``build_settings(auth)``: explicit credentials > kubeconfig (path or dict, context) > default kubeconfig
+  (KUBECONFIG / ~/.kube/config) > in-cluster service account (kubeconfig.py).
+* ``K8sClient``: plain dicts in and out over transport.py (urllib3, no ``kubernetes`` package: importing it would
+  cost most of a task's start-up), every error a ``K8sError`` with one readable line, discovery cached in a file
+  across tasks (discovery.py), transient failures retried (retries.py's K8S_API policy).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
+import codecs
 import hashlib
 import json
 import os
+from urllib.parse import quote
 
+import urllib3
 from ansible_collections.mlops.k8s.plugins.module_utils import retries
 from ansible_collections.mlops.k8s.plugins.module_utils.args import (
     AUTH_ARG_SPEC,
@@ -25,27 +27,20 @@ from ansible_collections.mlops.k8s.plugins.module_utils.args import (
     PROXY_HEADERS_ENV_PREFIX,
     PROXY_HEADERS_SPEC,
 )
+from ansible_collections.mlops.k8s.plugins.module_utils.discovery import Discovery
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref, to_k8s_error
+from ansible_collections.mlops.k8s.plugins.module_utils.kubeconfig import (
+    Settings,
+    read_kubeconfig_files,
+    settings_from_kubeconfig,
+    settings_from_library,
+    settings_in_cluster,
+)
 from ansible_collections.mlops.k8s.plugins.module_utils.limits import MAX_SECONDS
-
-try:
-    import kubernetes
-    import urllib3
-    from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
-
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
-except ImportError as _exc:  # pragma: no cover - reported by K8sAnsibleModule
-    HAS_KUBERNETES = False
-    KUBERNETES_IMPORT_ERROR = _exc
+from ansible_collections.mlops.k8s.plugins.module_utils.transport import Transport
 
 FIELD_MANAGER = "mlops.k8s"
-USER_AGENT = "mlops.k8s"
 CACHE_DIR_ENV = "MLOPS_K8S_CACHE_DIR"
-# The cache file of a client without a discovery cache: a path that never exists and cannot be written (the dynamic
-# client would otherwise read and write a predictable name in the shared temporary directory).
-NO_CACHE = os.path.join(os.devnull, "mlops.k8s-no-discovery-cache.json")
 
 # Every request has a connect and a read timeout (seconds): ``request_timeout`` / K8S_AUTH_REQUEST_TIMEOUT for
 # the read, at most CONNECT_TIMEOUT to connect. Watches have their own, longer read timeout.
@@ -82,44 +77,6 @@ def request_timeouts(auth):
     if seconds > MAX_SECONDS:
         raise K8sError("request_timeout must be at most %d seconds (a year)" % MAX_SECONDS)
     return (min(CONNECT_TIMEOUT, seconds), seconds)
-
-
-class _RequestDefaults:
-    """The urllib3 pool manager of an ApiClient, with a timeout on every request that has none, and headers that
-    are sent once per value (``Impersonate-Group``, one line per group).
-
-    The dynamic client's discovery requests and any call without ``_request_timeout`` go through it, so no request
-    of the collection can wait forever on a server that accepts the connection and never answers. The ApiClient
-    keeps its default headers in a plain dict (one value a name): the repeated ones are added here, to urllib3's
-    ``HTTPHeaderDict``, which sends every value of a name as a header line of its own.
-    """
-
-    def __init__(self, pool, timeouts, repeated_headers=()):
-        self._pool = pool
-        self._timeout = urllib3.Timeout(connect=timeouts[0], read=timeouts[1])
-        self.repeated_headers = list(repeated_headers)
-
-    def request(self, method, url, *args, **kwargs):
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._timeout
-        if self.repeated_headers:
-            headers = urllib3.HTTPHeaderDict(kwargs.get("headers") or {})
-            for name, value in self.repeated_headers:
-                headers.add(name, value)
-            kwargs["headers"] = headers
-        return self._pool.request(method, url, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._pool, name)
-
-
-def with_request_defaults(api_client, timeouts, repeated_headers=()):
-    """Give every request of ``api_client`` (an ApiClient) the ``(connect, read)`` timeouts unless it has its own,
-    and the ``repeated_headers`` (``(name, value)`` pairs, a name given several times sent several times)."""
-    rest = api_client.rest_client
-    if not isinstance(rest.pool_manager, _RequestDefaults):
-        rest.pool_manager = _RequestDefaults(rest.pool_manager, timeouts, repeated_headers)
-    return api_client
 
 
 def resolve_auth(params=None, environ=None):
@@ -176,117 +133,107 @@ def _default_kubeconfig_exists(environ):
     return os.path.exists(os.path.expanduser("~/.kube/config"))
 
 
-def _load_kubeconfig(auth, configuration, environ):
+def _load_kubeconfig(auth, environ):
     kubeconfig = auth.get("kubeconfig")
     if kubeconfig is None:
         kubeconfig = environ.get("KUBECONFIG") or os.path.join("~", ".kube", "config")
-    kwargs = {
-        "context": auth.get("context"),
-        "client_configuration": configuration,
-        "persist_config": bool(auth.get("persist_config")),
-    }
     if isinstance(kubeconfig, dict):
-        kubernetes.config.load_kube_config_from_dict(config_dict=kubeconfig, **kwargs)
-        return "kubeconfig (inline dict)"
-    if kubeconfig is not None and not isinstance(kubeconfig, str):
-        raise K8sError("kubeconfig must be a path or a dict, got %s" % type(kubeconfig).__name__)
-    if kubeconfig:
+        source = "kubeconfig (inline dict)"
+        merged = read_dict(kubeconfig)
+    elif isinstance(kubeconfig, str):
         paths = [os.path.expanduser(p) for p in kubeconfig.split(os.pathsep) if p]
         missing = [p for p in paths if not os.path.exists(p)]
-        if missing and len(missing) == len(paths):
-            raise K8sError("kubeconfig file %s does not exist" % ", ".join(missing))
+        if not paths or len(missing) == len(paths):
+            raise K8sError("kubeconfig file %s does not exist" % ", ".join(missing or [kubeconfig]))
         kubeconfig = os.pathsep.join(paths)
-    kubernetes.config.load_kube_config(config_file=kubeconfig, **kwargs)
-    return "kubeconfig %s" % kubeconfig
+        source = "kubeconfig %s" % kubeconfig
+        merged = read_kubeconfig_files(paths)
+    else:
+        raise K8sError("kubeconfig must be a path or a dict, got %s" % type(kubeconfig).__name__)
+    settings = settings_from_kubeconfig(merged, auth.get("context"), source, environ)
+    if settings is None:  # a user with an auth-provider: the kubernetes package reads it
+        settings = settings_from_library(auth, kubeconfig, auth.get("context"), source)
+    return settings
 
 
-def build_configuration(auth, environ=None):
-    """Build a ``kubernetes.client.Configuration`` (never the process-wide default) from resolved options.
+def read_dict(kubeconfig):
+    from ansible_collections.mlops.k8s.plugins.module_utils.kubeconfig import _merge
 
-    Returns ``(configuration, source)`` where source says where the connection settings came from.
-    """
+    return _merge([(kubeconfig, None)])
+
+
+def build_settings(auth, environ=None):
+    """``kubeconfig.Settings`` from resolved options: where to connect, how to trust it, who we are
+    (``settings.source`` says where they came from)."""
     environ = os.environ if environ is None else environ
-    configuration = kubernetes.client.Configuration()
-    source = "task arguments"
-    try:
-        if _has_own_credentials(auth):
-            pass
-        elif auth.get("kubeconfig") is not None or auth.get("context") or _default_kubeconfig_exists(environ):
-            source = _load_kubeconfig(auth, configuration, environ)
-        elif environ.get("KUBERNETES_SERVICE_HOST"):
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
-            source = "in-cluster service account"
-        elif not auth.get("host"):
-            raise K8sError(
-                "no Kubernetes connection settings: set kubeconfig (or K8S_AUTH_KUBECONFIG / KUBECONFIG), "
-                "or host with api_key, or run inside a cluster"
-            )
-    except K8sError:
-        raise
-    except Exception as exc:
-        raise to_k8s_error(exc, "cannot load Kubernetes configuration") from None
-    _apply_overrides(configuration, auth)
-    configuration.retries = retries.k8s_api_retry()  # the K8S_API policy (retries.py)
-    return configuration, source
+    if _has_own_credentials(auth):
+        settings = Settings(auth["host"].rstrip("/"))
+    elif auth.get("kubeconfig") is not None or auth.get("context") or _default_kubeconfig_exists(environ):
+        settings = _load_kubeconfig(auth, environ)
+    elif environ.get("KUBERNETES_SERVICE_HOST"):
+        settings = settings_in_cluster(environ)
+    elif auth.get("host"):
+        settings = Settings(auth["host"].rstrip("/"))
+    else:
+        raise K8sError(
+            "no Kubernetes connection settings: set kubeconfig (or K8S_AUTH_KUBECONFIG / KUBECONFIG), "
+            "or host with api_key, or run inside a cluster"
+        )
+    _apply_overrides(settings, auth)
+    return settings
 
 
-def _apply_overrides(configuration, auth):
+def _apply_overrides(settings, auth):
     """Explicit options win over what the kubeconfig said."""
     if auth.get("host"):
-        configuration.host = auth["host"].rstrip("/")
+        settings.host = auth["host"].rstrip("/")
     if auth.get("api_key"):
-        _set_authorization(configuration, "Bearer %s" % auth["api_key"])
+        _set_authorization(settings, "Bearer %s" % auth["api_key"])
     elif auth.get("username") and auth.get("password"):
         token = base64.b64encode(("%s:%s" % (auth["username"], auth["password"])).encode()).decode()
-        _set_authorization(configuration, "Basic %s" % token)
+        _set_authorization(settings, "Basic %s" % token)
+        settings.username = auth["username"]
     if auth.get("validate_certs") is not None:
-        configuration.verify_ssl = bool(auth["validate_certs"])
+        settings.verify_ssl = bool(auth["validate_certs"])
     if auth.get("ca_cert"):
-        configuration.ssl_ca_cert = auth["ca_cert"]
+        settings.ssl_ca_cert, settings.ca_data = auth["ca_cert"], None
     if auth.get("client_cert"):
-        configuration.cert_file = auth["client_cert"]
+        settings.cert_file, settings.cert_data = auth["client_cert"], None
     if auth.get("client_key"):
-        configuration.key_file = auth["client_key"]
+        settings.key_file, settings.key_data = auth["client_key"], None
     if auth.get("proxy"):
-        configuration.proxy = auth["proxy"]
+        settings.proxy = auth["proxy"]
     if auth.get("no_proxy"):
-        configuration.no_proxy = auth["no_proxy"]
+        settings.no_proxy = auth["no_proxy"]
     if auth.get("proxy_headers"):
         headers = {k: v for k, v in auth["proxy_headers"].items() if v is not None}
-        configuration.proxy_headers = urllib3.util.make_headers(**headers)
+        settings.proxy_headers = urllib3.util.make_headers(**headers)
 
 
-def _set_authorization(configuration, value):
-    # kubernetes >= 35 reads "BearerToken" (then "authorization"); older clients read "authorization"
-    configuration.api_key = {"BearerToken": value, "authorization": value}
-    configuration.api_key_prefix = {}
-    configuration.refresh_api_key_hook = None
+def _set_authorization(settings, value):
+    settings.token = value
+    settings.token_file = settings.exec_plugin = settings.token_source = None
 
 
-def authorization_of(configuration):
-    """The Authorization header value the client will send (None without a token)."""
-    key = configuration.api_key or {}
-    prefixes = configuration.api_key_prefix or {}
-    for name in ("BearerToken", "authorization"):
-        if key.get(name):
-            prefix = prefixes.get(name)
-            return "%s %s" % (prefix, key[name]) if prefix else key[name]
-    return None
+def _digest(value):
+    return hashlib.sha256(value.encode()).hexdigest() if value else ""
 
 
-def _identity(configuration, auth):
-    """Who we are to the server, for the discovery cache key (hashed, never stored in clear)."""
-    parts = [configuration.host or ""]
-    key = authorization_of(configuration) or ""
-    parts.append(hashlib.sha256(key.encode()).hexdigest() if key else "")
-    for attr in ("cert_file", "username"):
-        parts.append(str(getattr(configuration, attr, "") or ""))
-    parts.append(auth.get("impersonate_user") or "")
-    parts.append(",".join(auth.get("impersonate_groups") or []))
+def _identity(settings, auth):
+    """Who we are to the server, for the discovery cache key (hashed, never stored in clear; no credential plugin
+    is run for it)."""
+    plugin = settings.exec_plugin.spec if settings.exec_plugin is not None else None
+    parts = [
+        settings.host or "", _digest(settings.token or ""), settings.token_file or "",
+        _digest(json.dumps(plugin, sort_keys=True, default=str)) if plugin else "",
+        settings.cert_file or _digest(settings.cert_data or ""), settings.username or "",
+        "auth-provider" if settings.token_source is not None else "",
+        auth.get("impersonate_user") or "", ",".join(auth.get("impersonate_groups") or []),
+    ]
     return "\n".join(parts)
 
 
-def discovery_cache_file(configuration, auth=None, environ=None):
+def discovery_cache_file(settings, auth=None, environ=None):
     """``$MLOPS_K8S_CACHE_DIR`` or ``$XDG_CACHE_HOME/mlops.k8s/discovery`` (default ~/.cache) / <sha>.json.
 
     None (no cache) when that directory cannot be made, or is not ours alone to write: another user could
@@ -297,7 +244,7 @@ def discovery_cache_file(configuration, auth=None, environ=None):
     if not base:
         xdg = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         base = os.path.join(xdg, "mlops.k8s", "discovery")
-    digest = hashlib.sha256(_identity(configuration, auth or {}).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(_identity(settings, auth or {}).encode()).hexdigest()[:32]
     try:
         os.makedirs(base, mode=0o700, exist_ok=True)
         info = os.stat(base)
@@ -309,87 +256,32 @@ def discovery_cache_file(configuration, auth=None, environ=None):
     return os.path.join(base, "%s.json" % digest)
 
 
-def _atomic_discoverer():
-    """The dynamic client's lazy discoverer, writing its cache file atomically (tasks run in parallel forks)."""
-    from kubernetes.dynamic.discovery import CacheEncoder, LazyDiscoverer
-
-    class AtomicLazyDiscoverer(LazyDiscoverer):
-        def __init__(self, client, cache_file):
-            self.cache_path = cache_file  # the base class keeps it private; it reads the cache in its __init__
-            super().__init__(client, cache_file)
-
-        def _write_cache(self):
-            path = getattr(self, "cache_path", None)
-            if not path or path == NO_CACHE:
-                return None
-            tmp = "%s.%d.tmp" % (path, os.getpid())
-            try:
-                with open(tmp, "w") as handle:
-                    json.dump(self._cache, handle, cls=CacheEncoder)
-                os.replace(tmp, path)
-            except (OSError, TypeError, ValueError):  # a cache that cannot be written is not an error
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-            return None
-
-    return AtomicLazyDiscoverer
-
-
-def _raw(_client, data):
-    return data
+def _segment(value):
+    return quote(str(value), safe="")
 
 
 class K8sClient:
     """The collection's view of one cluster: plain dicts in and out, K8sError on any failure."""
 
-    def __init__(self, api_client, cache_file=None, dynamic=None, field_manager=FIELD_MANAGER,
+    def __init__(self, transport, cache_file=None, field_manager=FIELD_MANAGER,
                  request_timeout=DEFAULT_REQUEST_TIMEOUT):
-        self.api_client = api_client
+        self.transport = transport
         self.cache_file = cache_file
         self.field_manager = field_manager
         self.timeouts = request_timeouts({"request_timeout": request_timeout})
-        self._dynamic = dynamic
-        self._refreshed = False
+        self.discovery = Discovery(transport, cache_file)
 
     # discovery -------------------------------------------------------------------------------------------
-    @property
-    def dynamic(self):
-        if self._dynamic is None:
-            try:
-                self._dynamic = DynamicClient(self.api_client, cache_file=self.cache_file or NO_CACHE,
-                                              discoverer=_atomic_discoverer())
-            except Exception as exc:
-                raise to_k8s_error(exc, "API discovery") from None
-        return self._dynamic
-
     def invalidate_discovery(self):
-        """Forget cached discovery (done at most once per task automatically)."""
-        self._refreshed = True
-        try:
-            self.dynamic.resources.invalidate_cache()
-        except Exception as exc:
-            raise to_k8s_error(exc, "API discovery") from None
+        """Forget cached discovery."""
+        self.discovery.invalidate()
 
     def find_resource(self, api_version, kind):
         """The discovered API resource for apiVersion/kind, or None if the cluster does not serve it.
 
-        The lazy discoverer re-reads discovery from the server once when a kind is missing from the cache.
+        A kind missing from the cache is read from the server again (once per task and group version).
         """
-        search = {"api_version": api_version, "kind": kind}
-        if api_version and "/" not in api_version:
-            # the core group (/api/v1): without the prefix the discoverer would read /apis/<group>/<version> of every
-            # group that has a version of that name
-            search["prefix"] = "api"
-        try:
-            return self.dynamic.resources.get(**search)
-        except ResourceNotFoundError:
-            return None
-        except ResourceNotUniqueError as exc:
-            raise K8sError("kind %s in apiVersion %s is ambiguous: %s" % (kind, api_version, exc)) from None
-        except K8sError:
-            raise
-        except Exception as exc:
-            raise to_k8s_error(exc, "API discovery for %s %s" % (api_version, kind)) from None
+        return self.discovery.find(api_version, kind)
 
     def resource(self, api_version, kind):
         """Like find_resource but fails with 'no kind X in apiVersion Y on this cluster'."""
@@ -401,27 +293,30 @@ class K8sClient:
         return found
 
     # requests --------------------------------------------------------------------------------------------
-    def _call(self, what, func, *args, kind_of=None, **kwargs):
-        kwargs.setdefault("_request_timeout", self.timeouts)
+    def _call(self, what, method, path, *, kind_of=None, **kwargs):
         try:
-            return func(*args, serializer=_raw, **kwargs)
+            return self.transport.request(method, path, **kwargs)
         except Exception as exc:
             err = to_k8s_error(exc, what)
         resource = kind_of
         if (err.status == 404 and resource is not None and not (err.details or {}).get("name")
                 and "could not find the requested resource" in err.msg):
             # the path itself is unknown: the cached discovery named a kind the server no longer serves
-            if not self._refreshed:
-                self.invalidate_discovery()
+            self.invalidate_discovery()
             raise K8sError("no kind %s in apiVersion %s on this cluster (discovery was refreshed)"
                            % (resource.kind, resource.group_version), status=404, reason="NoKind")
         raise err
+
+    @staticmethod
+    def _path(resource, namespace=None, name=None, subresource=None):
+        return resource.path(_segment(namespace) if namespace else None, _segment(name) if name else None,
+                             subresource)
 
     def get(self, resource, name, namespace=None):
         """The live object as a dict, or None when it does not exist."""
         namespace = namespace if resource.namespaced else None
         try:
-            return self._call(ref(resource.kind, namespace, name), resource.get, name=name, namespace=namespace,
+            return self._call(ref(resource.kind, namespace, name), "GET", self._path(resource, namespace, name),
                               kind_of=resource)
         except K8sError as err:
             if err.status == 404:
@@ -431,14 +326,11 @@ class K8sClient:
     def list(self, resource, namespace=None, *, label_selector=None, field_selector=None):
         """The list response as a dict (``items`` and ``metadata.resourceVersion``)."""
         namespace = namespace if resource.namespaced else None
-        kwargs = {}
-        if label_selector:
-            kwargs["label_selector"] = label_selector
-        if field_selector:
-            kwargs["field_selector"] = field_selector
-        result = self._call(ref(resource.kind, namespace), resource.get, namespace=namespace, kind_of=resource,
-                            **kwargs)
-        result.setdefault("items", [])
+        query = {"labelSelector": label_selector or None, "fieldSelector": field_selector or None}
+        result = self._call(ref(resource.kind, namespace), "GET", self._path(resource, namespace), kind_of=resource,
+                            query=query)
+        if not isinstance(result.get("items"), list):
+            result["items"] = []
         for item in result["items"]:
             # list items omit apiVersion/kind
             item.setdefault("apiVersion", resource.group_version)
@@ -449,19 +341,12 @@ class K8sClient:
         """Server-side apply ``body``; with dry_run the server validates and returns the would-be object."""
         meta = body.get("metadata") or {}
         namespace = (namespace or meta.get("namespace")) if resource.namespaced else None
-        kwargs = {"field_manager": field_manager or self.field_manager, "force_conflicts": bool(force_conflicts)}
-        if dry_run:
-            kwargs["dry_run"] = "All"
+        query = {"fieldManager": field_manager or self.field_manager, "force": "true" if force_conflicts else None,
+                 "dryRun": "All" if dry_run else None}
         try:
-            return self._call(
-                ref(resource.kind, namespace, meta.get("name")),
-                resource.server_side_apply,
-                kind_of=resource,
-                body=body,
-                name=meta.get("name"),
-                namespace=namespace,
-                **kwargs,
-            )
+            return self._call(ref(resource.kind, namespace, meta.get("name")), "PATCH",
+                              self._path(resource, namespace, meta.get("name")), kind_of=resource, query=query,
+                              body=body, content_type="application/apply-patch+yaml")
         except K8sError as err:
             if err.status == 409 and not force_conflicts:
                 err.msg += " (another field manager owns these fields; set force_conflicts=true to take them over)"
@@ -472,17 +357,9 @@ class K8sClient:
         """POST (used for generateName objects, which server-side apply cannot create)."""
         meta = body.get("metadata") or {}
         namespace = (namespace or meta.get("namespace")) if resource.namespaced else None
-        kwargs = {"field_manager": self.field_manager}
-        if dry_run:
-            kwargs["dry_run"] = "All"
-        return self._call(
-            ref(resource.kind, namespace, meta.get("generateName")),
-            resource.create,
-            kind_of=resource,
-            body=body,
-            namespace=namespace,
-            **kwargs,
-        )
+        query = {"fieldManager": self.field_manager, "dryRun": "All" if dry_run else None}
+        return self._call(ref(resource.kind, namespace, meta.get("generateName")), "POST",
+                          self._path(resource, namespace), kind_of=resource, query=query, body=body)
 
     def delete(self, resource, name, namespace=None, *, propagation_policy=None, dry_run=False, uid=None):
         """DELETE; returns the response (the object or a Status) or None when it was already gone.
@@ -496,21 +373,31 @@ class K8sClient:
             body["propagationPolicy"] = propagation_policy
         if uid:
             body["preconditions"] = {"uid": uid}
-        kwargs = {}
+        query = {}
         if dry_run:
             # In the DeleteOptions body, not only the query: kube-apiserver reads a DELETE's options from its body
             # when it has one and then ignores ?dryRun=All, so a query-only dry run deletes for real.
             body["dryRun"] = ["All"]
-            kwargs["dry_run"] = "All"
+            query["dryRun"] = "All"
         try:
-            return self._call(
-                ref(resource.kind, namespace, name), resource.delete, kind_of=resource,
-                name=name, namespace=namespace, body=body, **kwargs,
-            )
+            return self._call(ref(resource.kind, namespace, name), "DELETE", self._path(resource, namespace, name),
+                              kind_of=resource, query=query, body=body)
         except K8sError as err:
             if err.status == 404:
                 return None
             raise
+
+    def read_text(self, path, query=None, what=None):
+        """GET a text endpoint (a container's log): the body as text."""
+        try:
+            response = self.transport.send("GET", path, query=query, headers={"Accept": "*/*"})
+        except Exception as exc:
+            raise to_k8s_error(exc, what) from None
+        if response.status >= 400:
+            from ansible_collections.mlops.k8s.plugins.module_utils.errors import ApiStatusError
+
+            raise to_k8s_error(ApiStatusError(response.status, response.reason, response.data), what)
+        return (response.data or b"").decode("utf-8", "replace")
 
     def watch(self, resource, *, namespace=None, name=None, resource_version=None, timeout=60,
               label_selector=None, field_selector=None):
@@ -523,52 +410,54 @@ class K8sClient:
         if name:
             field_selector = "metadata.name=%s" % name
         timeout = max(1, int(timeout))
-        kwargs = {
-            "namespace": namespace,
-            "serialize": False,
-            "timeout_seconds": timeout,
-            "allow_watch_bookmarks": True,
-            "_request_timeout": (self.timeouts[0], timeout + 10),
-        }
-        if field_selector:
-            kwargs["field_selector"] = field_selector
-        if label_selector:
-            kwargs["label_selector"] = label_selector
-        if resource_version:
-            kwargs["resource_version"] = resource_version
-        watcher = kubernetes.watch.Watch()
-        what = ref(resource.kind, namespace, name)
+        query = {"watch": "1", "timeoutSeconds": str(timeout), "allowWatchBookmarks": "true",
+                 "fieldSelector": field_selector or None, "labelSelector": label_selector or None,
+                 "resourceVersion": resource_version or None}
+        what = "watch %s" % ref(resource.kind, namespace, name)
+        response = self._call(what, "GET", self._path(resource, namespace), kind_of=resource, query=query,
+                              read_timeout=timeout + 10, stream=True)
         try:
-            for event in watcher.stream(resource.get, **kwargs):
-                if not isinstance(event, dict):
+            for line in _lines(response):
+                try:
+                    event = json.loads(line)
+                except ValueError:
                     continue
-                obj = event.get("raw_object") or event.get("object")
-                yield event.get("type"), obj
+                if isinstance(event, dict):
+                    yield event.get("type"), event.get("object")
         except K8sError:
             raise
         except Exception as exc:
-            raise to_k8s_error(exc, "watch %s" % what) from None
+            raise to_k8s_error(exc, what) from None
         finally:
-            watcher.stop()
+            response.release_conn()
+
+
+def _lines(response):
+    """The lines of a streamed response, as they arrive."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    for chunk in response.stream(65536, decode_content=True):
+        pending += decoder.decode(chunk)
+        while "\n" in pending:
+            line, pending = pending.split("\n", 1)
+            if line.strip():
+                yield line
+    pending += decoder.decode(b"", final=True)
+    if pending.strip():
+        yield pending
 
 
 def build_client(params=None, environ=None, discovery_cache=True, pool_maxsize=None):
     """Build the task's K8sClient from module params (auth options resolved against the environment).
 
-    ``pool_maxsize``: keep-alive connections to the API server kept for concurrent requests (the client's
-    default when None).
+    ``pool_maxsize``: keep-alive connections to the API server kept for concurrent requests.
     """
-    if not HAS_KUBERNETES:
-        raise K8sError("the kubernetes Python library is required: %s" % KUBERNETES_IMPORT_ERROR)
     auth = resolve_auth(params, environ)
     timeouts = request_timeouts(auth)  # checked before the kubeconfig is read
-    configuration, _source = build_configuration(auth, environ)
-    if pool_maxsize:
-        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 1, pool_maxsize)
+    settings = build_settings(auth, environ)
+    headers = {"Impersonate-User": auth["impersonate_user"]} if auth.get("impersonate_user") else {}
     groups = [("Impersonate-Group", group) for group in auth.get("impersonate_groups") or []]
-    api_client = with_request_defaults(kubernetes.client.ApiClient(configuration), timeouts, groups)
-    api_client.user_agent = USER_AGENT
-    if auth.get("impersonate_user"):
-        api_client.set_default_header("Impersonate-User", auth["impersonate_user"])
-    cache_file = discovery_cache_file(configuration, auth, environ) if discovery_cache else None
-    return K8sClient(api_client, cache_file=cache_file, request_timeout=timeouts[1])
+    transport = Transport(settings, timeouts, retries.k8s_api_retry(), pool_maxsize=pool_maxsize, headers=headers,
+                          repeated_headers=groups)
+    cache_file = discovery_cache_file(settings, auth, environ) if discovery_cache else None
+    return K8sClient(transport, cache_file=cache_file, request_timeout=timeouts[1])

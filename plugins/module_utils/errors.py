@@ -30,6 +30,17 @@ class K8sError(Exception):
         return self.msg
 
 
+class ApiStatusError(Exception):
+    """An HTTP error status from the API server (transport.py): ``status``, ``reason`` and the response ``body``
+    (usually a Status object). to_k8s_error gives it one readable line."""
+
+    def __init__(self, status, reason=None, body=None):
+        super().__init__("%s %s" % (status, reason or ""))
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+
 class WaitTimeout(K8sError):
     """A wait ran out of time; ``msg`` says what was last seen. Returned to the user as reason Timeout."""
 
@@ -159,7 +170,7 @@ def to_k8s_error(exc, what=None):  # noqa: PLR0911 - one return per family of er
     prefix = "%s: " % what if what else ""
     if _is_instance(exc, "kubernetes", ("ApiException",)) and not getattr(exc, "status", None):
         return K8sError("%scannot reach the Kubernetes API: %s" % (prefix, _one_line(getattr(exc, "reason", exc))))
-    if _is_instance(exc, "kubernetes", ("ApiException",)):
+    if isinstance(exc, ApiStatusError) or _is_instance(exc, "kubernetes", ("ApiException",)):
         status, _raw = _status_body(exc)
         return K8sError(
             describe_api_error(exc, what),

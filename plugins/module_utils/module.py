@@ -20,13 +20,15 @@ from ansible_collections.mlops.k8s.plugins.module_utils.manifests import load_ma
 from ansible_collections.mlops.k8s.plugins.module_utils.service import is_secret
 
 try:
-    import kubernetes  # noqa: F401  # pylint: disable=unused-import
+    # the client speaks HTTP through urllib3 (a dependency of the kubernetes package, which is only imported for
+    # kubeconfig users with an auth-provider)
+    import urllib3  # noqa: F401  # pylint: disable=unused-import
 
-    HAS_KUBERNETES = True
-    KUBERNETES_IMP_ERR = None
+    HAS_URLLIB3 = True
+    URLLIB3_IMP_ERR = None
 except ImportError:
-    HAS_KUBERNETES = False
-    KUBERNETES_IMP_ERR = traceback.format_exc()
+    HAS_URLLIB3 = False
+    URLLIB3_IMP_ERR = traceback.format_exc()
 
 try:
     import yaml  # noqa: F401  # pylint: disable=unused-import
@@ -209,7 +211,7 @@ class K8sAnsibleModule(MlopsModule):
         spec.update(argument_spec or {})
         super().__init__(spec, **kwargs)
         self._client = None
-        self.require("kubernetes", HAS_KUBERNETES, KUBERNETES_IMP_ERR)
+        self.require("urllib3", HAS_URLLIB3, URLLIB3_IMP_ERR)
         if requires_yaml:
             self.require("PyYAML", HAS_YAML, YAML_IMP_ERR)
 

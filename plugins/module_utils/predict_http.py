@@ -91,31 +91,25 @@ class ServiceProxy:
 
     def __init__(self, client, pool_size=None):
         self.client = client
-        api = client.api_client
-        conf = api.configuration
-        self.host = (conf.host or "").rstrip("/")
-        self.pool = api.rest_client.pool_manager
-        hook = getattr(conf, "refresh_api_key_hook", None)
-        if hook is not None:
-            hook(conf)  # an exec credential plugin's token, as the client would fetch it for any request
-        from ansible_collections.mlops.k8s.plugins.module_utils.client import authorization_of
-
-        self.headers = dict(api.default_headers)
-        auth = authorization_of(conf)
-        if auth:
-            self.headers["Authorization"] = auth
-        self.headers.update(JSON_HEADERS)
+        transport = client.transport
+        self.host = transport.base
+        self.pool = transport.pool
+        self.transport = transport
         self.pool_size = pool_size
+
+    def _headers(self, extra):
+        hdrs = self.transport.headers_for(JSON_HEADERS)  # the API server's credentials (refreshed as needed)
+        for key, value in (extra or {}).items():
+            if key.lower() != "authorization":  # the API server's credentials, never the model's
+                hdrs[key] = value
+        return hdrs
 
     def url(self, path):
         return self.host + path
 
     def request(self, path, data, headers=None, timeout=30, method="POST"):
         urllib3 = _urllib3()
-        hdrs = dict(self.headers)
-        for key, value in (headers or {}).items():
-            if key.lower() != "authorization":  # the API server's credentials, never the model's
-                hdrs[key] = value
+        hdrs = self._headers(headers)
         try:
             response = self.pool.request(method, self.url(path), body=data, headers=hdrs, redirect=False,
                                          retries=False, preload_content=True, timeout=_timeout(urllib3, timeout))

@@ -373,6 +373,7 @@ def apply_all(client, manifests, *, check_mode=False, field_manager=None, force_
         on a miss); a group with a kind still unknown (check mode) is applied one object at a time."""
         for manifest in group:
             if manifest.resource is None and manifest.pending_crd is not None:
+                client.discovery.forget(manifest.api_version)
                 manifest.resource = client.find_resource(manifest.api_version, manifest.kind)
         return all(manifest.resource is not None for manifest in group)
 

@@ -81,7 +81,7 @@ class FakeCluster:
         self.uid = 0
         self.watch_queue = []  # list of lists of events (dicts) or ("status", code, body)
         self.failures = []  # [method, path_fragment, status, body, headers, times]
-        self.discovery_hits = 0
+        self.discovery_hits = 0  # discovery requests: /apis and the resource list of a group version
         self.lock = threading.RLock()  # one request at a time, as one object's writes are on a real server
 
     # -- test helpers ------------------------------------------------------------------------------------
@@ -192,6 +192,7 @@ class FakeCluster:
         if gv is None:
             return 404, status_body(404, "NotFound", "the server could not find the requested resource")
         if not rest:
+            self.discovery_hits += 1
             if gv not in self.kinds:
                 return 404, status_body(404, "NotFound", "the server could not find the requested resource")
             return 200, {"kind": "APIResourceList", "groupVersion": gv, "resources": [
@@ -365,13 +366,12 @@ def normalized(obj):
 
 
 def make_client(cluster, cache_file=None):
-    """A real ApiClient + K8sClient whose transport is ``cluster``."""
-    import kubernetes
+    """The collection's K8sClient and Transport, with ``cluster`` as its connection pool."""
     from ansible_collections.mlops.k8s.plugins.module_utils.client import K8sClient
+    from ansible_collections.mlops.k8s.plugins.module_utils.kubeconfig import Settings
+    from ansible_collections.mlops.k8s.plugins.module_utils.transport import Transport
 
-    configuration = kubernetes.client.Configuration()
-    configuration.host = "https://fake.cluster.test:6443"
-    configuration.api_key = {"authorization": "Bearer unit-test-token"}
-    api_client = kubernetes.client.ApiClient(configuration)
-    api_client.rest_client.pool_manager = cluster
-    return K8sClient(api_client, cache_file=cache_file)
+    settings = Settings("https://fake.cluster.test:6443")
+    settings.token = "unit-test-token"
+    transport = Transport(settings, (10, 30), pool=cluster)
+    return K8sClient(transport, cache_file=cache_file)

@@ -12,7 +12,10 @@ A call site is one of:
   ``watch.stream``) -> ``_request_timeout=``, or ``**kwargs`` whose dict gets a ``_request_timeout`` key in the
   same function;
 * ``api-client``: a ``kubernetes.client.ApiClient(...)`` -> built inside ``with_request_defaults(...)``, which gives
-  the requests the dynamic client makes on its own (discovery) a timeout.
+  the requests the dynamic client makes on its own (discovery) a timeout;
+* ``urllib3``: ``<...>.pool.request(...)`` / ``pool.request(...)`` (the client's transport, predictions) ->
+  ``timeout=``, or a ``PoolManager``/``ProxyManager`` built in the same function from a dict given a
+  ``"timeout"`` key.
 
 A new call site without its timeout makes ``test_every_http_call_in_plugins_has_a_timeout`` fail.
 """
@@ -78,6 +81,20 @@ def _has_k8s_timeout(call, function):
     return any(_dict_gets_key(function, name, K8S_TIMEOUT) for name in _star_kwargs(call))
 
 
+def _is_watch_stream(call):
+    """``watcher.stream(resource.get, ...)`` (a watch of the kubernetes package), not a response's ``stream(n)``."""
+    return (isinstance(call.func, ast.Attribute) and call.func.attr == "stream" and bool(call.args)
+            and isinstance(call.args[0], ast.Attribute))
+
+
+def _pool_has_timeout(function):
+    """Whether ``function`` builds a pool from keyword arguments that carry a timeout."""
+    return any(isinstance(node, ast.Call) and _name(node.func).rpartition(".")[2] in ("PoolManager", "ProxyManager")
+               and ("timeout" in _keywords(node) or any(_dict_gets_key(function, n, "timeout")
+                                                        for n in _star_kwargs(node)))
+               for node in ast.walk(function))
+
+
 def _api_objects(function):
     """Names bound to a generated Kubernetes API object (``x = kubernetes.client.CoreV1Api(...)``) in ``function``."""
     names = set()
@@ -135,7 +152,11 @@ class _Walker(ast.NodeVisitor):
                 _name(node.func.value) in _api_objects(function):
             self._site("k8s-api", node, None if _has_k8s_timeout(node, function) else
                        "%s() without %s=" % (full, K8S_TIMEOUT))
-        elif function is not None and ("serializer" in kwargs or last == "stream" or (
+        elif last == "request" and isinstance(node.func, ast.Attribute) and \
+                _name(node.func.value).rpartition(".")[2] in ("pool", "_pool"):
+            ok = "timeout" in kwargs or any(_pool_has_timeout(f) for f in self.functions)  # the enclosing ones
+            self._site("urllib3", node, None if ok else "%s() without timeout=" % full)
+        elif function is not None and ("serializer" in kwargs or _is_watch_stream(node) or (
                 isinstance(node.func, ast.Attribute) and _name(node.func.value).rpartition(".")[2] == "resource"
                 and last in DYNAMIC_VERBS)):
             self._site("dynamic", node, None if _has_k8s_timeout(node, function) else
@@ -165,10 +186,10 @@ def test_every_http_call_in_plugins_has_a_timeout():
     assert found == [], "HTTP calls without a timeout:\n" + "\n".join(found)
     # the walk really sees the collection's call sites (it cannot pass by finding nothing)
     kinds = {kind for kind, _where in sites}
-    assert {"url", "botocore-config", "boto3-client", "k8s-api", "dynamic", "api-client"} <= kinds, sites
+    assert {"url", "botocore-config", "boto3-client", "urllib3"} <= kinds, sites
     wheres = {where.rpartition(":")[0] for kind, where in sites}
-    assert {"plugins/module_utils/client.py", "plugins/module_utils/predict.py", "plugins/module_utils/s3.py",
-            "plugins/module_utils/argo_status.py"} <= wheres
+    assert {"plugins/module_utils/transport.py", "plugins/module_utils/predict.py", "plugins/module_utils/s3.py",
+            "plugins/module_utils/predict_http.py"} <= wheres
 
 
 @pytest.mark.parametrize(("source", "expected"), [
@@ -189,6 +210,10 @@ def test_every_http_call_in_plugins_has_a_timeout():
      "watcher.stream() without _request_timeout="),
     ("import kubernetes\ndef f(c):\n    return kubernetes.client.ApiClient(c)\n",
      "not wrapped in with_request_defaults"),
+    ("def f(self, url):\n    return self.pool.request('GET', url, retries=False)\n",
+     "self.pool.request() without timeout="),
+    ("import urllib3\ndef f(url):\n    pool = urllib3.PoolManager(maxsize=2)\n    return pool.request('GET', url)\n",
+     "pool.request() without timeout="),
 ])
 def test_the_walk_finds_a_call_without_a_timeout(source, expected):
     found = problems(source)
@@ -208,6 +233,9 @@ def test_the_walk_finds_a_call_without_a_timeout(source, expected):
     "    return watcher.stream(resource.get, **kwargs)\n",
     "import kubernetes\ndef f(c, t):\n    return with_request_defaults(kubernetes.client.ApiClient(c), t)\n",
     "def f(d):\n    return d.get('a'), {}.get('b')\n",  # not HTTP calls
+    "def f(self, url, t):\n    return self.pool.request('GET', url, timeout=t)\n",
+    "import urllib3\ndef f(url, t):\n    kwargs = {'maxsize': 2, 'timeout': t}\n"
+    "    pool = urllib3.PoolManager(**kwargs)\n    return pool.request('GET', url)\n",
 ])
 def test_the_walk_accepts_calls_with_a_timeout(source):
     assert problems(source) == []

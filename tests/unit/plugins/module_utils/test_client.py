@@ -7,18 +7,19 @@ import json
 import threading
 import typing
 
-import kubernetes
 import pytest
 import yaml
 from ansible_collections.mlops.k8s.plugins.module_utils import client as client_mod
+from ansible_collections.mlops.k8s.plugins.module_utils import kubeconfig as kubeconfig_mod
 from ansible_collections.mlops.k8s.plugins.module_utils import retries
 from ansible_collections.mlops.k8s.plugins.module_utils.client import (
     build_client,
-    build_configuration,
+    build_settings,
     discovery_cache_file,
     resolve_auth,
 )
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.kubeconfig import Settings
 from k8s_fake import FakeCluster, make_client
 
 
@@ -81,93 +82,101 @@ def test_bad_boolean_in_environment():
 
 # -- build_configuration ---------------------------------------------------------------------------------------
 def test_kubeconfig_file_current_context(kubeconfig):
-    cfg, source = build_configuration({"kubeconfig": kubeconfig}, environ={})
+    cfg = build_settings({"kubeconfig": kubeconfig}, environ={})
     assert cfg.host == "https://a.example:6443"
-    assert client_mod.authorization_of(cfg) == "Bearer token-a"
+    assert cfg.authorization() == "Bearer token-a"
     assert cfg.verify_ssl is True
-    assert kubeconfig in source
+    assert kubeconfig in cfg.source
 
 
 def test_kubeconfig_context_and_overrides(kubeconfig):
-    cfg, _unused = build_configuration({"kubeconfig": kubeconfig, "context": "b"}, environ={})
+    cfg = build_settings({"kubeconfig": kubeconfig, "context": "b"}, environ={})
     assert cfg.host == "https://b.example:6443"
     assert cfg.verify_ssl is False  # insecure-skip-tls-verify of the kubeconfig is honoured when not set
-    cfg, _unused = build_configuration(
+    cfg = build_settings(
         {"kubeconfig": kubeconfig, "context": "b", "validate_certs": True, "host": "https://over:1/",
          "api_key": "arg-token"}, environ={})
     assert cfg.verify_ssl is True
     assert cfg.host == "https://over:1"
-    assert client_mod.authorization_of(cfg) == "Bearer arg-token"
-    assert cfg.auth_settings()["BearerToken"]["value"] == "Bearer arg-token"
+    assert cfg.authorization() == "Bearer arg-token"
+    assert cfg.authorization() == "Bearer arg-token"
 
 
 def test_kubeconfig_as_dict():
-    cfg, source = build_configuration({"kubeconfig": kubeconfig_dict(), "context": "b"}, environ={})
+    cfg = build_settings({"kubeconfig": kubeconfig_dict(), "context": "b"}, environ={})
     assert cfg.host == "https://b.example:6443"
-    assert source == "kubeconfig (inline dict)"
+    assert cfg.source == "kubeconfig (inline dict)"
 
 
 def test_kubeconfig_from_environment(kubeconfig):
     params = resolve_auth({}, {"K8S_AUTH_KUBECONFIG": kubeconfig, "K8S_AUTH_CONTEXT": "b"})
-    cfg, _unused = build_configuration(params, environ={})
+    cfg = build_settings(params, environ={})
     assert cfg.host == "https://b.example:6443"
 
 
 def test_default_kubeconfig_variable(kubeconfig):
-    cfg, _unused = build_configuration({}, environ={"KUBECONFIG": kubeconfig})
+    cfg = build_settings({}, environ={"KUBECONFIG": kubeconfig})
     assert cfg.host == "https://a.example:6443"
 
 
 def test_own_credentials_skip_kubeconfig(tmp_path):
     broken = tmp_path / "broken"
     broken.write_text("not: [valid")
-    cfg, source = build_configuration({"host": "https://h:6443", "api_key": "t"}, environ={"KUBECONFIG": str(broken)})
-    assert (cfg.host, client_mod.authorization_of(cfg), source) == ("https://h:6443", "Bearer t", "task arguments")
+    cfg = build_settings({"host": "https://h:6443", "api_key": "t"}, environ={"KUBECONFIG": str(broken)})
+    assert (cfg.host, cfg.authorization(), cfg.source) == ("https://h:6443", "Bearer t", "task arguments")
 
 
 def test_basic_auth_and_tls_files():
-    cfg, _unused = build_configuration(
+    cfg = build_settings(
         {"host": "https://h", "username": "u", "password": "p", "ca_cert": "/ca", "client_cert": "/c",
          "client_key": "/k", "proxy": "http://proxy:3128", "no_proxy": "localhost"}, environ={})
-    assert cfg.auth_settings()["BearerToken"]["value"] == "Basic dTpw"
+    assert cfg.authorization() == "Basic dTpw"
     assert (cfg.ssl_ca_cert, cfg.cert_file, cfg.key_file) == ("/ca", "/c", "/k")
     assert (cfg.proxy, cfg.no_proxy) == ("http://proxy:3128", "localhost")
 
 
-def test_in_cluster_when_no_kubeconfig(monkeypatch):
-    def fake_incluster(client_configuration=None, **_kw):
-        client_configuration.host = "https://10.0.0.1:443"
-        client_configuration.api_key = {"authorization": "Bearer sa-token"}
+def test_in_cluster_when_no_kubeconfig(monkeypatch, tmp_path):
+    (tmp_path / "token").write_text("sa-token\n")
+    (tmp_path / "ca.crt").write_text("PEM")
+    monkeypatch.setattr(kubeconfig_mod, "SERVICE_ACCOUNT_DIR", str(tmp_path))
+    cfg = build_settings({}, environ={"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "6443"})
+    assert (cfg.host, cfg.source) == ("https://10.0.0.1:6443", "in-cluster service account")
+    assert cfg.authorization() == "Bearer sa-token" and cfg.ssl_ca_cert == str(tmp_path / "ca.crt")
+    (tmp_path / "token").write_text("rotated-token")  # projected tokens rotate: read again after a 401
+    cfg.refresh()
+    assert cfg.authorization() == "Bearer rotated-token"
+    ipv6 = build_settings({}, environ={"KUBERNETES_SERVICE_HOST": "fd00::1"})
+    assert ipv6.host == "https://[fd00::1]:443"
 
-    monkeypatch.setattr(kubernetes.config, "load_incluster_config", fake_incluster)
-    cfg, source = build_configuration({}, environ={"KUBERNETES_SERVICE_HOST": "10.0.0.1"})
-    assert cfg.host == "https://10.0.0.1:443"
-    assert source == "in-cluster service account"
+
+def test_in_cluster_without_a_token_says_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(kubeconfig_mod, "SERVICE_ACCOUNT_DIR", str(tmp_path))
+    with pytest.raises(K8sError, match="no service account token mounted"):
+        build_settings({}, environ={"KUBERNETES_SERVICE_HOST": "10.0.0.1"})
 
 
 def test_kubeconfig_wins_over_in_cluster(monkeypatch, kubeconfig):
-    monkeypatch.setattr(kubernetes.config, "load_incluster_config", pytest.fail)
-    cfg, _unused = build_configuration({}, environ={"KUBECONFIG": kubeconfig, "KUBERNETES_SERVICE_HOST": "10.0.0.1"})
+    monkeypatch.setattr(client_mod, "settings_in_cluster", pytest.fail)
+    cfg = build_settings({}, environ={"KUBECONFIG": kubeconfig, "KUBERNETES_SERVICE_HOST": "10.0.0.1"})
     assert cfg.host == "https://a.example:6443"
 
 
 def test_no_settings_at_all():
     with pytest.raises(K8sError, match="no Kubernetes connection settings"):
-        build_configuration({}, environ={})
+        build_settings({}, environ={})
 
 
 def test_missing_and_broken_kubeconfig(tmp_path):
     with pytest.raises(K8sError, match=r"kubeconfig file .*nope does not exist"):
-        build_configuration({"kubeconfig": str(tmp_path / "nope")}, environ={})
+        build_settings({"kubeconfig": str(tmp_path / "nope")}, environ={})
     with pytest.raises(K8sError, match=r"cannot load Kubernetes configuration: .*context"):
-        build_configuration({"kubeconfig": kubeconfig_dict(), "context": "missing"}, environ={})
+        build_settings({"kubeconfig": kubeconfig_dict(), "context": "missing"}, environ={})
     with pytest.raises(K8sError, match="kubeconfig must be a path or a dict"):
-        build_configuration({"kubeconfig": ["x"]}, environ={})
+        build_settings({"kubeconfig": ["x"]}, environ={})
 
 
 def test_retry_policy_is_set_once():
-    cfg, _unused = build_configuration({"host": "https://h", "api_key": "t"}, environ={})
-    retry = cfg.retries
+    retry = build_client({"host": "https://h", "api_key": "t"}, discovery_cache=False).transport.retry
     assert retry.total == retries.K8S_API_RETRIES
     assert set(retry.status_forcelist) == {429, 500, 502, 503, 504}
     assert "PATCH" in retry.allowed_methods and "POST" not in retry.allowed_methods
@@ -178,18 +187,16 @@ def test_build_client_headers_and_cache_file(tmp_path):
     client = build_client({"host": "https://h:1", "api_key": "t", "impersonate_user": "alice",
                            "impersonate_groups": ["g1", "g2"]},
                           environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path / "c")})
-    headers = client.api_client.default_headers
-    assert headers["Impersonate-User"] == "alice"
+    assert client.transport.headers["Impersonate-User"] == "alice"
     groups = [("Impersonate-Group", "g1"), ("Impersonate-Group", "g2")]
-    assert client.api_client.rest_client.pool_manager.repeated_headers == groups
+    assert client.transport.repeated_headers == groups
     assert client.cache_file.startswith(str(tmp_path / "c"))
     other = build_client({"host": "https://h:1", "api_key": "other"}, environ={"MLOPS_K8S_CACHE_DIR": str(tmp_path)})
     assert other.cache_file != client.cache_file  # one cache per server + identity
 
 
 def test_discovery_cache_file_location(tmp_path):
-    cfg = kubernetes.client.Configuration()
-    cfg.host = "https://h"
+    cfg = Settings("https://h")
     path = discovery_cache_file(cfg, {}, environ={"XDG_CACHE_HOME": str(tmp_path)})
     assert path.startswith(str(tmp_path / "mlops.k8s" / "discovery"))
     assert path.endswith(".json")
@@ -318,53 +325,64 @@ def local_server(monkeypatch):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _Handler.seen = []
+    _Handler.plan = []
     yield server
     server.shutdown()
     server.server_close()
-
-
-def _version(client):
-    return client.dynamic.request("get", "/version", serializer=lambda _c, d: d)
 
 
 def test_transient_errors_are_retried(local_server):
     _Handler.plan = [(503, {}), (429, {"Retry-After": "0"}), (502, {})]
     client = build_client({"host": "http://127.0.0.1:%d" % local_server.server_port, "api_key": "t"},
                           discovery_cache=False)
-    assert client.api_client.call_api("GET", client.api_client.configuration.host + "/version").status == 200
+    assert client.transport.request("GET", "/version") == {"major": "1", "minor": "31"}
     assert len(_Handler.seen) == 4
 
 
 def test_each_impersonated_group_is_a_header_line_of_its_own(local_server):
     client = build_client({"host": "http://127.0.0.1:%d" % local_server.server_port, "api_key": "t",
                            "impersonate_user": "alice", "impersonate_groups": ["g1", "g2"]}, discovery_cache=False)
-
-    class NoDiscovery:
-        def __init__(self, *_args):
-            pass
-
-    from kubernetes.dynamic import DynamicClient
-
-    DynamicClient(client.api_client, discoverer=NoDiscovery).request("get", "/version", serializer=lambda _c, d: d)
+    client.transport.request("GET", "/version")
     assert _Handler.headers.get_all("Impersonate-Group") == ["g1", "g2"]
     assert _Handler.headers.get_all("Impersonate-User") == ["alice"]
+    assert _Handler.headers.get_all("Authorization") == ["Bearer t"]
 
 
 def test_retries_are_bounded(local_server):
     _Handler.plan = [(503, {})] * 20
     client = build_client({"host": "http://127.0.0.1:%d" % local_server.server_port, "api_key": "t"},
                           discovery_cache=False)
-
-    class NoDiscovery:
-        def __init__(self, *_args):
-            pass
-
-    from kubernetes.dynamic import DynamicClient
-
-    dynamic = DynamicClient(client.api_client, discoverer=NoDiscovery)
     with pytest.raises(K8sError, match=r"^version: 503 Busy: try later$"):
-        client._call("version", dynamic.request, "get", "/version")
+        client._call("version", "GET", "/version")
     assert len(_Handler.seen) == retries.K8S_API_RETRIES + 1
+
+
+def test_a_proxy_carries_the_requests(local_server):
+    """The local server plays the proxy: it is asked for the absolute URL (the target is never contacted)."""
+    proxy = "http://127.0.0.1:%d" % local_server.server_port
+    client = build_client({"host": "http://api.cluster.invalid:6443", "api_key": "t", "proxy": proxy},
+                          discovery_cache=False)
+    client.transport.request("GET", "/version")
+    assert _Handler.seen == ["http://api.cluster.invalid:6443/version"]
+    bypass = build_client({"host": "http://127.0.0.1:%d" % local_server.server_port, "api_key": "t",
+                           "proxy": "http://127.0.0.1:9", "no_proxy": "localhost,127.0.0.1"}, discovery_cache=False)
+    bypass.transport.request("GET", "/version")  # straight to the server: the proxy's port 9 is closed
+    assert _Handler.seen[-1] == "/version"
+
+
+@pytest.mark.parametrize(("host", "no_proxy", "bypass"), [
+    ("https://api.example.com:6443", "example.com", True),
+    ("https://api.example.com:6443", ".example.com", True),
+    ("https://api.example.com:6443", "other.com, api.example.com:6443", True),
+    ("https://api.example.com:6443", "api.example.com:443", False),
+    ("https://notexample.com", "example.com", False),
+    ("https://10.0.0.1", "*", True),
+    ("https://10.0.0.1", "", False),
+])
+def test_no_proxy_matching(host, no_proxy, bypass):
+    from ansible_collections.mlops.k8s.plugins.module_utils.transport import _bypass_proxy
+
+    assert _bypass_proxy(host, no_proxy) is bypass
 
 
 def test_stale_discovery_cache_is_refreshed_on_unknown_path(tmp_path):
@@ -389,43 +407,36 @@ def test_stale_discovery_cache_is_refreshed_on_unknown_path(tmp_path):
 def test_discovery_cache_is_written_atomically(tmp_path):
     cache = tmp_path / "disc.json"
     make_client(FakeCluster(), cache_file=str(cache)).resource("apps/v1", "Deployment")
-    assert json.loads(cache.read_text())["resources"]
+    assert json.loads(cache.read_text())["groups"]["apps/v1"]
     assert [p.name for p in tmp_path.iterdir()] == ["disc.json"]
 
 
 # -- timeouts (issue 15) ----------------------------------------------------------------------------------------
-def test_every_call_carries_the_request_timeout(tmp_path):
-    seen = []
+class _Pool:
+    """A pool that records each request's timeout and answers from a FakeCluster."""
 
-    def func(*args, **kwargs):
-        seen.append(kwargs)
-        return {}
+    def __init__(self):
+        self.cluster = FakeCluster()
+        self.timeouts = []
 
+    def request(self, method, url, **kwargs):
+        self.timeouts.append((kwargs["timeout"].connect_timeout, kwargs["timeout"].read_timeout))
+        return self.cluster.request(method, url, **kwargs)
+
+
+def test_every_request_carries_the_request_timeout():
     client = build_client({"host": "http://127.0.0.1:9", "api_key": "t", "request_timeout": 7}, discovery_cache=False)
     assert client.timeouts == (7, 7)
-    client._call("x", func)
-    assert seen[-1]["_request_timeout"] == (7, 7)
+    client.transport.pool = pool = _Pool()
+    cm = client.resource("v1", "ConfigMap")  # discovery too
+    client.get(cm, "a", "models")
+    assert pool.timeouts == [(7, 7), (7, 7)]
+    list(client.watch(cm, namespace="models", timeout=20))  # a watch reads for as long as it lasts, and then some
+    assert pool.timeouts[-1] == (7, 30)
     client = build_client({"host": "http://127.0.0.1:9", "api_key": "t"}, discovery_cache=False)
-    client._call("x", func)
-    assert seen[-1]["_request_timeout"] == (client_mod.CONNECT_TIMEOUT, client_mod.DEFAULT_REQUEST_TIMEOUT)
-    client._call("x", func, _request_timeout=(1, 2))  # a caller's own timeout (a watch) wins
-    assert seen[-1]["_request_timeout"] == (1, 2)
-
-
-def test_requests_without_their_own_timeout_get_the_default(tmp_path):
-    """Discovery requests of the dynamic client pass no timeout: the pool gives them one."""
-    client = build_client({"host": "http://127.0.0.1:9", "api_key": "t", "request_timeout": 4},
-                          discovery_cache=False)
-    sent = []
-
-    class Pool:
-        def request(self, method, url, **kwargs):
-            sent.append(kwargs.get("timeout"))
-            return FakeCluster().request(method, url, **kwargs)
-
-    client.api_client.rest_client.pool_manager._pool = Pool()
-    client.api_client.call_api("GET", client.api_client.configuration.host + "/version")
-    assert sent[-1].connect_timeout == 4 and sent[-1].read_timeout == 4
+    client.transport.pool = pool = _Pool()
+    client.transport.request("GET", "/version")
+    assert pool.timeouts == [(client_mod.CONNECT_TIMEOUT, client_mod.DEFAULT_REQUEST_TIMEOUT)]
 
 
 # -- the discovery cache is never a shared, predictable file (issue 15) ----------------------------------------
@@ -433,8 +444,7 @@ def test_no_cache_rather_than_the_shared_temporary_directory(tmp_path, monkeypat
     import os
     import tempfile
 
-    cfg = kubernetes.client.Configuration()
-    cfg.host = "https://h"
+    cfg = Settings("https://h")
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     assert discovery_cache_file(cfg, {}, environ={"MLOPS_K8S_CACHE_DIR": str(blocker / "sub")}) is None

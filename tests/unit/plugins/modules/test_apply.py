@@ -116,10 +116,10 @@ def test_empty_definition_is_a_no_op(fake_cluster, run_module):
     assert not failed and result["changed"] is False and result["results"] == []
 
 
-def test_missing_kubernetes_library(monkeypatch, run_module):
-    monkeypatch.setattr(module_mod, "HAS_KUBERNETES", False)
+def test_missing_http_library(monkeypatch, run_module):
+    monkeypatch.setattr(module_mod, "HAS_URLLIB3", False)
     failed, result = run_module(apply, {"definition": []})
-    assert failed and "Failed to import the required Python library (kubernetes)" in result["msg"]
+    assert failed and "Failed to import the required Python library (urllib3)" in result["msg"]
 
 
 def test_no_connection_settings(run_module):
