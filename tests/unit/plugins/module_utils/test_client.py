@@ -463,3 +463,83 @@ def test_no_cache_rather_than_the_shared_temporary_directory(tmp_path, monkeypat
     assert client.resource("apps/v1", "Deployment").kind == "Deployment"
     client.invalidate_discovery()
     assert list(temp.iterdir()) == []
+
+
+# -- exec credential plugins (as aws eks get-token) -----------------------------------------------------------
+def _plugin(tmp_path, body):
+    script = tmp_path / "plugin"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_an_exec_plugin_runs_once_and_again_after_a_401(local_server, tmp_path):
+    counter = tmp_path / "runs"
+    command = _plugin(tmp_path, 'echo "$KUBERNETES_EXEC_INFO" > %s/info\n'
+                                'n=$(( $(cat %s 2>/dev/null || echo 0) + 1 )); echo $n > %s\n'
+                                'printf \'{"apiVersion": "client.authentication.k8s.io/v1beta1", '
+                                '"kind": "ExecCredential", "status": {"token": "exec-token-%%s"}}\' $n\n'
+                                % (tmp_path, counter, counter))
+    config = kubeconfig_dict(server_a="http://127.0.0.1:%d" % local_server.server_port)
+    config["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": command,
+                                           "provideClusterInfo": True}}
+    client = build_client({"kubeconfig": config}, environ={}, discovery_cache=False)
+    client.transport.request("GET", "/version")
+    client.transport.request("GET", "/version")
+    assert _Handler.headers.get_all("Authorization") == ["Bearer exec-token-1"] and counter.read_text().strip() == "1"
+    info = json.loads((tmp_path / "info").read_text())
+    assert info["kind"] == "ExecCredential" and info["spec"]["interactive"] is False
+    assert info["spec"]["cluster"]["server"] == config["clusters"][0]["cluster"]["server"]
+    _Handler.plan = [(401, {})]  # the token expired on the server's side
+    client.transport.request("GET", "/version")
+    assert _Handler.headers.get_all("Authorization") == ["Bearer exec-token-2"]
+
+
+def test_an_exec_plugin_that_is_missing_or_fails_says_why(tmp_path):
+    config = kubeconfig_dict()
+    config["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                           "command": str(tmp_path / "absent"), "installHint": "install it: brew"}}
+    with pytest.raises(K8sError, match=r"exec credential plugin .*absent not found: install it: brew"):
+        build_settings({"kubeconfig": config}, environ={}).authorization()
+    config["users"][0]["user"]["exec"]["command"] = _plugin(tmp_path, "echo nope >&2\nexit 2\n")
+    with pytest.raises(K8sError, match=r"exited with 2: nope"):
+        build_settings({"kubeconfig": config}, environ={}).authorization()
+    config["users"][0]["user"]["exec"]["command"] = _plugin(tmp_path, "echo '{}'\n")
+    with pytest.raises(K8sError, match="did not print an ExecCredential"):
+        build_settings({"kubeconfig": config}, environ={}).authorization()
+    config["users"][0]["user"]["exec"]["apiVersion"] = "client.authentication.k8s.io/v1alpha1"
+    with pytest.raises(K8sError, match=r"apiVersion 'client\.authentication\.k8s\.io/v1alpha1' is not one of"):
+        build_settings({"kubeconfig": config}, environ={})
+
+
+def test_merged_kubeconfig_files_and_relative_paths(tmp_path):
+    first = tmp_path / "a" / "config"
+    first.parent.mkdir()
+    first.write_text(yaml.safe_dump({"current-context": "one", "clusters": [
+        {"name": "c1", "cluster": {"server": "https://one:6443", "certificate-authority": "ca.crt"}}],
+        "contexts": [{"name": "one", "context": {"cluster": "c1", "user": "u1"}}],
+        "users": [{"name": "u1", "user": {"client-certificate": "u.crt", "client-key": "/abs/u.key"}}]}))
+    second = tmp_path / "b"
+    second.write_text(yaml.safe_dump({"current-context": "two", "clusters": [
+        {"name": "c1", "cluster": {"server": "https://ignored:6443"}},
+        {"name": "c2", "cluster": {"server": "https://two:6443"}}],
+        "contexts": [{"name": "two", "context": {"cluster": "c2", "user": "u2"}}],
+        "users": [{"name": "u2", "user": {"token": "t2"}}]}))
+    both = "%s:%s" % (first, second)
+    one = build_settings({"kubeconfig": both}, environ={})
+    assert one.host == "https://one:6443"  # the first file's current-context and cluster win
+    assert one.ssl_ca_cert == str(tmp_path / "a" / "ca.crt") and one.cert_file == str(tmp_path / "a" / "u.crt")
+    assert one.key_file == "/abs/u.key"
+    two = build_settings({"kubeconfig": both, "context": "two"}, environ={})
+    assert (two.host, two.authorization()) == ("https://two:6443", "Bearer t2")
+
+
+def test_an_auth_provider_user_is_read_by_the_kubernetes_package(monkeypatch):
+    config = kubeconfig_dict()
+    config["users"][0]["user"] = {"auth-provider": {"name": "oidc", "config": {"id-token": "oidc-token"}}}
+    seen = []
+    monkeypatch.setattr(kubeconfig_mod, "settings_from_library",
+                        lambda auth, kubeconfig, context, source: seen.append((kubeconfig, context)) or Settings("h"))
+    monkeypatch.setattr(client_mod, "settings_from_library", kubeconfig_mod.settings_from_library)
+    assert build_settings({"kubeconfig": config}, environ={}).host == "h"
+    assert seen == [(config, None)]
