@@ -80,19 +80,19 @@ class Kubelet(Controller):
         m = ev.obj["metadata"]
         if ev.key == PODS:
             yield m.get("namespace", ""), m["name"]
-            claims = pod_claims(ev.obj)
-            if ev.type == "DELETED" and claims:   # a claim may have become free (ReadWriteOncePod)
-                for p in self.client.list(PODS, m.get("namespace", "")):
-                    if not p["spec"].get("nodeName") and set(claims) & set(pod_claims(p)):
-                        yield m.get("namespace", ""), p["metadata"]["name"]
+            if ev.type == "DELETED" and ev.obj["spec"].get("nodeName") and self.schedules:
+                yield from self._pending()   # its node's resources (or its ReadWriteOncePod claim) are free again
         elif ev.key == PVCS:   # a claim changed: pods waiting for it
             for p in self.client.list(PODS, m.get("namespace", "")):
                 if not p["spec"].get("nodeName") and m["name"] in pod_claims(p):
                     yield m.get("namespace", ""), p["metadata"]["name"]
         elif ev.key == NODES and self.schedules and _placement(ev.obj) != _placement(ev.old):
-            for p in self.client.list(PODS):   # a node changed what fits on it (not a mere heartbeat)
-                if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp"):
-                    yield p["metadata"].get("namespace", ""), p["metadata"]["name"]
+            yield from self._pending()   # a node changed what fits on it (not a mere heartbeat)
+
+    def _pending(self):
+        for p in self.client.list(PODS):
+            if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp"):
+                yield p["metadata"].get("namespace", ""), p["metadata"]["name"]
 
     def stop(self) -> None:
         super().stop()
