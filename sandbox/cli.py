@@ -1,4 +1,4 @@
-"""`python -m sandbox start|stop|status|serve --dir DIR [--control-plane emulator|kube]`,
+"""`python -m sandbox start|stop|status|serve --dir DIR [--control-plane emulator|kube] [--nodes N]`,
 `load-image REF SRC_DIR --dir DIR` (a directory as a container image on the sandbox's node, like
 `kind load docker-image`) and `images --dir DIR` (the loaded ones)."""
 

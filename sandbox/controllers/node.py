@@ -6,7 +6,9 @@ controller do. On a real control plane the node lifecycle controller marks a nod
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 import threading
 
 from ..machinery.errors import ApiError
@@ -27,6 +29,16 @@ def node_names(count: int) -> list[str]:
     return [NODE_NAME] + [f"{NODE_NAME}-{i}" for i in range(2, max(1, count) + 1)]
 
 
+def node_config(name: str) -> dict:
+    """Extra `labels` and `taints` the node `name` registers with (the kubelet's --node-labels and
+    --register-with-taints), from $MLOPS_SANDBOX_NODE_CONFIG: JSON {"<node>": {"labels": {...}, "taints": [...]}}."""
+    try:
+        conf = json.loads(os.environ.get("MLOPS_SANDBOX_NODE_CONFIG") or "{}").get(name) or {}
+    except (ValueError, AttributeError) as e:
+        raise ValueError(f"MLOPS_SANDBOX_NODE_CONFIG is not a JSON object of nodes: {e}") from e
+    return {"labels": dict(conf.get("labels") or {}), "taints": list(conf.get("taints") or [])}
+
+
 def _micro_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -45,12 +57,13 @@ class NodeAgent:
 
     def node(self) -> dict:
         # no node-role labels: a node may not set them on itself (NodeRestriction)
-        labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                  "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}
+        extra = node_config(self.name)
+        labels = {**extra["labels"], "kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux",
+                  "kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}
         return {"metadata": {"name": self.name, "labels": labels,
                              "annotations": {"node.alpha.kubernetes.io/ttl": "0",
                                              "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
-                "spec": {}}
+                "spec": {"taints": extra["taints"]} if extra["taints"] else {}}
 
     def status(self, old: dict | None) -> dict:
         t = now()

@@ -2,7 +2,8 @@
 the scheduler's filters (nodeSelector, required node affinity, taints, cpu requests) with kube-scheduler's
 messages, and a DaemonSet placing one pod per matching node.
 
-sandbox-node-2 carries the label disk=ssd and the taint dedicated=ml:NoSchedule (set once by the fixture)."""
+sandbox-node-2 carries the label disk=ssd (registered with it: $MLOPS_SANDBOX_NODE_CONFIG) and the taint
+dedicated=ml:NoSchedule (`kubectl taint`, once by the fixture)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ TOLERATE_ML = [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect"
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory):
-    with running_sandbox(tmp_path_factory, "two-nodes", nodes=2) as sb:
-        sb.kubectl("label", "node", NODE2, "disk=ssd")
-        sb.kubectl("taint", "node", NODE2, "dedicated=ml:NoSchedule")
-        yield sb
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_SANDBOX_NODE_CONFIG", json.dumps({NODE2: {"labels": {"disk": "ssd"}}}))
+        with running_sandbox(tmp_path_factory, "two-nodes", nodes=2) as sb:
+            sb.kubectl("taint", "node", NODE2, "dedicated=ml:NoSchedule")
+            yield sb
 
 
 @pytest.fixture
