@@ -91,6 +91,9 @@ def test_nodes_are_listed_ready_with_capacity_labels_and_leases(two):
         assert lease["metadata"]["ownerReferences"][0]["uid"] == n["metadata"]["uid"]
     table = two.kubectl("get", "nodes", "--no-headers").stdout.split("\n")
     assert [line.split()[:3] for line in table if line] == [[NODE1, "Ready", "<none>"], [NODE2, "Ready", "<none>"]]
+    # the kubelet behind a node is not reachable: its address is loopback, which kube-apiserver will not proxy to
+    assert two.request("GET", f"/api/v1/nodes/{NODE2}/proxy/healthz")[0] == 400
+    assert two.request("GET", "/api/v1/nodes/nope/proxy/healthz")[0] == 404
 
 
 def test_node_selector_and_affinity_choose_the_node(two, ns):
