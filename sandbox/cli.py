@@ -95,6 +95,8 @@ def start(directory: str, port: int = 0, timeout: float | None = None, snapshot:
     the emulator hosts (default $MLOPS_SANDBOX_NODES, else 1; the real control plane has one)."""
     if control_plane not in CONTROL_PLANES:
         raise ValueError(f"control_plane must be one of {CONTROL_PLANES}, not {control_plane!r}")
+    if control_plane == "kube" and (nodes or 1) > 1:
+        raise ValueError("the real control plane has one node; --nodes is for the emulator")
     directory = os.path.abspath(directory)
     os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
     if timeout is None:
@@ -219,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             info = start(args.dir, args.port, snapshot=not args.no_snapshot, control_plane=args.control_plane,
                          nodes=args.nodes)
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             print(f"sandbox: {e}", file=sys.stderr)
             return 1
         out = {k: info[k] for k in ("dir", "kubeconfig", "server", "token", "ca_file", "env")}
