@@ -1,4 +1,4 @@
-"""`python -m sandbox start|stop|status|serve --dir DIR [--control-plane emulator|kube]`,
+"""`python -m sandbox start|stop|status|serve --dir DIR [--control-plane emulator|kube] [--nodes N]`,
 `load-image REF SRC_DIR --dir DIR` (a directory as a container image on the sandbox's node, like
 `kind load docker-image`) and `images --dir DIR` (the loaded ones)."""
 
@@ -88,23 +88,26 @@ CONTROL_PLANES = ("emulator", "kube")
 
 
 def start(directory: str, port: int = 0, timeout: float | None = None, snapshot: bool = True,
-          control_plane: str = "emulator", owner: int | None = None) -> dict:
+          control_plane: str = "emulator", owner: int | None = None, nodes: int | None = None) -> dict:
     """Start a sandbox in `directory` (or return the one running there). `control_plane`: "emulator" (the
     project's API server emulator with all simulated components) or "kube" (the real etcd, kube-apiserver,
-    kube-controller-manager and kube-scheduler built by hack/kube/build.sh)."""
+    kube-controller-manager and kube-scheduler built by hack/kube/build.sh). `nodes`: how many simulated nodes
+    the emulator hosts (default $MLOPS_SANDBOX_NODES, else 1; the real control plane has one)."""
     if control_plane not in CONTROL_PLANES:
         raise ValueError(f"control_plane must be one of {CONTROL_PLANES}, not {control_plane!r}")
+    if control_plane == "kube" and (nodes or 1) > 1:
+        raise ValueError("the real control plane has one node; --nodes is for the emulator")
     directory = os.path.abspath(directory)
     os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
     if timeout is None:
         timeout = 30.0 if control_plane == "emulator" else 120.0
     with open(os.path.join(directory, ".start.lock"), "w", encoding="ascii") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two concurrent starts in one directory give one sandbox
-        return _start_locked(directory, port, timeout, snapshot, control_plane, owner)
+        return _start_locked(directory, port, timeout, snapshot, control_plane, owner, nodes)
 
 
 def _start_locked(directory: str, port: int, timeout: float, snapshot: bool, control_plane: str,
-                  owner: int | None) -> dict:
+                  owner: int | None, nodes: int | None = None) -> dict:
     info = running(directory)
     if info:
         if info.get("control_plane", "emulator") != control_plane:
@@ -117,6 +120,8 @@ def _start_locked(directory: str, port: int, timeout: float, snapshot: bool, con
            "--control-plane", control_plane]
     if not snapshot:
         cmd.append("--no-snapshot")
+    if nodes:
+        cmd += ["--nodes", str(nodes)]
     if owner and control_plane == "kube":  # the real control plane stops when its owner (a test session) is gone
         cmd += ["--owner", str(owner)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -187,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                             help="emulator (default; $MLOPS_CONTROL_PLANE) or kube: the real etcd, kube-apiserver, "
                                  "kube-controller-manager and kube-scheduler built by hack/kube/build.sh")
             sp.add_argument("--no-snapshot", action="store_true", help="do not load/save DIR/snapshot.json")
+            sp.add_argument("--nodes", type=int, default=None,
+                            help="simulated nodes on the emulator (default $MLOPS_SANDBOX_NODES, else 1): "
+                                 "sandbox-node, sandbox-node-2, ...")
             if name == "serve":
                 sp.add_argument("--owner", type=int, default=None,
                                 help="stop when the process with this pid is gone (the kube control plane)")
@@ -207,12 +215,13 @@ def main(argv: list[str] | None = None) -> int:
             serve_kube(args.dir, args.port, args.owner)
             return 0
         from .server import serve
-        serve(args.dir, args.port, snapshot=not args.no_snapshot)
+        serve(args.dir, args.port, snapshot=not args.no_snapshot, nodes=args.nodes)
         return 0
     if args.cmd == "start":
         try:
-            info = start(args.dir, args.port, snapshot=not args.no_snapshot, control_plane=args.control_plane)
-        except RuntimeError as e:
+            info = start(args.dir, args.port, snapshot=not args.no_snapshot, control_plane=args.control_plane,
+                         nodes=args.nodes)
+        except (RuntimeError, ValueError) as e:
             print(f"sandbox: {e}", file=sys.stderr)
             return 1
         out = {k: info[k] for k in ("dir", "kubeconfig", "server", "token", "ca_file", "env")}

@@ -177,11 +177,12 @@ def control_plane() -> str:
 
 
 @contextlib.contextmanager
-def running_sandbox(tmp_path_factory, name: str = "sandbox", control_plane: str = "emulator"):
+def running_sandbox(tmp_path_factory, name: str = "sandbox", control_plane: str = "emulator",
+                    nodes: int | None = None):
     """A fresh sandbox in a new temporary directory, stopped on exit (for session fixtures of test trees
-    that must not share cluster state with others)."""
+    that must not share cluster state with others; `nodes`: simulated nodes on the emulator)."""
     directory = str(tmp_path_factory.mktemp(name))
-    info = cli.start(directory, snapshot=False, control_plane=control_plane, owner=os.getpid())
+    info = cli.start(directory, snapshot=False, control_plane=control_plane, owner=os.getpid(), nodes=nodes)
     try:
         yield SandboxHandle(info)
     finally:

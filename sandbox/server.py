@@ -42,10 +42,12 @@ def _load_state(directory: str) -> dict:
 
 class Sandbox:
     def __init__(self, directory: str, port: int = 0, host: str = "127.0.0.1", snapshot: bool = True,
-                 history: int = 20000, component_specs: list[str] | None = None):
+                 history: int = 20000, component_specs: list[str] | None = None, nodes: int | None = None):
         self.dir = os.path.abspath(directory)
         os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
         self.host, self.port, self.snapshot_enabled = host, port, snapshot
+        # how many simulated nodes (sandbox-node, sandbox-node-2, ...): --nodes, else $MLOPS_SANDBOX_NODES, else 1
+        self.nodes = max(1, nodes or int(os.environ.get("MLOPS_SANDBOX_NODES") or 1))
         state = _load_state(self.dir)
         self.token = state["admin_token"]
         self.certs = ensure_certs(self.dir)
@@ -127,7 +129,7 @@ class Sandbox:
 
     def info(self) -> dict:
         return {"dir": self.dir, "kubeconfig": self.kubeconfig, "server": self.server, "token": self.token,
-                "ca_file": self.certs["ca.crt"], "env": dict(self.env), "pid": os.getpid()}
+                "ca_file": self.certs["ca.crt"], "env": dict(self.env), "pid": os.getpid(), "nodes": self.nodes}
 
     def _write_info(self) -> None:
         write_info(self.dir, self.env, self.info())
@@ -159,12 +161,12 @@ class Sandbox:
         os.replace(tmp, os.path.join(self.dir, "snapshot.json"))
 
 
-def serve(directory: str, port: int = 0, snapshot: bool = True) -> None:
+def serve(directory: str, port: int = 0, snapshot: bool = True, nodes: int | None = None) -> None:
     """Run in the foreground until SIGTERM/SIGINT."""
     os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
     logging.basicConfig(filename=os.path.join(directory, "logs", "apiserver.log"), level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sb = Sandbox(directory, port, snapshot=snapshot)
+    sb = Sandbox(directory, port, snapshot=snapshot, nodes=nodes)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

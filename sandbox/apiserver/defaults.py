@@ -417,6 +417,16 @@ BY_KIND = {("", "Namespace"): _namespace, ("", "LimitRange"): _limit_range, ("",
            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admission.default_mutating,
            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admission.default_validating}
 
+BY_KIND[("", "Node")] = lambda obj, old: _node(obj)
+
+
+def _node(obj: dict) -> list[dict]:
+    """SetDefaults_NodeStatus: allocatable is the capacity unless given."""
+    st = obj.get("status")
+    if isinstance(st, dict) and st.get("capacity") and "allocatable" not in st:
+        st["allocatable"] = dict(st["capacity"])
+    return []
+
 
 def apply_defaults(kind: str, group: str, obj: dict, old: dict | None) -> list[dict]:
     """Mutates `obj` in place; returns validation causes (empty when valid)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import conversion
+from . import node_columns as nodecol
 from .meta import human_age
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -275,6 +276,14 @@ BUILTINS: tuple[Kind, ...] = (
          (Column("Ready", "string", _ready_pod), Column("Status", "string", lambda o: pod_summary(o)[2]),
           Column("Restarts", "string", _pod_restarts), _age,
           _col("IP", "status.podIP", priority=1), _col("Node", "spec.nodeName", priority=1))),
+    Kind("", "v1", "Node", "nodes", False, ("no",), (), ("status", "proxy"),
+         (Column("Status", "string", nodecol.status), Column("Roles", "string", nodecol.roles), _age,
+          Column("Version", "string", nodecol.version),
+          Column("Internal-IP", "string", nodecol.address("InternalIP"), 1),
+          Column("External-IP", "string", nodecol.address("ExternalIP"), 1),
+          Column("OS-Image", "string", nodecol.info("osImage"), 1),
+          Column("Kernel-Version", "string", nodecol.kernel, 1),
+          Column("Container-Runtime", "string", nodecol.info("containerRuntimeVersion"), 1))),
     Kind("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), (), ("status",),
          (_col("Capacity", "spec.capacity.storage", default=""), Column("Access Modes", "string", _access),
           _col("Reclaim Policy", "spec.persistentVolumeReclaimPolicy", default=""), _col("Status", "status.phase"),

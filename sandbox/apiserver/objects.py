@@ -242,7 +242,8 @@ class Objects:
             meta.pop(f, None)
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = now()
-        if kind.has_status and not (kind.group == "" and kind.kind in ("Namespace", "Service")):
+        # a create resets the status, except where the registry keeps it (a kubelet registers its Node with one)
+        if kind.has_status and not (kind.group == "" and kind.kind in ("Namespace", "Service", "Node")):
             new.pop("status", None)
             if not kind.crd:  # a built-in kind's status is a struct: encoded even when empty
                 new["status"] = {}

@@ -1,6 +1,6 @@
 """The proxy subresources, as kube-apiserver (pkg/registry/core/service and pod ResourceLocation) serves them:
 ``services/<[scheme:]name[:port]>/proxy/<path>`` to one of the Service's ready pod endpoints,
-``pods/<[scheme:]name[:port]>/proxy/<path>`` to the pod's IP.
+``pods/<[scheme:]name[:port]>/proxy/<path>`` to the pod's IP; ``nodes/<name>/proxy`` is refused (loopback nodes).
 
 A port number is translated to the Service port's name (503 "no service port N found for service"); the name
 (empty without a port) picks the endpoints' port of that name; a random ready address that is a pod of the
@@ -120,8 +120,17 @@ def pod_location(app: App, ns: str, ident: str) -> tuple[str, str, int]:
     return scheme or "http", host, real_port
 
 
+def node_location(app: App, _ns: str, ident: str) -> tuple[str, str, int]:
+    """nodes/<name>/proxy: the kubelet at the node's address, which kube-apiserver refuses to dial when it is not
+    proxyable; every simulated node's address is loopback (and there is no kubelet API behind it)."""
+    _scheme, name, _port = split_scheme_name_port(ident, "node")
+    if app.store.get(("", "nodes"), "", name) is None:
+        raise not_found("nodes", "", name)
+    raise bad_request("address not allowed")
+
+
 def handle(app: App, req: Request, plural: str, ns: str, ident: str, path: str) -> Response:
-    locate = service_location if plural == "services" else pod_location
+    locate = {"services": service_location, "nodes": node_location}.get(plural, pod_location)
     scheme, host, port = locate(app, ns, ident)
     conn_cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
     kwargs = {"timeout": TIMEOUT}

@@ -5,6 +5,9 @@ methods over HTTPS."""
 
 from __future__ import annotations
 
+import copy
+import json
+
 from ..apiserver.objects import Ctx
 from ..apiserver.rbac import UserInfo
 from ..machinery.errors import ApiError
@@ -24,6 +27,7 @@ class Client(CachedReads):
         self.objects = sandbox.objects
         self.user = UserInfo(user, ("system:serviceaccounts", "system:serviceaccounts:kube-system",
                                     "system:authenticated") if user.startswith("system:serviceaccount:")
+                             else ("system:nodes", "system:authenticated") if user.startswith("system:node:")
                              else ("system:authenticated",))
         self.manager = manager
 
@@ -55,7 +59,18 @@ class Client(CachedReads):
         self._audit(verb, method, kind, ns, name, sub, ok)
         return out
 
+    def read(self, key: Key, ns: str, name: str, sub: str = "") -> dict | None:
+        """The stored object (a copy), or None when not found (as `RemoteClient.read`)."""
+        cur = self.store.get(self.kind(key).key, ns, name)
+        return copy.deepcopy(cur) if cur is not None else None
+
     # writes
+    def patch(self, key: Key, ns: str, name: str, body: dict, *, sub: str = "",
+              content_type: str = "application/merge-patch+json") -> dict:
+        kind = self.kind(key)
+        return self._do("patch", "PATCH", kind, ns, name, sub=sub, ok=200, fn=lambda: self.objects.patch(
+            kind, ns, name, json.dumps(body).encode(), self.ctx(), ctype=content_type, sub=sub)[0])
+
     def create(self, key: Key, ns: str, body: dict) -> dict:
         kind = self.kind(key)
         return self._do("create", "POST", kind, ns, "",

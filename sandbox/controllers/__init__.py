@@ -1,4 +1,5 @@
-"""In-process controllers (component "sandbox.controllers:component"): kubelet/scheduler, Deployment,
+"""In-process controllers (component "sandbox.controllers:component"): the simulated nodes (a Node object and
+its heartbeat Lease each: sandbox-node, sandbox-node-2, ... as many as `sandbox.nodes`), kubelet/scheduler, Deployment,
 ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, Endpoints, PersistentVolume binder + hostpath provisioner, pod
 logs. Runner/endpoint hooks for later components: sandbox/controllers/runtime.py.
 
@@ -21,10 +22,12 @@ import logging
 
 from ..machinery.errors import ApiError, bad_request
 from .apps import DeploymentController, ReplicaSetController
+from .base import VERSION
 from .batch import CronJobController, JobController
 from .daemonset import DaemonSetController
 from .logs import PodLogs
 from .network import EndpointsController
+from .node import NodeAgent, node_names
 from .pods import Kubelet
 from .runtime import endpoints_registry, pod_runners
 from .statefulset import StatefulSetController
@@ -56,6 +59,7 @@ class ControllerManager:
         pod_runners(sandbox)
         endpoints_registry(sandbox)
         self.controllers = [c(sandbox, self) for c in CONTROLLERS]
+        self.nodes = [NodeAgent(sandbox, name=n, version=VERSION) for n in node_names(getattr(sandbox, "nodes", 1))]
         sandbox.controllers = {c.name: c for c in self.controllers}
 
     def start(self) -> None:
@@ -63,6 +67,8 @@ class ControllerManager:
         self.sb.app.dial = self._dial
         self.sb.app.admin_routes["/sandbox/v1/controllers"] = self._controllers_route
         self.sb.app.admin_routes["/sandbox/v1/endpoints"] = self._endpoints_route
+        for node in self.nodes:   # registered before the scheduler looks for them
+            node.start()
         for c in self.controllers:
             c.start()
 
@@ -72,6 +78,8 @@ class ControllerManager:
                 c.stop()
             except Exception:
                 log.exception("stopping %s", c.name)
+        for node in self.nodes:
+            node.stop()
 
     def _dial(self, namespace: str, pod: str, ip: str, port: int) -> tuple[str, int]:
         """Where a pod's port really listens: the runner's registered address, else the pod IP itself."""

@@ -1,5 +1,6 @@
-"""The scheduler and the kubelet of the sandbox's single node: bind pods (waiting for their claims), start them
-(through a registered pod runner, or simulated) and keep their status, conditions and container states."""
+"""The scheduler and the kubelet of the sandbox's nodes: bind pods to a node that fits them (scheduling.py; waiting
+for their claims), start them (through a registered pod runner, or simulated) and keep their status, conditions and
+container states. Every simulated node is this one process: the kubelet runs the pods bound to any node it hosts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import secrets
 import threading
 import time
 
+from . import scheduling
 from .base import NODE_NAME, PODS, Controller, now, parse_ts, store_condition
+from .node import NODES, node_names
 from .runtime import ContainerStatus, RunContext, RunStatus, pod_log_dir
 
 log = logging.getLogger("sandbox.controllers.kubelet")
@@ -37,10 +40,18 @@ def pod_claims(pod: dict) -> list[str]:
             and v["persistentVolumeClaim"].get("claimName")]
 
 
+def _placement(node: dict | None):
+    """What of a node decides which pods fit on it (its heartbeats change nothing of it)."""
+    if node is None:
+        return None
+    ready = [c.get("status") for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
+    return node["metadata"].get("labels"), node.get("spec"), (node.get("status") or {}).get("allocatable"), ready
+
+
 class Kubelet(Controller):
     name = "kubelet"
     primary = PODS
-    watch_keys = (PVCS,)
+    watch_keys = (PVCS, NODES)
     user = "system:node:" + NODE_NAME
     manager = "kubelet"
     component = "kubelet"
@@ -53,6 +64,7 @@ class Kubelet(Controller):
         self.poll_interval = 0.25
         # binds pending pods itself (the emulator) or leaves that to a real kube-scheduler
         self.schedules = getattr(sandbox, "control_plane", "emulator") != "kube"
+        self.hosted = set(node_names(getattr(sandbox, "nodes", 1)))   # the nodes whose pods this kubelet runs
         self.stop_timeout = 60.0   # a runner that never says it has stopped: the pod goes anyway after this
         from .base import Recorder, client_for
         self.scheduler = client_for(sandbox, "system:kube-scheduler", "kube-scheduler")
@@ -68,15 +80,19 @@ class Kubelet(Controller):
         m = ev.obj["metadata"]
         if ev.key == PODS:
             yield m.get("namespace", ""), m["name"]
-            claims = pod_claims(ev.obj)
-            if ev.type == "DELETED" and claims:   # a claim may have become free (ReadWriteOncePod)
-                for p in self.client.list(PODS, m.get("namespace", "")):
-                    if not p["spec"].get("nodeName") and set(claims) & set(pod_claims(p)):
-                        yield m.get("namespace", ""), p["metadata"]["name"]
+            if ev.type == "DELETED" and ev.obj["spec"].get("nodeName") and self.schedules:
+                yield from self._pending()   # its node's resources (or its ReadWriteOncePod claim) are free again
         elif ev.key == PVCS:   # a claim changed: pods waiting for it
             for p in self.client.list(PODS, m.get("namespace", "")):
                 if not p["spec"].get("nodeName") and m["name"] in pod_claims(p):
                     yield m.get("namespace", ""), p["metadata"]["name"]
+        elif ev.key == NODES and self.schedules and _placement(ev.obj) != _placement(ev.old):
+            yield from self._pending()   # a node changed what fits on it (not a mere heartbeat)
+
+    def _pending(self):
+        for p in self.client.list(PODS):
+            if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp"):
+                yield p["metadata"].get("namespace", ""), p["metadata"]["name"]
 
     def stop(self) -> None:
         super().stop()
@@ -117,7 +133,7 @@ class Kubelet(Controller):
         node = pod["spec"].get("nodeName")
         if not node:
             return self._schedule(pod) if self.schedules else None
-        if node != NODE_NAME:
+        if node not in self.hosted:
             return None
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed"):
@@ -211,8 +227,10 @@ class Kubelet(Controller):
         self._write_status(pod, RunStatus(phase, False, containers=cstats))
 
     # -- scheduling --
-    def _schedule(self, pod: dict):
+    def _schedule(self, pod: dict):  # noqa: PLR0911 - one return per claim check, then the node's choice
         ns = pod["metadata"].get("namespace", "")
+        nodes = self.client.list(NODES)
+        wffc = []
         for claim in pod_claims(pod):
             pvc = self.client.get(PVCS, ns, claim)
             if pvc is None:
@@ -225,25 +243,30 @@ class Kubelet(Controller):
                          and claim in pod_claims(p) and (p.get("status") or {}).get("phase") not in
                          ("Succeeded", "Failed")]
                 if users:
-                    return self._unschedulable(pod, "0/1 nodes are available: 1 node has pod using "
+                    return self._unschedulable(pod, f"0/{len(nodes)} nodes are available: 1 node has pod using "
                                                     "PersistentVolumeClaim with the same name and ReadWriteOncePod "
                                                     "access mode.")
             if (pvc.get("status") or {}).get("phase") != "Bound":
                 sc = self.client.get(SCS, "", pvc["spec"].get("storageClassName") or "")
-                wffc = sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
-                if wffc:
-                    ann = pvc["metadata"].get("annotations") or {}
-                    if ann.get("volume.kubernetes.io/selected-node") != NODE_NAME:
-                        self.scheduler.mutate(PVCS, ns, claim, lambda o: o["metadata"].setdefault(
-                            "annotations", {}).__setitem__("volume.kubernetes.io/selected-node", NODE_NAME))
-                    return self._unschedulable(pod, "running PreBind plugin \"VolumeBinding\": binding volumes: "
-                                                    "context deadline exceeded", event=False, wait=0.5)
-                return self._unschedulable(pod, "0/1 nodes are available: pod has unbound immediate "
-                                                "PersistentVolumeClaims. preemption: 0/1 nodes are available: 1 "
-                                                "Preemption is not helpful for scheduling.")
+                if sc is None or sc.get("volumeBindingMode") != "WaitForFirstConsumer":
+                    return self._unschedulable(pod, f"0/{len(nodes)} nodes are available: pod has unbound immediate "
+                                                    f"PersistentVolumeClaims. preemption: 0/{len(nodes)} nodes are "
+                                                    f"available: {len(nodes)} Preemption is not helpful for "
+                                                    "scheduling.")
+                wffc.append(pvc)
+        node, message = scheduling.choose(pod, nodes, self.client.list(PODS))
+        if node is None:
+            return self._unschedulable(pod, message)
+        if wffc:   # the provisioner creates the volume on the chosen node, then the pod binds
+            for pvc in wffc:
+                if (pvc["metadata"].get("annotations") or {}).get("volume.kubernetes.io/selected-node") != node:
+                    self.scheduler.mutate(PVCS, ns, pvc["metadata"]["name"], lambda o, n=node: o["metadata"].setdefault(
+                        "annotations", {}).__setitem__("volume.kubernetes.io/selected-node", n))
+            return self._unschedulable(pod, "running PreBind plugin \"VolumeBinding\": binding volumes: "
+                                            "context deadline exceeded", event=False, wait=0.5)
 
         def bind(o):
-            o["spec"]["nodeName"] = NODE_NAME
+            o["spec"]["nodeName"] = node
         bound = self.scheduler.mutate(PODS, ns, pod["metadata"]["name"], bind)
         self._sched_tries.pop(pod["metadata"]["uid"], None)
         if bound is not None:
@@ -253,7 +276,7 @@ class Kubelet(Controller):
                 _cond(st, "PodScheduled", "True")
             bound = self.scheduler.mutate(PODS, ns, pod["metadata"]["name"], sched_status, "status") or bound
             self.sched_events.normal(bound, "Scheduled",
-                                     f"Successfully assigned {ns}/{pod['metadata']['name']} to {NODE_NAME}")
+                                     f"Successfully assigned {ns}/{pod['metadata']['name']} to {node}")
         return 0.0 if bound is not None else None
 
     def _unschedulable(self, pod: dict, message: str, event: bool = True, wait: float = 1.0):

@@ -517,3 +517,24 @@ def namespace_finalize_and_spec(s):
     body["spec"]["finalizers"] = []
     s.put(f"/api/v1/namespaces/{ns}/finalize", body)
     s.wait(f"/api/v1/namespaces/{ns}", _gone)
+
+
+# -- scheduling ---------------------------------------------------------------------------------------------------
+def _unscheduled(c, b) -> bool:
+    return c == 200 and any(x["type"] == "PodScheduled" and x["status"] == "False"
+                            for x in (b.get("status") or {}).get("conditions") or [])
+
+
+@scenario("scheduling")
+def scheduler_messages(s):
+    """Pods no node fits stay Pending with kube-scheduler's FitError text (the one node of either side)."""
+    s.wait(f"/api/v1/namespaces/{s.ns}/serviceaccounts/default", lambda c, b: c == 200, record=False)
+    pods = {"cpu": {"containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "100"}}}]},
+            "selector": {"nodeSelector": {"disk": "none"}, "containers": [{"name": "c", "image": "busybox"}]}}
+    for name, spec in pods.items():
+        s.post(f"/api/v1/namespaces/{s.ns}/pods", {"metadata": {"name": name}, "spec": spec}, record=False)
+    for name in pods:
+        _code, body = s.wait(f"/api/v1/namespaces/{s.ns}/pods/{name}", _unscheduled, record=False)
+        cond = next(x for x in body["status"]["conditions"] if x["type"] == "PodScheduled")
+        s.record(f"pod {name}", {"phase": body["status"].get("phase"), "nodeName": body["spec"].get("nodeName"),
+                                 "condition": {k: cond.get(k) for k in ("status", "reason", "message")}})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fid_harness import Accepted
 
-NOT_SERVED = ("a built-in API the emulator does not serve: the collection never uses it (no nodes, kubelets, "
+NOT_SERVED = ("a built-in API the emulator does not serve: the collection never uses it (no kubelet API, "
               "CSI, autoscalers, admission webhooks, flow control or storage migration in the emulator)")
 GO_TEXT = "text of a Go library error (encoding/json, go-yaml) that the emulator's Python parsers word differently"
 
@@ -36,8 +36,6 @@ ACCEPTED: list[Accepted] = [
     Accepted("crd/crd_invalid_schemas", "02 POST *.body.message", "the message embeds spec.versions as the Go "
              "struct prints it (internal field names); reason, field and the other causes are compared"),
     Accepted("crd/crd_invalid_schemas", "02 POST *.body.details.causes[[]0[]].message", "as above"),
-    Accepted("rbac/denial_messages", "05 GET /api/v1/nodes.*", NOT_SERVED + " (nodes: the emulator answers 404 for "
-             "a resource it does not serve before it authorizes)"),
     Accepted("list/list_as_table", "* GET *.body.columnDefinitions[[]*[]].description", "column descriptions are "
              "the Go types' documentation comments; the emulator has short ones (names, types, formats, priorities "
              "and cells are compared)"),

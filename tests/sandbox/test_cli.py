@@ -10,6 +10,7 @@ import sys
 import pytest
 from sbx import call
 
+from sandbox import cli
 from sandbox.pytest_plugin import SandboxHandle
 
 pytestmark = pytest.mark.sandbox
@@ -60,3 +61,9 @@ def test_start_status_stop_restart(tmp_path):
         assert code == 200 and body["data"] == {"k": "v"}
     finally:
         _cli("stop", "--dir", d)
+
+
+def test_nodes_are_an_emulator_setting(tmp_path):
+    with pytest.raises(ValueError, match="the real control plane has one node"):
+        cli.start(str(tmp_path), control_plane="kube", nodes=2)
+    assert not (tmp_path / "sandbox.pid").exists()

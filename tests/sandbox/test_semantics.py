@@ -77,7 +77,8 @@ def test_generate_name_and_pagination(sandbox, ns):
 def test_dry_run_changes_nothing(sandbox, ns):
     base = CM.format(ns=ns)
     call(sandbox, "POST", base, _cm("keep"))
-    rv_before = call(sandbox, "GET", base)[1]["metadata"]["resourceVersion"]
+    # the object's resourceVersion, not the list's: that is the cluster's, and node heartbeats move it
+    rv_before = call(sandbox, "GET", base + "/keep")[1]["metadata"]["resourceVersion"]
     mark = sandbox.audit_mark()
     code, body = call(sandbox, "POST", base + "?dryRun=All", _cm("ghost"))
     assert code == 201 and body["metadata"]["uid"]
@@ -86,7 +87,7 @@ def test_dry_run_changes_nothing(sandbox, ns):
     assert call(sandbox, "DELETE", base + "/keep?dryRun=All")[0] == 200
     assert call(sandbox, "GET", base + "/ghost")[0] == 404
     assert call(sandbox, "GET", base + "/keep")[1]["data"] == {"a": "1"}
-    assert call(sandbox, "GET", base)[1]["metadata"]["resourceVersion"] == rv_before
+    assert call(sandbox, "GET", base + "/keep")[1]["metadata"]["resourceVersion"] == rv_before
     assert sandbox.writes(mark) == []
     assert any(e["dry_run"] for e in sandbox.audit(mark))
 
