@@ -6,6 +6,8 @@ Backends: `service` is `name[.namespace[.svc...]][:port]` (namespace defaults to
 `http://host:port`. A Service resolves through its Endpoints (ready addresses) to the addresses the pods'
 runners registered in `sandbox.endpoints_registry`; an Endpoints address on 127.0.0.0/8 is used as is.
 No ready backend -> 503 "no healthy upstream" (as Envoy); no route -> 404.
+
+It also serves the node's NodePorts on 127.0.0.1 (`nodeports.py`, what kube-proxy does on a real node).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Gateway:
         self._watcher = None
         self._stopping = threading.Event()
         self.stats = {"requests": 0, "shadowed": 0}
+        from .nodeports import NodePorts
+        self.nodeports = NodePorts(self)   # the Services' nodePorts on 127.0.0.1, as kube-proxy
 
     # -- component --
     def start(self) -> None:
@@ -70,10 +74,12 @@ class Gateway:
         threading.Thread(target=self._watch, name="gateway-watch", daemon=True).start()
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="gateway",
                          daemon=True).start()
+        self.nodeports.start()
         log.info("gateway at %s", url)
 
     def stop(self) -> None:
         self._stopping.set()
+        self.nodeports.stop()
         if self._watcher is not None:
             self._watcher.close()
         if self.httpd is not None:
