@@ -96,3 +96,20 @@ def test_minio_role_install_upload_idempotent_absent(sandbox, run_playbook, tmp_
         time.sleep(0.2)
     else:
         pytest.fail("the MinIO server still answers after minio_state: absent")
+
+
+def test_minio_role_render_writes_no_secret(run_playbook, tmp_path):
+    import yaml
+
+    out = tmp_path / "rendered"
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{"name": "Render", "ansible.builtin.include_role": {
+        "name": "mlops.k8s.minio", "tasks_from": "render"}, "vars": {"minio_render_dir": str(out)}}]}]
+    run = run_playbook(play)
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["00-namespace.yaml", "01-storage.yaml", "02-deployment.yaml", "03-service.yaml"]
+    docs = [d for p in sorted(out.iterdir()) for d in yaml.safe_load_all(p.read_text()) if d]
+    assert [d["kind"] for d in docs] == ["Namespace", "PersistentVolumeClaim", "Deployment", "Service"]
+    container = docs[2]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "quay.io/minio/minio:RELEASE.2024-05-10T01-41-38Z"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/minio/health/ready"
