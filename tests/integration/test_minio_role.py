@@ -130,3 +130,14 @@ def test_minio_role_render_writes_no_secret(run_playbook, tmp_path):
     container = docs[2]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "quay.io/minio/minio:RELEASE.2024-05-10T01-41-38Z"
     assert container["readinessProbe"]["httpGet"]["path"] == "/minio/health/ready"
+
+
+def test_minio_role_refuses_buckets_without_a_controller_url(sandbox, run_playbook):
+    mark = sandbox.audit_mark()
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "vars": {"minio_namespace": "minio-" + uuid.uuid4().hex[:6], "minio_buckets": ["models"]},
+             "tasks": [{"name": "MinIO", "ansible.builtin.include_role": {"name": "mlops.k8s.minio"}}]}]
+    run = run_playbook(play)
+    assert run.rc != 0
+    assert "minio_buckets need minio_external_url or a NodePort/LoadBalancer Service" in run.stdout
+    assert sandbox.writes(mark) == []
