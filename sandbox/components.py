@@ -15,5 +15,6 @@ COMPONENTS: list[str] = [
     "sandbox.gateway:component",       # Ambassador-like gateway -> AMBASSADOR_URL
     "sandbox.seldon:component",        # Seldon Core v1 operator + model pod runner -> SANDBOX_SELDON_OPERATOR
     "sandbox.webhooks:component",      # emissary-apiext's CRD conversion webhook (pod runner)
+    "sandbox.objectstore:component",   # quay.io/minio/minio pods as local S3 servers (pod runner)
     "sandbox.argo:component",          # Argo Workflows: controllers + step pod executor -> SANDBOX_ARGO_CONTROLLER
 ]

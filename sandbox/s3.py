@@ -82,8 +82,22 @@ def component(sandbox) -> S3:
     return s3
 
 
-def _serve(fd: int) -> None:
-    """The child: serve moto on the inherited listening socket `fd` until SIGTERM or stdin EOF."""
+def _minio_health(app):
+    """MinIO's health endpoints (``/minio/health/live``, ``/ready``, ``/cluster``) in front of moto, which would
+    read them as bucket ``minio``: 200 with an empty body, as MinIO answers them."""
+    def wrapped(environ, start_response):
+        if environ.get("PATH_INFO", "").rstrip("/") in ("/minio/health/live", "/minio/health/ready",
+                                                        "/minio/health/cluster") and \
+                environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            start_response("200 OK", [("Content-Length", "0"), ("Server", "MinIO")])
+            return [b""]
+        return app(environ, start_response)
+    return wrapped
+
+
+def _serve(fd: int, minio: bool = False) -> None:
+    """The child: serve moto on the inherited listening socket `fd` until SIGTERM or stdin EOF (with `minio`,
+    MinIO's health endpoints too: the sandbox's quay.io/minio/minio pods, sandbox/objectstore.py)."""
     import signal
 
     def _watch_stdin() -> None:
@@ -98,6 +112,8 @@ def _serve(fd: int) -> None:
     from werkzeug.serving import make_server
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = DomainDispatcherApplication(create_backend_app)
+    if minio:
+        app = _minio_health(app)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler, fd=fd)
     server.serve_forever(poll_interval=0.5)
 
@@ -106,4 +122,6 @@ if __name__ == "__main__":
     import argparse
     p = argparse.ArgumentParser(prog="python -m sandbox.s3")
     p.add_argument("--fd", type=int, required=True)
-    _serve(p.parse_args().fd)
+    p.add_argument("--minio", action="store_true", help="also answer MinIO's /minio/health/* endpoints")
+    a = p.parse_args()
+    _serve(a.fd, a.minio)

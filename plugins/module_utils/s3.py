@@ -621,6 +621,31 @@ def _base_result(bucket, prefix, warnings):
     }
 
 
+def ensure_bucket(client, bucket, prefix="", *, create_bucket_if_missing=False, check_mode=False):
+    """Only make sure ``bucket`` exists (``s3_artifact`` without ``src``): create it when it is missing and
+    ``create_bucket_if_missing``, else fail with NoSuchBucket. No object is read or written. In check mode only a
+    HEAD is sent. Returns the module result (``changed`` and ``bucket_created`` True when it was created)."""
+    validate_bucket_name(bucket)
+    prefix, warnings = normalize_prefix(prefix)
+    result = _base_result(bucket, prefix, warnings)
+    result["diff"] = {"before": {}, "after": {}}
+    if bucket_exists(client, bucket):
+        return result
+    if not create_bucket_if_missing:
+        raise S3Error(
+            "Bucket %s does not exist (set create_bucket: true to create it)" % bucket,
+            bucket=bucket,
+            code="NoSuchBucket",
+            message="The specified bucket does not exist",
+        )
+    if not check_mode:
+        create_bucket(client, bucket)
+    result["bucket_created"] = True
+    result["changed"] = True
+    result["diff"] = {"before": {"bucket": None}, "after": {"bucket": bucket}}
+    return result
+
+
 def upload_artifact(
     client,
     bucket,

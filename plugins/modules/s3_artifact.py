@@ -40,7 +40,9 @@ options:
   src:
     description:
       - Local file or directory to upload, on the host that runs the module.
-      - Required with O(state=present).
+      - Omitted with O(state=present), nothing is uploaded and the module only makes sure the bucket exists
+        (with O(create_bucket=true) it creates a missing one, otherwise a missing bucket is an error).
+        O(include), O(exclude), O(purge), O(metadata) and O(tags) are then refused.
     type: path
   state:
     description:
@@ -103,6 +105,8 @@ options:
     default: 8MB
 notes:
   - Check mode computes what would be uploaded or deleted with HEAD, GET and LIST requests only.
+  - Without O(src), a run sends one HEAD request (and a CreateBucket request when the bucket is missing
+    and O(create_bucket=true)); a second run reports no change.
   - Diff mode shows the keys below the prefix before and after the run (not their content).
   - The result lists every key, so for artifacts of very many files expect a large result.
 attributes:
@@ -151,6 +155,12 @@ EXAMPLES = r"""
     prefix: llm/ckpt-42
     multipart_chunksize: 64MB
     concurrency: 16
+
+- name: Only make sure an (empty) bucket exists, for example right after installing an object store
+  mlops.k8s.s3_artifact:
+    bucket: models
+    create_bucket: true
+    endpoint_url: http://127.0.0.1:30900
 
 - name: Remove a model version
   mlops.k8s.s3_artifact:
@@ -250,8 +260,12 @@ from ansible_collections.mlops.k8s.plugins.module_utils.s3 import (
     S3Error,
     UploadOptions,
     delete_prefix,
+    ensure_bucket,
     upload_artifact,
 )
+
+# Options that only mean something for an upload: refused when src is omitted (bucket only).
+_UPLOAD_ONLY = ("include", "exclude", "metadata", "tags")
 
 
 def main():
@@ -271,14 +285,22 @@ def main():
             "multipart_threshold": {"type": "bytes", "default": "8MB"},
             "multipart_chunksize": {"type": "bytes", "default": "8MB"},
         },
-        required_if=[("state", "present", ["src"])],
         supports_check_mode=True,
     )
     p = module.params
+    if p["state"] == "present" and p["src"] is None:
+        given = [name for name in _UPLOAD_ONLY if p[name]] + (["purge"] if p["purge"] else [])
+        if given:
+            module.fail_json(msg="%s only apply to an upload: set src, or remove them to only make sure the bucket "
+                                 "exists" % ", ".join(given))
     try:
         if p["state"] == "absent":
             client = module.client()
             result = delete_prefix(client, p["bucket"], p["prefix"], check_mode=module.check_mode)
+        elif p["src"] is None:
+            client = module.client()
+            result = ensure_bucket(client, p["bucket"], p["prefix"], create_bucket_if_missing=p["create_bucket"],
+                                   check_mode=module.check_mode)
         else:
             options = UploadOptions(
                 metadata=p["metadata"],

@@ -6,6 +6,7 @@ import base64
 import binascii
 import itertools
 import json
+import random
 import threading
 
 from . import admission
@@ -14,7 +15,9 @@ _ip_lock = threading.Lock()
 _ip_counter = itertools.count(10)
 
 
-_node_port_counter = itertools.count(0)
+# a random start: the sandbox's NodePorts listen on 127.0.0.1 (sandbox/gateway/nodeports.py), and two sandboxes on
+# one machine must not both begin at the same port
+_node_port_counter = itertools.count(random.randrange(2768))  # noqa: S311 - not a secret
 
 
 def _next_node_port() -> int:

@@ -6,6 +6,8 @@ Backends: `service` is `name[.namespace[.svc...]][:port]` (namespace defaults to
 `http://host:port`. A Service resolves through its Endpoints (ready addresses) to the addresses the pods'
 runners registered in `sandbox.endpoints_registry`; an Endpoints address on 127.0.0.0/8 is used as is.
 No ready backend -> 503 "no healthy upstream" (as Envoy); no route -> 404.
+
+It also serves the node's NodePorts on 127.0.0.1 (`nodeports.py`, what kube-proxy does on a real node).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import ipaddress
 import itertools
 import logging
 import os
+import re
 import threading
 import time
+import types
+import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -55,6 +60,8 @@ class Gateway:
         self._watcher = None
         self._stopping = threading.Event()
         self.stats = {"requests": 0, "shadowed": 0}
+        from .nodeports import NodePorts
+        self.nodeports = NodePorts(self)   # the Services' nodePorts on 127.0.0.1, as kube-proxy
 
     # -- component --
     def start(self) -> None:
@@ -70,10 +77,12 @@ class Gateway:
         threading.Thread(target=self._watch, name="gateway-watch", daemon=True).start()
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="gateway",
                          daemon=True).start()
+        self.nodeports.start()
         log.info("gateway at %s", url)
 
     def stop(self) -> None:
         self._stopping.set()
+        self.nodeports.stop()
         if self._watcher is not None:
             self._watcher.close()
         if self.httpd is not None:
@@ -302,10 +311,34 @@ def _forward(scheme, host, port, method, path, *, headers, body, timeout):
             conn.close()
 
 
+_CLUSTER_HOST = re.compile(r"^(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)"
+                           r"\.svc(\.cluster\.local)?\.?$")
+
+
+def resolve_service_url(sandbox, url: str) -> str:
+    """A URL whose host is a Service's cluster DNS name (``<name>.<namespace>.svc[.cluster.local]``), as a pod would
+    dial it, rewritten to the loopback address of one of the Service's ready backends (what cluster DNS and
+    kube-proxy do for a pod). Other URLs come back unchanged. A ``.svc`` / ``.cluster.local`` name that is no
+    Service with a ready backend raises NoUpstream, so that no DNS query for it ever leaves the machine."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not (host.endswith(".svc") or host.endswith(".svc.") or host.endswith(".cluster.local")
+            or host.endswith(".cluster.local.")):
+        return url
+    m = _CLUSTER_HOST.match(host)
+    gw = getattr(sandbox, "gateway", None)
+    if m is None or gw is None:
+        raise NoUpstream(f"{host}: not a Service name the sandbox can resolve")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    backends = gw.backends(types.SimpleNamespace(service=f"{m['name']}.{m['ns']}:{port}", namespace=m["ns"]))
+    _, bhost, bport = backends[next(gw._rr) % len(backends)]
+    return urllib.parse.urlunsplit((parts.scheme, f"{bhost}:{bport}", parts.path, parts.query, parts.fragment))
+
+
 def component(sandbox) -> Gateway:
     gw = Gateway(sandbox)
     sandbox.gateway = gw
     return gw
 
 
-__all__ = ["Gateway", "component", "time"]
+__all__ = ["Gateway", "NoUpstream", "component", "resolve_service_url", "time"]

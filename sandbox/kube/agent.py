@@ -18,6 +18,7 @@ from ..controllers.pods import Kubelet
 from ..controllers.storage import HostPathProvisioner
 from ..gateway import component as gateway_component
 from ..machinery.errors import ApiError
+from ..objectstore import component as objectstore_component
 from ..seldon import component as seldon_component
 from ..webhooks import component as webhooks_component
 from .endpoints import LoopbackEndpointSlices
@@ -73,7 +74,8 @@ class Agent:
         # components with their own start/stop: the webhook servers (emissary-apiext), the gateway, the Seldon
         # operator (with its admission webhook and model-server runners) and the Argo controllers
         self.components = [factory(self.host) for factory in
-                           (webhooks_component, gateway_component, seldon_component, argo_component)]
+                           (webhooks_component, gateway_component, seldon_component, objectstore_component,
+                            argo_component)]
 
     def start(self) -> None:
         addon = self.host.client_for(ADDON_MANAGER, "kubectl")

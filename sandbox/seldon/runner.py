@@ -372,7 +372,9 @@ class PodWorker(threading.Thread):
             raise DownloadError(f"model download failed: the destination {dst} is not a volume of the pod")
         shutil.rmtree(dest, ignore_errors=True)
         os.makedirs(dest, exist_ok=True)
-        n = download(src, dest, env, lambda p: self.local_path(ic, p), lambda s: self.plog(ic["name"], s))
+        from ..gateway import resolve_service_url
+        n = download(src, dest, env, lambda p: self.local_path(ic, p), lambda s: self.plog(ic["name"], s),
+                     lambda url: resolve_service_url(self.runner.sb, url))
         self.plog(ic["name"], f"INFO  : Transferred: {n} files\nsandbox: model {src} copied to {dst}")
 
     def _init_failed(self, ic: dict, st: CState, msg: str) -> None:

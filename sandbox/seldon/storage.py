@@ -26,7 +26,7 @@ def _remote_config(env: dict, remote: str) -> dict:
     return {k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)}
 
 
-def _s3_client(env: dict, remote: str):
+def _s3_client(env: dict, remote: str, resolve: Callable[[str], str] | None = None):
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
@@ -42,6 +42,11 @@ def _s3_client(env: dict, remote: str):
     if endpoint and "://" not in endpoint:
         use_ssl = str(env.get("USE_SSL", env.get("S3_USE_HTTPS", "1"))).lower() not in ("0", "false")
         endpoint = ("https://" if use_ssl else "http://") + endpoint
+    if endpoint and resolve is not None:   # a Service's cluster DNS name -> where its pod really listens
+        try:
+            endpoint = resolve(endpoint)
+        except Exception as e:
+            raise DownloadError(f"model download failed: endpoint {endpoint}: {e}") from None
     region = rc.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     kwargs: dict = {"region_name": region, "endpoint_url": endpoint}
     cfg = {"retries": {"max_attempts": 2}, "connect_timeout": 5, "read_timeout": 60}
@@ -56,13 +61,14 @@ def _s3_client(env: dict, remote: str):
     return session.client("s3", config=Config(**cfg), **kwargs), endpoint
 
 
-def _download_s3(env: dict, remote: str, path: str, dest: str, log: Callable[[str], None]) -> int:
+def _download_s3(env: dict, remote: str, path: str, dest: str, log: Callable[[str], None],
+                 resolve: Callable[[str], str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, _, prefix = path.lstrip("/").partition("/")
     if not bucket:
         raise DownloadError(f"model download failed: no bucket in {remote}:{path}")
-    client, endpoint = _s3_client(env, remote)
+    client, endpoint = _s3_client(env, remote, resolve)
     log(f"rclone copy {remote}:{bucket}/{prefix} {dest} (endpoint {endpoint or 'default'})")
     n = 0
     try:
@@ -118,9 +124,10 @@ def _copy_local(src: str, dest: str, log: Callable[[str], None]) -> int:
 
 
 def download(uri: str, dest: str, env: dict, map_path: Callable[[str], str | None],
-             log: Callable[[str], None] = lambda _s: None) -> int:
+             log: Callable[[str], None] = lambda _s: None, resolve: Callable[[str], str] | None = None) -> int:
     """Copy `uri` into the local directory `dest`; returns the number of files. `map_path` maps a path inside the
-    init container (a volume mount) to a local directory (None: not mounted)."""
+    init container (a volume mount) to a local directory (None: not mounted). `resolve` maps an S3 endpoint URL
+    as a pod dials it (a Service's cluster DNS name) to a local address."""
     os.makedirs(dest, exist_ok=True)
     if uri.startswith("file://"):
         return _copy_local(uri[len("file://"):], dest, log)
@@ -134,7 +141,7 @@ def download(uri: str, dest: str, env: dict, map_path: Callable[[str], str | Non
         scheme = scheme.lower()
         rc = _remote_config(env, scheme)
         if scheme == "s3" or (rc.get("type") or "").lower() == "s3":
-            return _download_s3(env, scheme, rest, dest, log)
+            return _download_s3(env, scheme, rest, dest, log, resolve)
         if scheme in NOT_AVAILABLE or rc:
             raise DownloadError(f"model download failed: {scheme}:// is not available in the sandbox")
         raise DownloadError(f"model download failed: unsupported model URI scheme {scheme}:// ({uri})")
@@ -143,7 +150,7 @@ def download(uri: str, dest: str, env: dict, map_path: Callable[[str], str | Non
         rc = _remote_config(env, remote)
         rtype = (rc.get("type") or "").lower()
         if rtype == "s3":
-            return _download_s3(env, remote, rest, dest, log)
+            return _download_s3(env, remote, rest, dest, log, resolve)
         if not rc:
             raise DownloadError(f"model download failed: didn't find section in config file ({remote!r}): "
                                 f"no RCLONE_CONFIG_{remote.upper()}_* variables in the init container's env")

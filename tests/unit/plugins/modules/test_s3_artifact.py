@@ -445,7 +445,8 @@ def test_state_absent_refuses_empty_prefix(run, s3, bucket, calls):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"bucket": "models"}, "state is present but all of the following are missing: src"),
+        ({"bucket": "models", "purge": True}, "purge only apply to an upload"),
+        ({"bucket": "Bad_Bucket"}, "Invalid bucket name 'Bad_Bucket'"),
         ({"bucket": "models", "src": "/nonexistent/model"}, "src /nonexistent/model does not exist"),
         ({"bucket": "Bad_Bucket", "src": "TREE"}, "Invalid bucket name 'Bad_Bucket'"),
         ({"bucket": "s3://models/p", "src": "TREE"}, "without s3://"),
@@ -680,3 +681,51 @@ def test_purge_never_deletes_outside_the_prefix(s3, bucket, tree, monkeypatch):
     result = s3_utils.upload_artifact(client, bucket, "p", str(tree), purge=True)
     assert result["deleted"] == ["p/stale"]
     assert {"pp/theirs", "other/theirs"} <= set(keys(s3, bucket))
+
+
+# ------------------------------------------------------------------------------------------ bucket only
+
+
+def test_bucket_only_creates_the_bucket_once(run, s3, calls):
+    result = run({"bucket": "store", "create_bucket": True})
+    assert result["changed"] is True
+    assert result["bucket_created"] is True
+    assert result["model_uri"] == "s3://store"
+    assert "store" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert keys(s3, "store") == []
+    calls.clear()
+    again = run({"bucket": "store", "create_bucket": True})
+    assert again["changed"] is False
+    assert again["bucket_created"] is False
+    assert calls.writes() == []
+
+
+def test_bucket_only_check_mode_writes_nothing(run, s3, calls):
+    result = run({"bucket": "store", "create_bucket": True}, check_mode=True, diff=True)
+    assert result["changed"] is True
+    assert result["bucket_created"] is True
+    assert result["diff"] == {"before": {"bucket": None}, "after": {"bucket": "store"}}
+    assert calls.writes() == []
+    assert "store" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_bucket_only_missing_bucket_without_create_fails(run, s3, calls):
+    result = run({"bucket": "store"})
+    assert result["failed"] is True
+    assert result["error"]["code"] == "NoSuchBucket"
+    assert calls.writes() == []
+
+
+def test_bucket_only_existing_bucket_is_ok_without_create(run, s3, bucket):
+    result = run({"bucket": bucket})
+    assert result["changed"] is False
+    assert "failed" not in result
+
+
+@pytest.mark.parametrize("extra", [{"include": ["*.json"]}, {"purge": True}, {"metadata": {"a": "b"}},
+                                   {"tags": {"t": "1"}}])
+def test_bucket_only_refuses_upload_options_before_any_request(run, s3, calls, extra):
+    result = run({"bucket": "store", "create_bucket": True, **extra})
+    assert result["failed"] is True
+    assert "only apply to an upload" in result["msg"]
+    assert calls.ops() == []
