@@ -87,3 +87,57 @@ def warning_events(events, concerns, limit, with_count=False):
     out = [describe_event(e, with_count) for e in sorted(events, key=event_time)
            if e.get("type") == "Warning" and concerns(e)]
     return out[-limit:]
+
+
+def selector_text(selector):
+    """A label selector (matchLabels and matchExpressions) as the text of a list request, or None."""
+    if not isinstance(selector, dict):
+        return None
+    parts = ["%s=%s" % (k, v) for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op in ("In", "NotIn"):
+            parts.append("%s %s (%s)" % (key, op.lower(), ",".join(values)))
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append("!%s" % key)
+    return ",".join(parts) or None
+
+
+def pod_problems(pod):
+    """What keeps one pod from running: scheduling, containers waiting for another reason than starting
+    (image pulls, crash loops with the last exit code), containers that exited with an error."""
+    name = ((pod or {}).get("metadata") or {}).get("name")
+    out = ["pod %s %s" % (name, p) for p in scheduling_problems(pod)]
+    for label, cs in containers(pod):
+        waiting = waiting_problem(cs)
+        last = ((cs.get("lastState") or {}).get("terminated")) or {}
+        if waiting:
+            text = "%s: %s" % (waiting.get("reason"), short(waiting.get("message") or "", 300))
+            if last:
+                text += " (last exit code %s%s, %s restarts)" % (
+                    last.get("exitCode"), ", %s" % last.get("reason") if last.get("reason") else "",
+                    cs.get("restartCount", 0))
+            out.append("pod %s %s %s: %s" % (name, label, cs.get("name"), text.rstrip(": ")))
+            continue
+        failed = failed_exit(cs)
+        if failed:
+            out.append("pod %s %s %s exited with code %s%s" % (
+                name, label, cs.get("name"), failed.get("exitCode"),
+                ": %s" % short(failed.get("message") or failed.get("reason") or "", 300)
+                if failed.get("message") or failed.get("reason") else ""))
+    return out
+
+
+def workload_problems(client, obj, limit=3):
+    """The pod problems of a Deployment, StatefulSet or DaemonSet (its selector's pods), at most ``limit``;
+    "" when none is seen. Best effort: never raises."""
+    meta = (obj or {}).get("metadata") or {}
+    selector = selector_text(((obj or {}).get("spec") or {}).get("selector"))
+    if not selector or not meta.get("namespace"):
+        return ""
+    problems = []
+    for pod in safe_list(client, "v1", "Pod", meta["namespace"], label_selector=selector):
+        problems.extend(pod_problems(pod))
+    return "; ".join(problems[:limit]) + (" and %d more" % (len(problems) - limit) if len(problems) > limit else "")

@@ -275,9 +275,10 @@ def wait_all_applied(client, applied, *, timeout, condition=None, clock=None):
         groups.setdefault(key, (manifest, {}))[1].setdefault(name, []).append(result)
     for manifest, by_name in groups.values():
         check, failure, description = wait_check(manifest.kind, condition)
+        explain = waiter.rollout_explanation(client) if manifest.kind in waiter.ROLLOUT_KINDS else None
         outcomes = waiter.wait_for_all(client, manifest.resource, list(by_name), manifest.namespace, check=check,
                                        failure=failure, timeout=max(0, deadline - clock()),
-                                       description=description, clock=clock)
+                                       description=description, clock=clock, explain=explain)
         for name, results in by_name.items():
             for result in results:
                 result["object"] = public_object(outcomes[name].object)

@@ -265,6 +265,13 @@ def rollout():
     return rollout_status
 
 
+def rollout_explanation(client):
+    """``explain`` of a rollout wait: the problems of the workload's pods (pod_diagnostics.workload_problems)."""
+    from ansible_collections.mlops.k8s.plugins.module_utils.pod_diagnostics import workload_problems
+
+    return lambda obj: workload_problems(client, obj)
+
+
 def rollout_failure(obj):
     """Fail fast on a Deployment whose progress deadline was exceeded."""
     if obj and obj.get("kind") == "Deployment":
@@ -296,8 +303,10 @@ class WaitResult:
 class _Wait:
     """State of one wait: the last object seen and what its check said."""
 
-    def __init__(self, client, resource, name, namespace, *, check, failure, timeout, description, clock, sleep):
+    def __init__(self, client, resource, name, namespace, *, check, failure, timeout, description, clock, sleep,
+                 explain=None):
         self.client = client
+        self.explain = explain
         self.resource = resource
         self.name = name
         self.namespace = namespace if resource.namespaced else None
@@ -327,9 +336,16 @@ class _Wait:
     def remaining(self):
         return self.deadline - self.clock()
 
+    def why(self):
+        """``; <explanation>`` of the object last seen (its pods' problems, for a rollout), or ""."""
+        if self.explain is None or self.obj is None:
+            return ""
+        text = self.explain(self.obj)
+        return "; %s" % text if text else ""
+
     def timed_out(self):
-        return WaitTimeout("timed out after %ss waiting for %s: %s; last seen: %s"
-                           % (seconds(self.timeout), self.what, self.description, self.detail))
+        return WaitTimeout("timed out after %ss waiting for %s: %s; last seen: %s%s"
+                           % (seconds(self.timeout), self.what, self.description, self.detail, self.why()))
 
     def list(self):
         """Evaluate the current state; return (done, resourceVersion to watch from)."""
@@ -397,13 +413,14 @@ class _Wait:
 
 
 def wait_for(client, resource, name, namespace=None, *, check=None, timeout=120, failure=None,
-             description="the condition", clock=time.monotonic, sleep=time.sleep):
+             description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None):
     """Block until ``check(obj)`` is done and return a WaitResult (object, elapsed, detail).
 
-    Raises K8sError when ``failure(obj)`` returns a reason, or on timeout with what was last seen.
+    Raises K8sError when ``failure(obj)`` returns a reason, or on timeout with what was last seen (and
+    ``explain(obj)``, when given: why it is not there yet).
     """
     return _Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
-                 description=description, clock=clock, sleep=sleep).run()
+                 description=description, clock=clock, sleep=sleep, explain=explain).run()
 
 
 class _WaitAll(_Wait):
@@ -467,7 +484,8 @@ class _WaitAll(_Wait):
         late = sorted(self.pending)
         return WaitTimeout("timed out after %ss waiting for %s: %s; %s" % (
             seconds(self.timeout), self.what, self.description,
-            "; ".join("%s last seen: %s" % (self.waits[n].what, self.waits[n].detail) for n in late)))
+            "; ".join("%s last seen: %s%s" % (self.waits[n].what, self.waits[n].detail, self.waits[n].why())
+                      for n in late)))
 
     def results(self):
         """name -> WaitResult (elapsed: until that object was done)."""
@@ -476,16 +494,17 @@ class _WaitAll(_Wait):
 
 
 def wait_for_all(client, resource, names, namespace=None, *, check=None, timeout=120, failure=None,
-                 description="the condition", clock=time.monotonic, sleep=time.sleep):
+                 description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None):
     """wait_for for several objects of one kind in one namespace, sharing one list and one watch (one object:
     wait_for itself). Returns {name: WaitResult}; fails on the first failure, or on timeout naming each object
     not done with what was last seen of it."""
     names = list(dict.fromkeys(names))
     if len(names) == 1:
         return {names[0]: wait_for(client, resource, names[0], namespace, check=check, timeout=timeout,
-                                   failure=failure, description=description, clock=clock, sleep=sleep)}
+                                   failure=failure, description=description, clock=clock, sleep=sleep,
+                                   explain=explain)}
     waits = [_Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
-                   description=description, clock=clock, sleep=sleep) for name in names]
+                   description=description, clock=clock, sleep=sleep, explain=explain) for name in names]
     group = _WaitAll(waits, timeout=timeout, clock=clock, sleep=sleep)
     group.run()
     return group.results()

@@ -210,8 +210,9 @@ def run(module):
         resource = client.resource(params["api_version"], params["kind"])
     if resource.namespaced and not params["namespace"]:
         raise K8sError("namespace is required for %s %s" % (resource.kind, params["name"]))
+    explain = waiter.rollout_explanation(client) if params["for"] == "rollout" else None
     outcome = waiter.wait_for(client, resource, params["name"], params["namespace"], check=check, failure=failure,
-                              timeout=params["timeout"], description=description)
+                              timeout=params["timeout"], description=description, explain=explain)
     obj = None
     if params["for"] != "delete":
         obj = present_object(outcome.object, params["reveal_secrets"], params["hide_fields"])

@@ -522,3 +522,32 @@ def test_one_object_is_an_ordinary_wait():
     client = FakeWatchClient(clock, [listing(5, named("a", 5))], [])
     assert list(run_all(client, clock, ["a", "a"])) == ["a"]
     assert client.list_calls == [{"namespace": "models", "field_selector": "metadata.name=a"}]
+
+
+def test_a_rollout_timeout_says_what_its_pods_wait_for(tmp_path):
+    cluster = FakeCluster()
+    client = make_client(cluster, cache_file=str(tmp_path / "d.json"))
+    labels = {"app": "iris"}
+    cluster.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "iris-1", "namespace": "models",
+                                                                 "labels": labels},
+                 "status": {"containerStatuses": [{
+                     "name": "model", "restartCount": 4,
+                     "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting"}},
+                     "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}}]}})
+    cluster.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "iris-2", "namespace": "models",
+                                                                 "labels": labels},
+                 "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                            "message": "0/2 nodes are available: 2 Insufficient cpu."}]}})
+    cluster.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other", "namespace": "models"},
+                 "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}})
+    stuck = deploy(5, available=0)
+    stuck["spec"]["selector"] = {"matchLabels": labels}
+    clock = Clock()
+    fake = FakeWatchClient(clock, [listing(5, stuck)], [])
+    with pytest.raises(WaitTimeout) as err:
+        run(fake, clock, check=waiter.rollout(), timeout=5, explain=waiter.rollout_explanation(client))
+    text = str(err.value)
+    assert "pod iris-1 container model: CrashLoopBackOff: back-off 40s restarting (last exit code 3, Error, 4 " \
+           "restarts)" in text
+    assert "pod iris-2 not scheduled: Unschedulable 0/2 nodes are available: 2 Insufficient cpu." in text
+    assert "other" not in text
