@@ -17,6 +17,7 @@ from . import scheduling
 from .base import NODE_NAME, PODS, Controller, now, parse_ts, store_condition
 from .node import NODES, node_names
 from .runtime import ContainerStatus, RunContext, RunStatus, pod_log_dir
+from .simulated import SimPod
 
 log = logging.getLogger("sandbox.controllers.kubelet")
 PVCS = ("", "persistentvolumeclaims")
@@ -55,13 +56,20 @@ class Kubelet(Controller):
     user = "system:node:" + NODE_NAME
     manager = "kubelet"
     component = "kubelet"
-    settings = ("delay", "ready_delay", "run_duration", "poll_interval")
+    settings = ("delay", "ready_delay", "run_duration", "poll_interval", "backoff_scale", "images", "images_file")
 
     def __init__(self, sandbox, manager=None):
         super().__init__(sandbox, manager)
         self.ready_delay = float(os.environ.get("SANDBOX_POD_READY_DELAY", "0.5"))
         self.run_duration = float(os.environ.get("SANDBOX_POD_RUN_DURATION", "0.5"))
         self.poll_interval = 0.25
+        # simulated containers: back-offs and failing probes' times x backoff_scale; the user's images
+        self.backoff_scale = float(os.environ.get("MLOPS_SANDBOX_BACKOFF_SCALE") or 1.0)
+        self.images = os.environ.get("MLOPS_SANDBOX_IMAGES_EXTRA", "")
+        self.images_file = os.environ.get("MLOPS_SANDBOX_IMAGES_FILE", "")
+        from ..registry import Catalogue
+        self.catalogue = Catalogue(sandbox.dir)
+        self._sims: dict[str, SimPod] = {}   # uid -> its simulated containers
         # binds pending pods itself (the emulator) or leaves that to a real kube-scheduler
         self.schedules = getattr(sandbox, "control_plane", "emulator") != "kube"
         self.hosted = set(node_names(getattr(sandbox, "nodes", 1)))   # the nodes whose pods this kubelet runs
@@ -115,6 +123,7 @@ class Kubelet(Controller):
         for uid in [u for u, (_, sns, sname) in self._started.items() if sns == ns and sname == name
                     and u != keep_uid]:
             del self._started[uid]
+            self._sims.pop(uid, None)
         for uid in [u for u, (_, tns, tname, _) in self._terminating.items() if tns == ns and tname == name
                     and u != keep_uid]:
             del self._terminating[uid]   # gone (force-deleted): its runner is already stopping
@@ -148,8 +157,8 @@ class Kubelet(Controller):
                 self._started[uid] = (time.monotonic() - self.ready_delay, ns, name)
                 return self._sync_simulated(pod)
             self._started[uid] = (time.monotonic(), ns, name)
-            self._container_events(pod)
             if runner is not None:
+                self._container_events(pod)
                 self._running[uid] = (runner, ns, name)
                 try:
                     runner.start(copy.deepcopy(pod), RunContext(self.sb.dir, self.endpoints, pod))
@@ -160,9 +169,8 @@ class Kubelet(Controller):
                     return None
                 self._write_status(pod, RunStatus("Pending", False, reason="ContainerCreating"))
                 return self.poll_interval
-            self._write_log(pod, "started")
-            self._write_status(pod, RunStatus("Pending", False, reason="ContainerCreating"))
-            return self.ready_delay
+            self._pull_secret_events(pod)
+            return self._sync_simulated(pod)
         return self._sync_simulated(pod)
 
     # -- graceful termination --
@@ -176,6 +184,7 @@ class Kubelet(Controller):
         phase = (pod.get("status") or {}).get("phase")
         entry = self._running.pop(uid, None)
         started = self._started.pop(uid, None) is not None
+        self._sims.pop(uid, None)
         if entry is not None or started:
             self.endpoints.unregister_pod(ns, name)
             if phase not in ("Succeeded", "Failed"):
@@ -304,41 +313,50 @@ class Kubelet(Controller):
             self.recorder.normal(pod, "Created", f"Created container: {c['name']}")
             self.recorder.normal(pod, "Started", f"Started container {c['name']}")
 
-    def _write_log(self, pod: dict, what: str) -> None:
+    def _write_log(self, pod: dict, what: str, container: str | None = None) -> None:
         d = pod_log_dir(self.sb.dir, pod["metadata"].get("namespace", ""), pod["metadata"]["name"])
         try:
             os.makedirs(d, exist_ok=True)
             for c in pod["spec"].get("containers") or []:
+                if container is not None and c["name"] != container:
+                    continue
                 with open(os.path.join(d, f"{c['name']}.log"), "a", encoding="utf-8") as f:
                     f.write(f"sandbox: simulated container {c['name']} (image {c.get('image')}) {what}\n")
         except OSError:
             log.exception("cannot write pod log")
 
+    def holds(self, ref: str) -> bool:
+        """Whether the sandbox's registry has image `ref` (`sandbox.registry`, with the user's images)."""
+        return self.catalogue.holds(ref, self.catalogue.user_refs(self.images, self.images_file))
+
+    def _pull_secret_events(self, pod: dict) -> None:
+        ns = pod["metadata"].get("namespace", "")
+        missing = [s.get("name") for s in pod["spec"].get("imagePullSecrets") or []
+                   if s.get("name") and self.client.get(("", "secrets"), ns, s["name"]) is None]
+        if missing:
+            self.recorder.warning(pod, "FailedToRetrieveImagePullSecret",
+                                  "Unable to retrieve some image pull secrets (%s); attempting to pull the image may "
+                                  "not succeed." % ", ".join(missing))
+
     def _sync_simulated(self, pod: dict):
         uid = pod["metadata"]["uid"]
-        ann = pod["metadata"].get("annotations") or {}
-        elapsed = time.monotonic() - self._started[uid][0]
-        if elapsed < self.ready_delay:
-            return self.ready_delay - elapsed
-        never_ready = ann.get("sandbox.local/ready") == "false"
-        if pod["spec"].get("restartPolicy", "Always") != "Always":
-            try:
-                duration = float(ann.get("sandbox.local/duration", self.run_duration))
-            except ValueError:
-                duration = self.run_duration
-            left = self.ready_delay + duration - elapsed
-            if left > 0:
-                self._write_status(pod, RunStatus("Running", not never_ready))
-                return left
-            try:
-                code = int(ann.get("sandbox.local/exit-code", "0"))
-            except ValueError:
-                code = 1
-            self._write_log(pod, f"exited with code {code}")
-            self._write_status(pod, RunStatus("Succeeded" if code == 0 else "Failed", False), exit_code=code)
+        sim = self._sims.get(uid)
+        if sim is None:
+            sim = self._sims[uid] = SimPod(pod, self._started[uid][0], self.ready_delay, self.run_duration,
+                                           self.backoff_scale, self.holds)
+        before = [(c.state, c.restarts) for c in sim.cons]
+        rs, events, wait = sim.tick(time.monotonic())
+        for kind, reason, message in events:
+            (self.recorder.warning if kind == "Warning" else self.recorder.normal)(pod, reason, message)
+        for c, (state, _) in zip(sim.cons, before, strict=True):
+            if c.state != state and c.state in ("running", "terminated"):
+                self._write_log(pod, "started" if c.state == "running" else f"exited with code {c.exit_code}",
+                                c.spec["name"])
+        self._write_status(pod, rs)
+        if rs.phase in ("Succeeded", "Failed"):
+            self._sims.pop(uid, None)
             return None
-        self._write_status(pod, RunStatus("Running", not never_ready))
-        return None
+        return max(0.0, wait) if wait is not None else None
 
     def _sync_runner(self, pod: dict):
         runner, _, _ = self._running[pod["metadata"]["uid"]]
@@ -422,7 +440,8 @@ class Kubelet(Controller):
                                                      "Completed" if code == 0 else "Error"),
                         "startedAt": (prev_state.get("running") or {}).get("startedAt") or started_at,
                         "finishedAt": now(), "containerID": cid}}
-                entry = {"name": c["name"], "state": state, "lastState": prev.get("lastState") or {},
+                last_state = cs.last_state if cs and cs.last_state is not None else prev.get("lastState") or {}
+                entry = {"name": c["name"], "state": state, "lastState": last_state,
                          "ready": c_ready, "restartCount": cs.restart_count if cs else prev.get("restartCount", 0),
                          "image": c.get("image", ""), "imageID": f"docker.io/library/{c.get('image', '')}@sha256:"
                                                                  + "0" * 64,

@@ -23,9 +23,9 @@ A runner is any object with
     deletionTimestamp) the kubelet calls `stop`, polls `stopped` every `poll_interval` and only then marks the
     containers terminated and deletes the pod for good; a runner without `stopped` counts as stopped at once.
 
-Pods that no runner matches are simulated: Running, and Ready after the kubelet's ``ready_delay``
-(restartPolicy Never/OnFailure pods then Succeed after ``run_duration``; annotations
-``sandbox.local/exit-code``, ``sandbox.local/duration``, ``sandbox.local/ready: "false"`` change that).
+Pods that no runner matches are simulated (`sandbox.controllers.simulated`): their image must be in the sandbox's
+registry (`sandbox.registry`), their command decides how long they run and their exit code, probes decide Ready;
+the table is in sandbox/controllers/README.md ("What simulated containers do").
 
 Endpoints registry
 ------------------
@@ -49,6 +49,7 @@ class ContainerStatus:
     reason: str = ""                # e.g. ContainerCreating, CrashLoopBackOff, Completed, Error
     message: str = ""
     restart_count: int = 0
+    last_state: dict | None = None  # lastState to write (None: keep what the pod status has)
 
 
 @dataclass

@@ -140,7 +140,7 @@ def test_cpu_requests_are_counted_against_allocatable(two, ns):
     (None, [{"operator": "Exists"}], [NODE1, NODE2]),
 ])
 def test_daemonset_runs_on_the_matching_nodes(two, ns, selector, tolerations, nodes):
-    spec = {"containers": [{"name": "a", "image": "fluent-bit:1"}]}
+    spec = {"containers": [{"name": "a", "image": "fluent/fluent-bit:3.0"}]}
     if selector:
         spec["nodeSelector"] = selector
     if tolerations:

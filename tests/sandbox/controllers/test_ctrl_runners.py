@@ -42,7 +42,8 @@ class FakeRunner:
 def _pod(name, runner=True):
     labels = {"runner": "fake"} if runner else {"runner": "none"}
     return {"metadata": {"name": name, "labels": labels},
-            "spec": {"containers": [{"name": "main", "image": "model:1", "ports": [{"containerPort": 8080}]}]}}
+            "spec": {"containers": [{"name": "main", "image": "model:1" if runner else "nginx:1.25",
+                                     "ports": [{"containerPort": 8080}]}]}}
 
 
 def test_runner_drives_pod_status_logs_and_endpoints(tmp_path):

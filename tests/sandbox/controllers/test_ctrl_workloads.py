@@ -273,12 +273,12 @@ def test_daemonset(kube):
         "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
         "spec": {"selector": {"matchLabels": {"app": "agent"}}, "updateStrategy": {"type": "RollingUpdate"},
                  "template": {"metadata": {"labels": {"app": "agent"}},
-                              "spec": {"containers": [{"name": "a", "image": "fluent-bit:1"}]}}}}))
+                              "spec": {"containers": [{"name": "a", "image": "fluent/fluent-bit:3.0"}]}}}}))
     kube.kubectl("rollout", "status", "daemonset/agent", "--timeout=30s")
-    kube.kubectl("set", "image", "daemonset/agent", "a=fluent-bit:2")
+    kube.kubectl("set", "image", "daemonset/agent", "a=fluent/fluent-bit:3.1")
     kube.kubectl("rollout", "status", "daemonset/agent", "--timeout=30s")
     st = kube.json("daemonset", "agent")["status"]
     nodes = len(kube.json("nodes")["items"])   # one pod per node (MLOPS_SANDBOX_NODES)
     assert st["desiredNumberScheduled"] == st["numberReady"] == st["updatedNumberScheduled"] == nodes
     pods = kube.json("pods", "-l", "app=agent")["items"]
-    assert [p["spec"]["containers"][0]["image"] for p in pods] == ["fluent-bit:2"] * nodes
+    assert [p["spec"]["containers"][0]["image"] for p in pods] == ["fluent/fluent-bit:3.1"] * nodes
