@@ -184,7 +184,10 @@ class Kubelet(Controller):
         phase = (pod.get("status") or {}).get("phase")
         entry = self._running.pop(uid, None)
         started = self._started.pop(uid, None) is not None
-        self._sims.pop(uid, None)
+        sim = self._sims.pop(uid, None)
+        if sim is not None and entry is None and phase not in ("Succeeded", "Failed"):
+            wait, codes = sim.on_sigterm(time.monotonic(), float(m.get("deletionGracePeriodSeconds") or 0))
+            self._terminating[uid] = (SimStop(time.monotonic() + wait, codes), ns, name, time.monotonic())
         if entry is not None or started:
             self.endpoints.unregister_pod(ns, name)
             if phase not in ("Succeeded", "Failed"):
@@ -204,8 +207,9 @@ class Kubelet(Controller):
         if not pod["spec"].get("nodeName"):
             return None
         if phase not in ("Succeeded", "Failed"):
-            self._write_terminated(pod, signalled=entry is not None or term is not None
-                                   or self.runners.find(pod) is not None)
+            self._write_terminated(pod, signalled=entry is not None or (term is not None and not isinstance(
+                term[0], SimStop)) or self.runners.find(pod) is not None,
+                codes=term[0].codes if term is not None and isinstance(term[0], SimStop) else {})
         if m.get("deletionGracePeriodSeconds"):
             self.client.delete(PODS, ns, name, uid=uid, grace=0)
         return None
@@ -221,15 +225,16 @@ class Kubelet(Controller):
             log.exception("runner stopped() failed for %s", pod["metadata"]["name"])
             return True
 
-    def _write_terminated(self, pod: dict, signalled: bool) -> None:
-        """Every container terminated (a process ended by SIGTERM exits 143; a simulated container exits 0, as a
-        well-behaved server does on SIGTERM), the pod terminal: Succeeded if every container exited 0."""
+    def _write_terminated(self, pod: dict, signalled: bool, codes: dict[str, int]) -> None:
+        """Every container terminated (a process ended by SIGTERM exits 143; a simulated container exits as
+        `codes` says, else 0, as a well-behaved server does on SIGTERM), the pod terminal: Succeeded if every
+        container exited 0."""
         old = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
         cstats = []
         for c in pod["spec"].get("containers") or []:
             cur = old.get(c["name"]) or {}
             prev = (cur.get("state") or {}).get("terminated")
-            code = int(prev.get("exitCode") or 0) if prev else (143 if signalled else 0)
+            code = int(prev.get("exitCode") or 0) if prev else codes.get(c["name"], 143 if signalled else 0)
             cstats.append(ContainerStatus(c["name"], "terminated", False, code, "Completed" if code == 0 else "Error",
                                           restart_count=int(cur.get("restartCount") or 0)))
         phase = "Succeeded" if all(cs.exit_code == 0 for cs in cstats) else "Failed"
@@ -452,6 +457,19 @@ class Kubelet(Controller):
             st["containerStatuses"] = cstats
             return None
         self.client.mutate(PODS, ns, name, change, "status")
+
+
+class SimStop:
+    """The stop of a pod's simulated containers on graceful deletion (`SimPod.on_sigterm`), as a runner's."""
+
+    def __init__(self, at: float, codes: dict[str, int]):
+        self.at, self.codes = at, codes
+
+    def stop(self, pod: dict) -> None:
+        pass
+
+    def stopped(self, pod: dict) -> bool:
+        return time.monotonic() >= self.at
 
 
 def _cond(st: dict, ctype: str, status: str, reason: str = "", message: str = "") -> None:

@@ -124,6 +124,7 @@ class SimContainer:
     last: dict = field(default_factory=dict)
     ran: bool = False
     killed: bool = False
+    ignores_sigterm: bool = False   # its PID 1 is a shell or sleep: SIGTERM does not end it
 
 
 class SimPod:
@@ -141,9 +142,10 @@ class SimPod:
         self.cons = []
         for c in pod["spec"].get("containers") or []:
             held = holds(c.get("image", ""))
+            argv = list(c.get("command") or []) + list(c.get("args") or [])
             self.cons.append(SimContainer(c, behaviour(c, pod, run_duration), held,
                                           never_pull=not held and c.get("imagePullPolicy") == "Never",
-                                          until=t0 + ready_delay))
+                                          until=t0 + ready_delay, ignores_sigterm=command_behaviour(argv) is not None))
 
     def tick(self, t: float) -> tuple[RunStatus, list[tuple[str, str, str]], float | None]:
         events: list[tuple[str, str, str]] = []
@@ -151,6 +153,24 @@ class SimPod:
             while c.until is not None and t >= c.until:
                 self._advance(c, c.until, events)
         return self._status(), events, min((c.until - t for c in self.cons if c.until is not None), default=None)
+
+    def on_sigterm(self, t: float, grace: float) -> tuple[float, dict[str, int]]:
+        """Graceful deletion at `t`: the seconds until every container has stopped and their exit codes. A shell or
+        ``sleep`` as PID 1 ignores SIGTERM: it runs on until it ends (its code) or the grace period does (SIGKILL:
+        137); any other process stops at once (0)."""
+        self.tick(t)
+        wait, codes = 0.0, {}
+        for c in self.cons:
+            if c.state != "running":
+                continue
+            left = c.until - t if c.until is not None and not c.killed else float("inf")
+            if not c.ignores_sigterm:
+                codes[c.spec["name"]] = 0
+            elif left <= grace:
+                wait, codes[c.spec["name"]] = max(wait, left), c.exit_code
+            else:
+                wait, codes[c.spec["name"]] = max(wait, grace), 137
+        return wait, codes
 
     # -- transitions --
     def _advance(self, c: SimContainer, t: float, events: list) -> None:

@@ -123,3 +123,22 @@ def test_exec_readiness_probe_decides_ready_and_liveness_restarts(kube, fast_bac
     assert _main(_pod(kube, "alive"))["lastState"]["terminated"]["exitCode"] == 137
     p = _pod(kube, "probed")
     assert p["status"]["phase"] == "Running" and _main(p)["state"].get("running") and not _ready(p)
+
+
+def _gone_after(kube, name: str, *delete_args: str) -> float:
+    wait_for(lambda: _ready(_pod(kube, name)), timeout=20, what=f"{name} ready")
+    t0 = time.monotonic()
+    kube.kubectl("delete", "pod", name, "--wait=false", *delete_args)
+    wait_for(lambda: _pod(kube, name) is None, timeout=20, what=f"{name} gone")
+    return time.monotonic() - t0
+
+
+def test_graceful_deletion_waits_for_a_process_that_ignores_sigterm(kube):
+    _create(kube, "stubborn", {"image": "busybox", "command": ["sleep", "infinity"]}, terminationGracePeriodSeconds=2)
+    _create(kube, "short", {"image": "busybox", "command": ["sh", "-c", "sleep 3"]}, terminationGracePeriodSeconds=30)
+    _create(kube, "server", {"image": "nginx:1.25"}, terminationGracePeriodSeconds=30)
+    _create(kube, "forced", {"image": "busybox", "command": ["sleep", "infinity"]})
+    assert 1.8 <= _gone_after(kube, "stubborn") <= 4.5           # SIGKILL at the end of its grace period
+    assert _gone_after(kube, "short") <= 3.5                      # its sleep ended before the grace period
+    assert _gone_after(kube, "server") <= 1.5                     # a server stops on SIGTERM
+    assert _gone_after(kube, "forced", "--grace-period=0", "--force") <= 1.0
