@@ -198,6 +198,10 @@ class SimPod:
         elif c.state in ("creating", "backoff"):
             if c.state == "backoff":
                 c.restarts += 1
+            elif c.spec.get("imagePullPolicy") == "Always":
+                events += [("Normal", "Pulling", f'Pulling image "{image}"'),
+                           ("Normal", "Pulled", f'Successfully pulled image "{image}" in 512ms (512ms including '
+                                                'waiting)')]
             else:
                 events.append(("Normal", "Pulled", f'Container image "{image}" already present on machine'))
             events += [("Normal", "Created", f"Created container: {name}"),

@@ -73,6 +73,13 @@ def test_pull_policy_never_with_an_absent_image(kube):
     assert any(e["reason"] == "ErrImageNeverPull" for e in kube.events("never"))
 
 
+def test_pull_policy_always_pulls_a_held_image(kube):
+    _create(kube, "fresh", {"image": "nginx:1.27", "imagePullPolicy": "Always"})
+    wait_for(lambda: _ready(_pod(kube, "fresh")), timeout=20, what="pod fresh ready")
+    reasons = [e["reason"] for e in kube.events("fresh")]
+    assert "Pulling" in reasons and "Pulled" in reasons and "Failed" not in reasons
+
+
 def test_an_image_added_by_the_user_setting_runs(sandbox, kube, tmp_path):
     images = tmp_path / "images.txt"
     images.write_text("# our own\nacme/model-server:*\n")
