@@ -411,12 +411,30 @@ def _limit_range(obj: dict, old: dict | None) -> list[dict]:
     return []
 
 
+def _hpa(obj: dict, old: dict | None) -> list[dict]:
+    """autoscaling SetDefaults_HorizontalPodAutoscaler: minReplicas 1; v2 without metrics: CPU utilization 80%
+    (a v1 object gets its 80% in the conversion to the v2 storage)."""
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec.setdefault("minReplicas", 1)
+        if obj.get("apiVersion") == "autoscaling/v2" and not spec.get("metrics"):
+            spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                "type": "Utilization", "averageUtilization": 80}}}]
+    return []
+
+
+def _priority_class(obj: dict, old: dict | None) -> list[dict]:
+    obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    return []
+
+
 BY_KIND = {("", "Namespace"): _namespace, ("", "LimitRange"): _limit_range, ("", "Secret"): _secret,
            ("", "ConfigMap"): _configmap,
            ("", "Service"): _service, ("", "Pod"): _pod, ("apps", "Deployment"): _workload,
            ("apps", "ReplicaSet"): _workload, ("apps", "StatefulSet"): _workload, ("apps", "DaemonSet"): _workload,
            ("batch", "Job"): _job, ("batch", "CronJob"): _cronjob, ("", "PersistentVolumeClaim"): _volume_claim,
            ("", "PersistentVolume"): _volume,
+           ("autoscaling", "HorizontalPodAutoscaler"): _hpa, ("scheduling.k8s.io", "PriorityClass"): _priority_class,
            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admission.default_mutating,
            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admission.default_validating}
 
