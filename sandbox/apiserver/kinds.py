@@ -508,7 +508,9 @@ BUILTINS += (
           Column("Containers", "string", _containers("name"), 1), Column("Images", "string", _containers("image"), 1),
           Column("Selector", "string", _selector, 1)), generation=True),
     Kind("", "v1", "ComponentStatus", "componentstatuses", False, ("cs",), verbs=("get", "list"),
-         columns=(Column("Status", "string", _condition_status("Healthy", False)),
+         columns=(Column("Status", "string", lambda o: next(
+             ("Healthy" if c.get("status") == "True" else "Unhealthy" for c in o.get("conditions") or []
+              if c.get("type") == "Healthy"), "Unknown")),
                   Column("Message", "string", lambda o: next((c.get("message", "") for c in o.get("conditions") or []),
                                                              "")),
                   Column("Error", "string", lambda o: next((c.get("error", "") for c in o.get("conditions") or []),

@@ -1,6 +1,7 @@
 """Decoding of the Kubernetes protobuf wire format for the few request bodies kubectl sends that way
 (`kubectl create namespace|configmap|secret|serviceaccount|deployment|service|job|cronjob|role|rolebinding|
-clusterrole|clusterrolebinding|quota|priorityclass|ingress|poddisruptionbudget|token`, `kubectl auth can-i`).
+clusterrole|clusterrolebinding|quota|priorityclass|ingress|poddisruptionbudget|token`, `kubectl auth can-i`,
+`kubectl autoscale`).
 Field numbers follow the kinds' generated.proto; messages list the fields those commands (and a Job made
 `--from=cronjob/...`, which copies a stored pod template) carry. Responses are always JSON."""
 
@@ -197,11 +198,16 @@ MSGS: dict[str, dict[int, tuple[str, str, bool]]] = {
     "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "SSRRSpec", False)},
     "SSRRSpec": {1: ("namespace", S, False)},
     "SelfSubjectReview": {1: ("metadata", "ObjectMeta", False)},
+    # autoscaling/v1 (`kubectl autoscale`)
+    "HorizontalPodAutoscaler": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "HPASpec", False)},
+    "HPASpec": {1: ("scaleTargetRef", "CrossVersionObjectReference", False), 2: ("minReplicas", INT, False),
+                3: ("maxReplicas", INT, False), 4: ("targetCPUUtilizationPercentage", INT, False)},
+    "CrossVersionObjectReference": {1: ("kind", S, False), 2: ("name", S, False), 3: ("apiVersion", S, False)},
 }
 TOP_LEVEL = {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "TokenRequest", "Deployment",
              "SelfSubjectAccessReview", "SelfSubjectRulesReview", "SelfSubjectReview", "Service", "ResourceQuota",
              "Job", "CronJob", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "PriorityClass",
-             "PodDisruptionBudget", "Ingress"}
+             "PodDisruptionBudget", "Ingress", "HorizontalPodAutoscaler"}
 # Go pointer (or non-omitempty) fields whose zero value is meaningful and so kept; other 0 / false are dropped as
 # JSON's omitempty would (gogo protobuf always writes non-pointer scalars, zero or not)
 KEEP_ZERO = {"DeploymentSpec.replicas", "DeploymentSpec.revisionHistoryLimit",
@@ -211,7 +217,7 @@ KEEP_ZERO = {"DeploymentSpec.replicas", "DeploymentSpec.revisionHistoryLimit",
              "CronJobSpec.suspend", "CronJobSpec.startingDeadlineSeconds", "CronJobSpec.successfulJobsHistoryLimit",
              "CronJobSpec.failedJobsHistoryLimit", "PodSpec.terminationGracePeriodSeconds",
              "PodSpec.automountServiceAccountToken", "PodSpec.enableServiceLinks", "PodSpec.priority",
-             "PriorityClass.value", "ServicePort.port", "ContainerPort.containerPort", "SecretVolumeSource.defaultMode",
+             "PriorityClass.value", "HPASpec.minReplicas", "ServicePort.port", "ContainerPort.containerPort", "SecretVolumeSource.defaultMode",
              "ConfigMapVolumeSource.defaultMode", "KeyToPath.mode", "SecurityContext.privileged",
              "SecurityContext.runAsUser", "SecurityContext.runAsNonRoot", "SecurityContext.readOnlyRootFilesystem",
              "SecurityContext.allowPrivilegeEscalation", "PodSecurityContext.runAsUser", "PodSecurityContext.fsGroup",

@@ -10,7 +10,7 @@ import os
 
 import pytest
 import yaml
-from sbx import call
+from sbx import call, wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -101,3 +101,42 @@ def test_create_get_list_and_table(sandbox, doc):
     strip = lambda cells: [c for i, c in enumerate(cells[:len(want["columns"])]) if i not in ages]  # noqa: E731
     assert strip(row) == strip(want["rows"][name])
     assert call(sandbox, "DELETE", f"{base}/{name}")[0] == 200
+
+
+def test_kubectl_autoscale_and_the_v1_view(sandbox, ns):
+    sandbox.kubectl("-n", ns, "create", "deployment", "web", "--image=nginx:1")
+    sandbox.kubectl("-n", ns, "autoscale", "deployment", "web", "--min=2", "--max=3", "--cpu-percent=50")  # protobuf
+    out = sandbox.kubectl("-n", ns, "get", "hpa", "web", "--no-headers").stdout.split()
+    assert out[:6] == ["web", "Deployment/web", "cpu:", "<unknown>/50%", "2", "3"]
+    code, v2 = call(sandbox, "GET", f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/web")
+    assert code == 200 and v2["spec"]["metrics"] == [{"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]
+    code, v1 = call(sandbox, "GET", f"/apis/autoscaling/v1/namespaces/{ns}/horizontalpodautoscalers/web")
+    assert v1["apiVersion"] == "autoscaling/v1" and v1["spec"]["targetCPUUtilizationPercentage"] == 50
+    assert v1["metadata"]["uid"] == v2["metadata"]["uid"] and "metrics" not in v1["spec"]
+
+
+def test_local_apiservices_and_componentstatuses(sandbox):
+    rows = sandbox.kubectl("get", "apiservices", "--no-headers").stdout.splitlines()
+    names = [r.split()[0] for r in rows]
+    assert names[:2] == ["v1.", "v1.admissionregistration.k8s.io"] and "v2.autoscaling" in names
+    assert all(r.split()[1:3] == ["Local", "True"] for r in rows)
+    out = sandbox.kubectl("get", "componentstatuses", "--no-headers").stdout
+    assert [line.split()[:3] for line in out.splitlines()] == [
+        ["controller-manager", "Healthy", "ok"], ["etcd-0", "Healthy", "ok"], ["scheduler", "Healthy", "ok"]]
+
+
+def test_legacy_bindings_resource_is_the_pod_binding(sandbox, ns):
+    """POST .../bindings is pods/<name>/binding (the sandbox's kubelet binds pods at once: a second binding is the
+    real 409)."""
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}
+    assert call(sandbox, "POST", f"/api/v1/namespaces/{ns}/pods", pod)[0] == 201
+    node = wait_for(lambda: call(sandbox, "GET", f"/api/v1/namespaces/{ns}/pods/p")[1]["spec"].get("nodeName"))
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node",
+                                                                                          "name": "n1"}}
+    code, body = call(sandbox, "POST", f"/api/v1/namespaces/{ns}/bindings", binding)
+    assert code == 409 and body["message"] == \
+        f'Operation cannot be fulfilled on pods/binding "p": pod p is already assigned to node "{node}"'
+    binding["metadata"]["name"] = "nope"
+    code, body = call(sandbox, "POST", f"/api/v1/namespaces/{ns}/bindings", binding)
+    assert code == 404 and body["message"] == 'pods "nope" not found'
