@@ -521,7 +521,8 @@ BUILTINS += (
     Kind("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("all",),
          ("status",), _hpa_columns, generation=True, storage_version="v2"),
     Kind("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("all",),
-         ("status",), _hpa_columns, generation=True, storage_version="v2", storage_key=("autoscaling", "horizontalpodautoscalers"),
+         ("status",), _hpa_columns, generation=True, storage_version="v2",
+         storage_key=("autoscaling", "horizontalpodautoscalers"),
          to_storage=conversion.hpa_to_v2, from_storage=conversion.hpa_from_v2),
     Kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, (), (), (),
          (_col("AddressType", "addressType"), Column("Ports", "string", lambda o: _join("ports", "<unset>", 3)(

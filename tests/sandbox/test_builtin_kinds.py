@@ -15,9 +15,16 @@ from sbx import call, wait_for
 pytestmark = pytest.mark.sandbox
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
-REAL = json.load(open(os.path.join(DATA, "discovery_v1.37.json")))
-TABLES = json.load(open(os.path.join(DATA, "tables_v1.37.json")))["tables"]
-SAMPLES = [d for d in yaml.safe_load_all(open(os.path.join(DATA, "builtin_samples.yaml"))) if d]
+
+
+def _read(name: str) -> str:
+    with open(os.path.join(DATA, name)) as f:
+        return f.read()
+
+
+REAL = json.loads(_read("discovery_v1.37.json"))
+TABLES = json.loads(_read("tables_v1.37.json"))["tables"]
+SAMPLES = [d for d in yaml.safe_load_all(_read("builtin_samples.yaml")) if d]
 
 # not served by the emulator, with the reason
 NOT_SERVED = {
