@@ -285,7 +285,27 @@ def _workload(obj: dict, old: dict | None) -> list[dict]:
     elif kind == "DaemonSet":
         _update_strategy(spec, {"maxUnavailable": 1, "maxSurge": 0})
     _template(obj)
+    if kind == "DaemonSet":
+        _template_generation(obj, old)
     return causes
+
+
+DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+def _template_generation(obj: dict, old: dict | None) -> None:
+    """The DaemonSet strategy's spec.templateGeneration, which apps/v1 shows as an annotation: 1 on create, one more
+    whenever spec.template changes; what a client writes there is ignored."""
+    gen = 1
+    if old is not None:
+        before = (old["metadata"].get("annotations") or {}).get(DS_TEMPLATE_GENERATION, "1")
+        gen = int(before) if str(before).isdigit() else 1
+        if (old.get("spec") or {}).get("template") != obj["spec"].get("template"):
+            gen += 1
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta.get("annotations"), dict):
+        meta["annotations"] = {}
+    meta["annotations"][DS_TEMPLATE_GENERATION] = str(gen)
 
 
 def _update_strategy(spec: dict, rolling: dict) -> None:
