@@ -448,6 +448,81 @@ def _priority_class(obj: dict, old: dict | None) -> list[dict]:
     return []
 
 
+def _pod_template(obj: dict, old: dict | None) -> list[dict]:
+    tpl = obj.get("template")
+    if isinstance(tpl, dict):
+        _pod_spec(tpl.setdefault("spec", {}))
+    return []
+
+
+def _replication_controller(obj: dict, old: dict | None) -> list[dict]:
+    """SetDefaults_ReplicationController: selector and labels from the template's labels, replicas 1."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if labels:
+        spec.setdefault("selector", dict(labels))
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("labels"):
+            meta["labels"] = dict(labels)
+    spec.setdefault("replicas", 1)
+    _template(obj)
+    return []
+
+
+# the SetDefaults_* of kinds with no other defaulting here: path -> value, `[]` for every item of a list
+_FIELD_DEFAULTS: dict[tuple[str, str], dict[str, object]] = {
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): {
+        "spec.failurePolicy": "Fail", "spec.matchConstraints.matchPolicy": "Equivalent",
+        "spec.matchConstraints.namespaceSelector": {}, "spec.matchConstraints.objectSelector": {},
+        "spec.matchConstraints.resourceRules[].scope": "*",
+        "spec.matchConstraints.excludeResourceRules[].scope": "*"},
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"): {
+        "spec.failurePolicy": "Fail", "spec.matchConstraints.matchPolicy": "Equivalent",
+        "spec.matchConstraints.namespaceSelector": {}, "spec.matchConstraints.objectSelector": {},
+        "spec.matchConstraints.resourceRules[].scope": "*",
+        "spec.matchConstraints.excludeResourceRules[].scope": "*"},
+    ("discovery.k8s.io", "EndpointSlice"): {"endpoints[].conditions": {}},
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"): {"spec.limited.lendablePercent": 0},
+    ("resource.k8s.io", "ResourceClaim"): {"spec.devices.requests[].exactly.allocationMode": "ExactCount",
+                                           "spec.devices.requests[].exactly.count": 1},
+    ("resource.k8s.io", "ResourceClaimTemplate"): {
+        "spec.metadata": {}, "spec.spec.devices.requests[].exactly.allocationMode": "ExactCount",
+        "spec.spec.devices.requests[].exactly.count": 1},
+    ("storage.k8s.io", "CSIDriver"): {
+        "spec.attachRequired": True, "spec.podInfoOnMount": False, "spec.requiresRepublish": False,
+        "spec.storageCapacity": False, "spec.seLinuxMount": False, "spec.preventPodSchedulingIfMissing": False,
+        "spec.fsGroupPolicy": "ReadWriteOnceWithFSType", "spec.volumeLifecycleModes": ["Persistent"]},
+    ("storage.k8s.io", "CSINode"): {"spec.drivers[].topologyKeys": None},
+    ("storage.k8s.io", "VolumeAttachment"): {"status.attached": False},
+}
+
+
+def _set_default(node: object, parts: list[str], value: object) -> None:
+    """Sets `value` at `parts` under `node` where absent; only inside dicts and lists that are there."""
+    if not isinstance(node, dict) or not parts:
+        return
+    head, rest = parts[0], parts[1:]
+    if head.endswith("[]"):
+        for item in node.get(head[:-2]) or []:
+            if rest:
+                _set_default(item, rest, value)
+        return
+    if not rest:
+        if head not in node:
+            node[head] = json.loads(json.dumps(value))
+        return
+    _set_default(node.get(head), rest, value)
+
+
+def _field_defaults(obj: dict, old: dict | None) -> list[dict]:
+    for path, value in _FIELD_DEFAULTS.get((obj.get("apiVersion", "").rpartition("/")[0], obj.get("kind")),
+                                           {}).items():
+        _set_default(obj, path.split("."), value)
+    return []
+
+
 BY_KIND = {("", "Namespace"): _namespace, ("", "LimitRange"): _limit_range, ("", "Secret"): _secret,
            ("", "ConfigMap"): _configmap,
            ("", "Service"): _service, ("", "Pod"): _pod, ("apps", "Deployment"): _workload,
@@ -455,6 +530,8 @@ BY_KIND = {("", "Namespace"): _namespace, ("", "LimitRange"): _limit_range, ("",
            ("batch", "Job"): _job, ("batch", "CronJob"): _cronjob, ("", "PersistentVolumeClaim"): _volume_claim,
            ("", "PersistentVolume"): _volume,
            ("autoscaling", "HorizontalPodAutoscaler"): _hpa, ("scheduling.k8s.io", "PriorityClass"): _priority_class,
+           ("", "PodTemplate"): _pod_template, ("", "ReplicationController"): _replication_controller,
+           **dict.fromkeys(_FIELD_DEFAULTS, _field_defaults),
            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admission.default_mutating,
            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admission.default_validating}
 

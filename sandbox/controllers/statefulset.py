@@ -103,7 +103,7 @@ class StatefulSetController(Controller):
             current_rev, current = update_rev, updated
         gen = int(sts["metadata"].get("generation", 1))
         history.prune(self.client, sts, revisions, {current_rev, update_rev} | {
-            (p["metadata"].get("labels") or {}).get(REV_LABEL) for p in live})
+            (p["metadata"].get("labels") or {}).get(REV_LABEL) for p in pods.values()})
 
         def change(o):
             st = {"observedGeneration": gen, "replicas": len(live), "readyReplicas": ready,
