@@ -119,3 +119,20 @@ def _revisions(kind: str):
 for _kind in ("DaemonSet", "StatefulSet"):
     scenario("kinds", name=f"revisions {_kind}")(_revisions(_kind))
 
+
+
+@scenario("kinds", namespace=False)
+def csr_approval(s):
+    """`kubectl certificate approve`: PUT .../approval changes only status.conditions (the rest of the answers is
+    left out: spec.uid differs, see fid_registry)."""
+    doc = copy.deepcopy(next(d for d in _DOCS if d["kind"] == "CertificateSigningRequest"))
+    doc["metadata"]["name"] = "fid-approval"
+    base = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+    s.delete(f"{base}/fid-approval", record=False)
+    _, csr = s.post(base, doc, record=False)
+    csr["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "KubectlApprove",
+                                     "message": "This CSR was approved by kubectl certificate approve."}]}
+    s.put(f"{base}/fid-approval/approval", csr, pick=("status", "spec.signerName", "metadata.generation"))
+    s.get(f"{base}/fid-approval", pick=("status",))
+    s.get(f"{base}/fid-approval/approval", pick=("status",))
+    s.delete(f"{base}/fid-approval", record=False)

@@ -147,3 +147,23 @@ def test_legacy_bindings_resource_is_the_pod_binding(sandbox, ns):
     binding["metadata"]["name"] = "nope"
     code, body = call(sandbox, "POST", f"/api/v1/namespaces/{ns}/bindings", binding)
     assert code == 404 and body["message"] == 'pods "nope" not found'
+
+
+def test_kubectl_certificate_approve(sandbox):
+    """kubectl certificate approve: a protobuf PUT of the approval subresource, which changes only the conditions."""
+    doc = json.loads(json.dumps(next(d for d in SAMPLES if d["kind"] == "CertificateSigningRequest")))
+    doc["metadata"]["name"] = "csr-approve"
+    base = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+    call(sandbox, "DELETE", f"{base}/csr-approve")
+    assert call(sandbox, "POST", base, doc)[0] == 201
+    sandbox.kubectl("certificate", "approve", "csr-approve")
+    csr = call(sandbox, "GET", f"{base}/csr-approve")[1]
+    (cond,) = csr["status"]["conditions"]
+    assert (cond["type"], cond["status"], cond["reason"]) == ("Approved", "True", "KubectlApprove")
+    assert cond["message"] == "This CSR was approved by kubectl certificate approve."
+    assert cond["lastUpdateTime"] and csr["spec"]["request"] == doc["spec"]["request"]
+    assert csr["spec"]["username"] == "sandbox-admin" and csr["spec"]["signerName"] == "example.com/signer"
+    row = sandbox.kubectl("get", "csr", "csr-approve", "--no-headers").stdout.split()
+    assert row[-1] == "Approved"
+    code, _ = call(sandbox, "GET", f"{base}/csr-approve/approval")
+    assert code == 200
