@@ -432,12 +432,14 @@ def _limit_range(obj: dict, old: dict | None) -> list[dict]:
 
 
 def _hpa(obj: dict, old: dict | None) -> list[dict]:
-    """autoscaling SetDefaults_HorizontalPodAutoscaler: minReplicas 1; v2 without metrics: CPU utilization 80%
-    (a v1 object gets its 80% in the conversion to the v2 storage)."""
+    """autoscaling SetDefaults_HorizontalPodAutoscaler: minReplicas 1; CPU utilization 80% (v1
+    targetCPUUtilizationPercentage, v2 a metric when there is none)."""
     spec = obj.get("spec")
     if isinstance(spec, dict):
         spec.setdefault("minReplicas", 1)
-        if obj.get("apiVersion") == "autoscaling/v2" and not spec.get("metrics"):
+        if obj.get("apiVersion") == "autoscaling/v1":
+            spec.setdefault("targetCPUUtilizationPercentage", 80)
+        elif not spec.get("metrics"):
             spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
                 "type": "Utilization", "averageUtilization": 80}}}]
     return []

@@ -148,7 +148,8 @@ _KINDS.update({
     ("resource.k8s.io", "ResourceSlice"): {},
     ("storage.k8s.io", "VolumeAttachment"): {},
 })
-_ATOMIC_PATHS: dict[tuple[str, str], frozenset[tuple[str, ...]]] = {
+_ATOMIC_PATHS: dict[tuple, frozenset[tuple[str, ...]]] = {
+    ("autoscaling", "v1", "HorizontalPodAutoscaler"): frozenset({("spec", "scaleTargetRef")}),
     ("apps", "ControllerRevision"): frozenset({("data",)}),  # runtime.RawExtension
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): frozenset({("spec", "matchConstraints")}),
     ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"): frozenset({("spec", "matchConstraints")}),
@@ -264,7 +265,7 @@ def is_atomic_struct(gvk: tuple[str, str, str], path: tuple[str, ...], schema: d
         return False
     if path[:1] == ("metadata",):
         return False
-    if path in _ATOMIC_PATHS.get((group, kind), ()):
+    if path in _ATOMIC_PATHS.get((group, kind), ()) or path in _ATOMIC_PATHS.get(gvk, ()):
         return True
     if path in _LABEL_SELECTOR_PATHS and kind != "Service":
         return True

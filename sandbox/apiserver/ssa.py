@@ -699,6 +699,9 @@ _SEEDS: dict[str, dict] = {
     "ResourceSlice": {"spec": {"pool": {}}},
     "VolumeAttachment": {"spec": {"source": {}}, "status": {}},
     "CSINode": {"spec": {"drivers": None}},
+    "HorizontalPodAutoscaler": {"spec": {"scaleTargetRef": {}}, "status": {}},
+    "FlowSchema": {"spec": {"priorityLevelConfiguration": {}}, "status": {}},
+    "StorageVersionMigration": {"spec": {"resource": {}}, "status": {}},
 }
 
 

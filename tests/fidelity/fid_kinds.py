@@ -18,10 +18,11 @@ SMP = "application/strategic-merge-patch+json"
 # the fields of each kind's answer that the request decides: a controller of the real control plane races with the
 # response for the rest (HPA, FlowSchema, PriorityLevelConfiguration, StorageVersionMigration and ServiceCIDR status;
 # the ReplicationController's status, which kube-controller-manager writes)
-RACED = {"HorizontalPodAutoscaler": ("metadata.name", "spec"), "FlowSchema": ("metadata.name", "spec"),
-         "PriorityLevelConfiguration": ("metadata.name", "spec"), "StorageVersionMigration": ("metadata.name", "spec"),
-         "ServiceCIDR": ("metadata.name", "spec"),
-         "ReplicationController": ("metadata.name", "metadata.labels", "metadata.managedFields", "spec")}
+_PICK = ("metadata.name", "metadata.labels", "metadata.managedFields", "spec")
+RACED = dict.fromkeys(("HorizontalPodAutoscaler", "FlowSchema", "PriorityLevelConfiguration", "StorageVersionMigration",
+                       "ServiceCIDR", "ReplicationController"), _PICK)
+CONTROLLERS = ("kube-controller-manager", "api-priority-and-fairness-config-consumer-v1", "service-cidr-controller",
+               "storage-version-migrator-controller")
 PLURALS = {"PodTemplate": "podtemplates", "ReplicationController": "replicationcontrollers",
            "ControllerRevision": "controllerrevisions", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
            "EndpointSlice": "endpointslices", "NetworkPolicy": "networkpolicies",
@@ -51,8 +52,8 @@ def _sample(doc: dict):
         name = body["metadata"]["name"]
         pick = RACED.get(kind, ())
         s.delete(f"{base}/{name}", record=False)
-        s.post(base, body, pick=pick, others=("kube-controller-manager",))
-        s.get(f"{base}/{name}", pick=pick, others=("kube-controller-manager",))
+        s.post(base, body, pick=pick, others=CONTROLLERS)
+        s.get(f"{base}/{name}", pick=pick, others=CONTROLLERS)
         code, table = s.get(f"{base}/{name}", accept=TABLE, record=False)
         cols = table.get("columnDefinitions") or []
         keep = [i for i, c in enumerate(cols) if c["name"] not in ("Age", "Created At")]
