@@ -16,13 +16,13 @@ with open(SAMPLES) as _f:
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 SMP = "application/strategic-merge-patch+json"
 # the fields of each kind's answer that the request decides: a controller of the real control plane races with the
-# response for the rest (HPA, FlowSchema, PriorityLevelConfiguration, StorageVersionMigration and ServiceCIDR status;
-# the ReplicationController's status, which kube-controller-manager writes)
+# response for the status (HPA, FlowSchema, PriorityLevelConfiguration, StorageVersionMigration, ServiceCIDR,
+# ReplicationController, ValidatingAdmissionPolicy type checking); the controllers' managedFields entries are left out
 _PICK = ("metadata.name", "metadata.labels", "metadata.managedFields", "spec")
 RACED = dict.fromkeys(("HorizontalPodAutoscaler", "FlowSchema", "PriorityLevelConfiguration", "StorageVersionMigration",
-                       "ServiceCIDR", "ReplicationController"), _PICK)
+                       "ServiceCIDR", "ReplicationController", "ValidatingAdmissionPolicy"), _PICK)
 CONTROLLERS = ("kube-controller-manager", "api-priority-and-fairness-config-consumer-v1", "service-cidr-controller",
-               "storage-version-migrator-controller")
+               "storage-version-migrator-controller", "validatingadmissionpolicy-status")
 PLURALS = {"PodTemplate": "podtemplates", "ReplicationController": "replicationcontrollers",
            "ControllerRevision": "controllerrevisions", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
            "EndpointSlice": "endpointslices", "NetworkPolicy": "networkpolicies",
