@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from fid_harness import Accepted
 
-NOT_SERVED = ("a built-in API the emulator does not serve: the pods' streaming subresources (attach, exec, portforward, "
-              "ephemeralcontainers, resize); every other built-in resource of v1.37 is served")
+NOT_SERVED = ("a built-in API the emulator does not serve: the pods' streaming subresources (attach, exec, "
+              "portforward, ephemeralcontainers, resize); every other built-in resource of v1.37 is served")
 NO_CONTROLLER = ("a controller of the real control plane fills this in; the emulator serves the kind as stored "
                  "objects, with no controller")
 GO_TEXT = "text of a Go library error (encoding/json, go-yaml) that the emulator's Python parsers word differently"

@@ -28,8 +28,7 @@ SAMPLES = [d for d in yaml.safe_load_all(_read("builtin_samples.yaml")) if d]
 
 # not served by the emulator, with the reason
 NOT_SERVED = {
-    "v1": {"nodes", "nodes/proxy", "nodes/status",          # the Node kind comes with the scheduler work
-           "pods/attach", "pods/exec", "pods/portforward",  # streaming: pods are local processes
+    "v1": {"pods/attach", "pods/exec", "pods/portforward",  # streaming: pods are local processes
            "pods/ephemeralcontainers", "pods/resize"},
 }
 
