@@ -103,8 +103,9 @@ def _revisions(kind: str):
                     SMP, pick=("metadata.annotations", "metadata.generation"))
             s.wait(revs, lambda c, b, i=i: c == 200 and max(r["revision"] for r in b["items"]) == i + 2,
                    record=False)
-        # revisionHistoryLimit 2: the oldest go once no pod uses them
-        _, listed = s.wait(revs, lambda c, b: c == 200 and len(b["items"]) == 3, record=False)
+        # revisionHistoryLimit 2: the oldest goes once no pod uses it (a terminating pod still does)
+        _, listed = s.wait(revs, lambda c, b: c == 200 and sorted(r["revision"] for r in b["items"]) == [2, 3, 4],
+                           record=False)
         s.record("revisions after three template changes", _shown(kind, listed))
         oldest = min(listed["items"], key=lambda r: r["revision"])
         # `kubectl rollout undo --to-revision=<oldest>`: the revision's data as a strategic merge patch
