@@ -104,14 +104,14 @@ def _revisions(kind: str):
             s.wait(revs, lambda c, b, i=i: c == 200 and max(r["revision"] for r in b["items"]) == i + 2,
                    record=False)
         # revisionHistoryLimit 2: the oldest goes once no pod uses it (a terminating pod still does)
-        _, listed = s.wait(revs, lambda c, b: c == 200 and sorted(r["revision"] for r in b["items"]) == [2, 3, 4],
-                           record=False)
+        _code, listed = s.wait(revs, lambda c, b: c == 200 and sorted(r["revision"] for r in b["items"]) == [2, 3, 4],
+                               record=False)
         s.record("revisions after three template changes", _shown(kind, listed))
         oldest = min(listed["items"], key=lambda r: r["revision"])
         # `kubectl rollout undo --to-revision=<oldest>`: the revision's data as a strategic merge patch
-        s.patch(f"{base}/w", oldest["data"], SMP, pick=("metadata.annotations", "metadata.generation",
-                                                       "spec.template"))
-        _, listed = s.wait(revs, lambda c, b: c == 200 and max(b["items"], key=lambda r: r["revision"])[
+        s.patch(f"{base}/w", oldest["data"], SMP,
+                pick=("metadata.annotations", "metadata.generation", "spec.template"))
+        _code, listed = s.wait(revs, lambda c, b: c == 200 and max(b["items"], key=lambda r: r["revision"])[
             "metadata"]["name"] == oldest["metadata"]["name"], record=False)
         s.record("revisions after the undo", _shown(kind, listed))
         s.delete(f"{base}/w", record=False)
@@ -122,7 +122,6 @@ for _kind in ("DaemonSet", "StatefulSet"):
     scenario("kinds", name=f"revisions {_kind}")(_revisions(_kind))
 
 
-
 @scenario("kinds", namespace=False)
 def csr_approval(s):
     """`kubectl certificate approve`: PUT .../approval changes only status.conditions (the rest of the answers is
@@ -131,7 +130,7 @@ def csr_approval(s):
     doc["metadata"]["name"] = "fid-approval"
     base = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
     s.delete(f"{base}/fid-approval", record=False)
-    _, csr = s.post(base, doc, record=False)
+    _code, csr = s.post(base, doc, record=False)
     csr["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "KubectlApprove",
                                      "message": "This CSR was approved by kubectl certificate approve."}]}
     s.put(f"{base}/fid-approval/approval", csr, pick=("status", "spec.signerName", "metadata.generation"))

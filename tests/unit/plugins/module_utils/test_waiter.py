@@ -152,7 +152,6 @@ def test_condition_check_and_summary():
     assert waiter.summarize({"status": {}}) == "no status reported yet"
 
 
-
 def test_unschedulable_pod_summary_keeps_the_scheduler_message():
     # kube-scheduler's whole FitError text (two nodes, two reasons) reaches a Pod wait's "last seen"
     message = ("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector. "
@@ -163,6 +162,7 @@ def test_unschedulable_pod_summary_keeps_the_scheduler_message():
     done, detail = waiter.condition("Ready")(pod)
     assert not done
     assert detail == "phase=Pending; conditions: PodScheduled=False (Unschedulable: %s)" % message
+
 
 # -- rollout -------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
