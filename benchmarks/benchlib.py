@@ -1,0 +1,163 @@
+"""Shared by the playbook benchmarks: a fresh sandbox, the collection from the checkout, timed ansible-playbook runs
+and the audit log's requests of each run. Nothing here is a result; the scripts print what they measure."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+ADMIN_USER = "sandbox-admin"  # the sandbox kubeconfig's user (docs/dev/contracts.md)
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+sys.path.insert(0, str(REPO))
+
+
+def machine() -> dict:
+    out = {"cores": os.cpu_count() or 0, "python": platform.python_version(), "platform": platform.platform(),
+           "load_average": [round(x, 2) for x in os.getloadavg()]}
+    with contextlib.suppress(ImportError):
+        import ansible.release
+        out["ansible-core"] = ansible.release.__version__
+    manifest = (Path(sys.executable).parent.parent / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
+                / "ansible_collections" / "kubernetes" / "core" / "MANIFEST.json")
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        out["kubernetes.core"] = json.loads(manifest.read_text())["collection_info"]["version"]
+    return out
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def is_discovery(path: str) -> bool:
+    p = "/" + path.strip("/")
+    if p in ("/api", "/apis", "/openapi", "/version") or p.startswith("/openapi/"):
+        return True
+    parts = p.strip("/").split("/")
+    return (parts[0] == "api" and len(parts) == 2) or (parts[0] == "apis" and len(parts) in (2, 3))
+
+
+def count(entries: list[dict], user: str = ADMIN_USER) -> dict:
+    """The requests of one run made as the kubeconfig user (controllers and pods are other users): writes not in
+    dry-run, reads of objects (GET and LIST, discovery apart), watches, discovery requests, and all of them."""
+    out = {"writes": 0, "reads": 0, "watches": 0, "discovery": 0, "dry_run": 0, "total": 0, "watch_paths": []}
+    for e in entries:
+        path = e.get("path") or ""
+        if path.startswith("/sandbox/") or path.rstrip("/") in ("/healthz", "/readyz", "/livez"):
+            continue
+        if e.get("user") != user and not (path.rstrip("/") == "/version" and e.get("user") is None):
+            continue
+        out["total"] += 1
+        if e.get("dry_run"):
+            out["dry_run"] += 1
+        elif e.get("method") in WRITES:
+            out["writes"] += 1
+        elif e.get("verb") == "watch":
+            out["watches"] += 1
+            out["watch_paths"].append(path)
+        elif is_discovery(path):
+            out["discovery"] += 1
+        elif e.get("method") == "GET":
+            out["reads"] += 1
+    return out
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+class Bench:
+    """A fresh sandbox in a temporary directory and the collection from the checkout (ansible_collections/mlops/k8s
+    -> the repository, as tests/integration/conftest.py does); kubernetes.core is the one installed in .venv."""
+
+    def __init__(self, prefix: str):
+        from sandbox import cli
+
+        # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the sandbox and its model servers are stopped
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        from sandbox.pytest_plugin import SandboxHandle
+
+        self._cli = cli
+        self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        self.sandbox_dir = self.workdir / "sandbox"
+        self.handle = SandboxHandle(cli.start(str(self.sandbox_dir), snapshot=False))
+        root = self.workdir / "collections"
+        (root / "ansible_collections" / "mlops").mkdir(parents=True)
+        (root / "ansible_collections" / "mlops" / "k8s").symlink_to(REPO, target_is_directory=True)
+        self.env = dict(os.environ)
+        self.env.update(self.handle.env)
+        self.env.update(
+            ANSIBLE_COLLECTIONS_PATH=str(root), ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_NOCOLOR="1",
+            ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+            K8S_AUTH_KUBECONFIG=str(self.handle.kubeconfig), KUBECONFIG=str(self.handle.kubeconfig),
+            MLOPS_K8S_CACHE_DIR=str(self.workdir / "cache" / "mlops"), TMPDIR=str(self.workdir / "cache" / "tmp"))
+        (self.workdir / "cache" / "mlops").mkdir(parents=True)
+        (self.workdir / "cache" / "tmp").mkdir()
+        # the model server venvs: the checkout's .cache, else the main checkout's when this is a git worktree
+        if "MLOPS_SANDBOX_CACHE" not in self.env:
+            for base in (REPO, REPO.parent / "main"):
+                if (base / ".cache" / "servers").is_dir():
+                    self.env["MLOPS_SANDBOX_CACHE"] = str(base / ".cache")
+                    break
+        self.runs = 0
+
+    def close(self) -> None:
+        try:
+            self._cli.stop(str(self.sandbox_dir))
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def playbook(self, path_or_plays, extra_vars: dict | None = None, timeout: float = 1800,
+                 title: str = "") -> dict:
+        """Run ansible-playbook; wall seconds, the audit entries' counts, stdout. Raises when it fails."""
+        self.runs += 1
+        if isinstance(path_or_plays, (str, Path)):
+            path = Path(path_or_plays)
+        else:
+            path = self.workdir / ("play-%03d.yml" % self.runs)
+            path.write_text(json.dumps(path_or_plays, indent=1))  # JSON is YAML
+        cmd = [PLAYBOOK, "-i", "localhost,", "-c", "local", str(path)]
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        mark = self.handle.audit_mark()
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, cwd=REPO, timeout=timeout,
+                              check=False)
+        wall = time.perf_counter() - t0
+        entries = self.handle.audit(mark)
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed (rc %d) after %.1fs:\n%s\n%s" % (
+                title or path.name, proc.returncode, wall, proc.stdout[-5000:], proc.stderr[-2000:]))
+        print("  %-50s %7.2fs  %d requests" % (title or path.name, wall, len(entries)), file=sys.stderr)
+        return {"wall": wall, "requests": count(entries), "stdout": proc.stdout, "entries": entries}
+
+
+def write_json(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
