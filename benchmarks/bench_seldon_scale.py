@@ -19,8 +19,10 @@ sandbox Seldon operator keeps upstream's readiness probe delays (real time), so 
 
 Setup (untimed): one fresh sandbox, ``playbooks/install_platform.yml`` with Seldon Core only. Between runs the
 namespace of the previous run is deleted and its model servers stopped. Measured per size and side: the
-ansible-playbook wall time, the requests from the sandbox audit log (writes, object reads, watches, discovery), and
-the kubernetes.core side's SeldonDeployment lists (one per poll). The sides
+ansible-playbook wall time; from the sandbox audit log the writes, object reads, watches, discovery requests and
+SeldonDeployment lists (one per poll on the kubernetes.core side); the model server processes and their resident
+memory once all are Available. A size whose model servers would need more than ``--max-memory`` (0.6)
+of the available memory, estimated from the previous size, is not run, and the output says so. The sides
 alternate which goes first per size. Results also go to ``benchmarks/results/seldon_scale.json``.
 """
 
@@ -77,6 +79,9 @@ def main() -> int:
     ap.add_argument("--sizes", default="1,10,100")
     ap.add_argument("--delay", type=int, default=5, help="kubernetes.core until delay in seconds (default 5)")
     ap.add_argument("--timeout", type=int, default=1500, help="wait timeout per run in seconds (default 1500)")
+    ap.add_argument("--max-memory", type=float, default=0.6,
+                    help="skip a size whose model servers would need more than this fraction of the available "
+                         "memory, estimated from the previous size (default 0.6)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     info = benchlib.machine()
@@ -90,7 +95,16 @@ def main() -> int:
         (image / ".s2i" / "environment").write_text("MODEL_NAME=Echo\nSERVICE_TYPE=MODEL\n")
         bench.playbook(benchlib.REPO / "playbooks" / "install_platform.yml", {"platform_components": ["seldon_core"]},
                        title="setup: install_platform.yml (seldon_core)")
+        per_sdep_mb = None  # resident memory of one SeldonDeployment's model server processes, measured
         for k, n in enumerate(sizes):
+            available = benchlib.mem_available_mb()
+            if per_sdep_mb and per_sdep_mb * n > args.max_memory * available:
+                why = ("%d model servers would need about %.0f MB (%.0f MB each, measured at the previous size), "
+                       "more than %.0f%% of the %.0f MB available" % (n, per_sdep_mb * n, per_sdep_mb,
+                                                                      100 * args.max_memory, available))
+                print("n=%d not run: %s" % (n, why), file=sys.stderr)
+                skipped += [{"side": side, "n": n, "why": why} for side in SIDES]
+                continue
             for side in (SIDES if k % 2 == 0 else SIDES[::-1]):
                 tag = "%s-%d" % ("m" if side == "mlops.k8s" else "c", n)
                 namespace = "scale-" + tag
@@ -112,6 +126,9 @@ def main() -> int:
                                  "writes": req["writes"], "reads": req["reads"], "sdep_lists": sdep_lists,
                                  "watches": req["watches"], "watch_paths": sorted(set(req["watch_paths"])),
                                  "discovery": req["discovery"], "load_before": round(load_before, 2)})
+                    procs, mb = benchlib.descendants_rss_mb("seldon-core-microservice")
+                    rows[-1].update(server_processes=procs, server_rss_mb=round(mb))
+                    per_sdep_mb = max(per_sdep_mb or 0, mb / n)
                 bench.playbook([{"hosts": "localhost", "gather_facts": False, "tasks": [
                     {"mlops.k8s.namespace": {"name": namespace, "state": "absent", "wait": True,
                                              "wait_timeout": 600}}]}], title="cleanup %s" % namespace)
@@ -125,9 +142,12 @@ def main() -> int:
     print()
     print(benchlib.table(
         ["SeldonDeployments", "client", "ansible-playbook wall s (apply + wait)", "writes", "object reads",
-         "of which SeldonDeployment lists", "watches", "discovery", "load before"],
+         "of which SeldonDeployment lists", "watches", "discovery", "model server processes (RSS MB)",
+         "load before"],
         [[r["n"], r["side"], "%.2f" % r["wall"], r["writes"], r["reads"],
-          r["sdep_lists"], r["watches"], r["discovery"], r["load_before"]] for r in rows]))
+          r["sdep_lists"], r["watches"], r["discovery"],
+          "%s (%s)" % (r.get("server_processes", "-"), r.get("server_rss_mb", "-")), r["load_before"]]
+         for r in rows]))
     print()
     by = {(r["n"], r["side"]): r for r in rows}
     for n in sizes:

@@ -90,6 +90,13 @@ class Bench:
         from sandbox.pytest_plugin import SandboxHandle
 
         self._cli = cli
+        # the model server venvs (built once, minutes): the checkout's .cache, else the main checkout's when this is
+        # a git worktree; set before the sandbox starts, since its Seldon runner reads it from this process
+        if "MLOPS_SANDBOX_CACHE" not in os.environ:
+            for base in (REPO, REPO.parent / "main"):
+                if (base / ".cache" / "servers").is_dir():
+                    os.environ["MLOPS_SANDBOX_CACHE"] = str(base / ".cache")
+                    break
         self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
         self.sandbox_dir = self.workdir / "sandbox"
         self.handle = SandboxHandle(cli.start(str(self.sandbox_dir), snapshot=False))
@@ -105,12 +112,6 @@ class Bench:
             MLOPS_K8S_CACHE_DIR=str(self.workdir / "cache" / "mlops"), TMPDIR=str(self.workdir / "cache" / "tmp"))
         (self.workdir / "cache" / "mlops").mkdir(parents=True)
         (self.workdir / "cache" / "tmp").mkdir()
-        # the model server venvs: the checkout's .cache, else the main checkout's when this is a git worktree
-        if "MLOPS_SANDBOX_CACHE" not in self.env:
-            for base in (REPO, REPO.parent / "main"):
-                if (base / ".cache" / "servers").is_dir():
-                    self.env["MLOPS_SANDBOX_CACHE"] = str(base / ".cache")
-                    break
         self.runs = 0
 
     def close(self) -> None:
@@ -148,6 +149,39 @@ class Bench:
                 title or path.name, proc.returncode, wall, proc.stdout[-5000:], proc.stderr[-2000:]))
         print("  %-50s %7.2fs  %d requests" % (title or path.name, wall, len(entries)), file=sys.stderr)
         return {"wall": wall, "requests": count(entries), "stdout": proc.stdout, "entries": entries}
+
+
+def descendants_rss_mb(match: str) -> tuple[int, float]:
+    """(number, total resident MB) of this process's descendants whose command line contains ``match``."""
+    children: dict[int, list[int]] = {}
+    cmdlines: dict[int, str] = {}
+    rss: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            cmdlines[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            rss[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(proc.name))
+    todo, found = [os.getpid()], []
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            todo.append(child)
+            if match in cmdlines.get(child, ""):
+                found.append(child)
+    return len(found), sum(rss.get(p, 0) for p in found) / 2**20
+
+
+def mem_available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def write_json(name: str, data: dict) -> Path:
