@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -127,8 +128,9 @@ class Bench:
         self.close()
 
     def playbook(self, path_or_plays, extra_vars: dict | None = None, timeout: float = 1800,
-                 title: str = "") -> dict:
-        """Run ansible-playbook; wall seconds, the audit entries' counts, stdout. Raises when it fails."""
+                 title: str = "", profile: int = 0) -> dict:
+        """Run ansible-playbook; wall seconds, the audit entries' counts, stdout and, with ``profile``, the slowest
+        tasks [(name, seconds)] (ansible.posix.profile_tasks, which adds nothing measurable). Raises on failure."""
         self.runs += 1
         if isinstance(path_or_plays, (str, Path)):
             path = Path(path_or_plays)
@@ -140,15 +142,31 @@ class Bench:
             cmd += ["-e", json.dumps(extra_vars)]
         mark = self.handle.audit_mark()
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env, cwd=REPO, timeout=timeout,
-                              check=False)
+        env = dict(self.env)
+        if profile:
+            env.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+                       PROFILE_TASKS_TASK_OUTPUT_LIMIT=str(profile))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout, check=False)
         wall = time.perf_counter() - t0
         entries = self.handle.audit(mark)
         if proc.returncode != 0:
             raise RuntimeError("%s failed (rc %d) after %.1fs:\n%s\n%s" % (
                 title or path.name, proc.returncode, wall, proc.stdout[-5000:], proc.stderr[-2000:]))
         print("  %-50s %7.2fs  %d requests" % (title or path.name, wall, len(entries)), file=sys.stderr)
-        return {"wall": wall, "requests": count(entries), "stdout": proc.stdout, "entries": entries}
+        return {"wall": wall, "requests": count(entries), "stdout": proc.stdout, "entries": entries,
+                "slowest": slowest_tasks(proc.stdout) if profile else []}
+
+
+def slowest_tasks(stdout: str) -> list[tuple[str, float]]:
+    """The profile_tasks summary at the end of ansible-playbook's output: [(task, seconds)], slowest first."""
+    lines = stdout.splitlines()
+    marks = [i for i, line in enumerate(lines) if set(line.strip()) == {"="} and len(line.strip()) > 20]
+    out = []
+    for line in lines[marks[-1] + 1:] if marks else []:
+        m = re.match(r"^(.*?) -+ (\d+(?:\.\d+)?)s\s*$", line.strip())
+        if m:
+            out.append((m.group(1).strip(), float(m.group(2))))
+    return out
 
 
 def descendants_rss_mb(match: str) -> tuple[int, float]:
