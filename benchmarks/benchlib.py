@@ -50,10 +50,20 @@ def is_discovery(path: str) -> bool:
     return (parts[0] == "api" and len(parts) == 2) or (parts[0] == "apis" and len(parts) in (2, 3))
 
 
+def resource_of(path: str) -> str:
+    """The resource (plural) of an API path: /api/v1/namespaces/x/secrets/y -> secrets."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    parts = parts[2:] if parts[0] == "api" else parts[3:]
+    if len(parts) >= 3 and parts[0] == "namespaces":
+        parts = parts[2:]
+    return parts[0] if parts else path
+
+
 def count(entries: list[dict], user: str = ADMIN_USER) -> dict:
     """The requests of one run made as the kubeconfig user (controllers and pods are other users): writes not in
     dry-run, reads of objects (GET and LIST, discovery apart), watches, discovery requests, and all of them."""
-    out = {"writes": 0, "reads": 0, "watches": 0, "discovery": 0, "dry_run": 0, "total": 0, "watch_paths": []}
+    out = {"writes": 0, "reads": 0, "watches": 0, "discovery": 0, "dry_run": 0, "total": 0, "watch_paths": [],
+           "write_resources": {}}
     for e in entries:
         path = e.get("path") or ""
         if path.startswith("/sandbox/") or path.rstrip("/") in ("/healthz", "/readyz", "/livez"):
@@ -65,6 +75,8 @@ def count(entries: list[dict], user: str = ADMIN_USER) -> dict:
             out["dry_run"] += 1
         elif e.get("method") in WRITES:
             out["writes"] += 1
+            kind = resource_of(path)
+            out["write_resources"][kind] = out["write_resources"].get(kind, 0) + 1
         elif e.get("verb") == "watch":
             out["watches"] += 1
             out["watch_paths"].append(path)
@@ -153,7 +165,9 @@ class Bench:
             raise RuntimeError("%s failed (rc %d) after %.1fs:\n%s\n%s" % (
                 title or path.name, proc.returncode, wall, proc.stdout[-5000:], proc.stderr[-2000:]))
         print("  %-50s %7.2fs  %d requests" % (title or path.name, wall, len(entries)), file=sys.stderr)
+        recap = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)", proc.stdout)
         return {"wall": wall, "requests": count(entries), "stdout": proc.stdout, "entries": entries,
+                "tasks_ok": int(recap.group(1)) if recap else None, "changed": int(recap.group(2)) if recap else None,
                 "slowest": slowest_tasks(proc.stdout) if profile else []}
 
 
