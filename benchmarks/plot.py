@@ -33,13 +33,16 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text())
 
 
-def curve(ax, rows: list[dict], key: str, label_of, xlabel: str, title: str) -> None:
-    for side in sorted({r["side"] for r in rows}):
+def curve(ax, rows: list[dict], key: str, label_of, xlabel: str, title: str, note: str = "") -> None:
+    for i, side in enumerate(sorted({r["side"] for r in rows})):
         pts = sorted((r["n"], r[key]) for r in rows if r["side"] == side and r.get(key) == r.get(key))
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=COLORS.get(side), label=label_of(side))
             for x, y in pts:
-                ax.annotate("%.1f" % y, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+                ax.annotate("%.1f" % y, (x, y), textcoords="offset points", xytext=(4, 5 if i == 0 else -12),
+                            fontsize=7, color=COLORS.get(side))
+    if note:
+        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, va="bottom")
     ax.set_xscale("log")
     sizes = sorted({r["n"] for r in rows})
     ax.set_xticks(sizes)
@@ -70,7 +73,9 @@ def scaling() -> Path | None:
               lambda s: ("mlops.k8s.apply, wait (one watch)" if s == "mlops.k8s"
                          else "kubernetes.core.k8s + k8s_info until (delay %ss)" % sdeps.get("delay")),
               "SeldonDeployments, each waited Available",
-              "N SeldonDeployments in one play (%s, %d cores)" % (sdeps["date"], sdeps["machine"]["cores"]))
+              "N SeldonDeployments in one play (%s, %d cores)" % (sdeps["date"], sdeps["machine"]["cores"]),
+              note="\n".join(sorted({"not run: %d: %s" % (s["n"], s["why"].split(" (")[0])
+                                     for s in sdeps.get("skipped") or []})))
     fig.tight_layout()
     path = RESULTS / "scaling.png"
     fig.savefig(path, dpi=110)
