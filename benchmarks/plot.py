@@ -89,7 +89,8 @@ def latency() -> Path | None:
         return None
     values = data["latencies_ms"]
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    ax.hist(values, bins=60, color="tab:blue", alpha=0.75, label="%d requests (per-request latency)" % len(values))
+    ax.hist(values, bins=60, color="tab:blue", alpha=0.75,
+            label="%d requests of predict_batch.run (each latency)" % len(values))
     styles = {"p50": "-", "p95": "--", "p99": ":"}
     for pct, style in styles.items():
         v = data["batch"]["latency_ms"].get(pct)
@@ -103,7 +104,7 @@ def latency() -> Path | None:
                        label="model_predict task's %s %.1f ms" % (pct, v))
     ax.set_xlabel("latency, ms (request start to end of answer)")
     ax.set_ylabel("requests")
-    ax.set_title("A batch of %d predictions, %d at a time, iris SKLEARN_SERVER through the gateway (%s)" % (
+    ax.set_title("%d predictions, %d at a time, iris SKLEARN_SERVER via the gateway (%s)" % (
         data["count"], data["concurrency"], data["date"]), fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
