@@ -51,6 +51,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--delay", type=int, default=5, help="kubernetes.core until delay in seconds (default 5)")
     ap.add_argument("--sides", default=",".join(SIDES))
+    ap.add_argument("--json", default="converge.json", help="results file name in benchmarks/results/ or a path")
     ap.add_argument("--slowest", type=int, default=6, help="list this many slowest tasks per run (default 6)")
     args = ap.parse_args()
     sides = [s for s in args.sides.split(",") if s]
@@ -79,7 +80,8 @@ def main() -> int:
                          "tasks_first": first["tasks_ok"], "tasks_rerun": again["tasks_ok"],
                          "changed_rerun": again["changed"],
                          "slowest_first": first["slowest"], "slowest_rerun": again["slowest"],
-                         "rerun_write_resources": req["write_resources"]})
+                         "rerun_write_resources": req["write_resources"],
+                         "rerun_read_resources": req["read_resources"]})
     info["load_average_end"] = [round(x, 2) for x in benchlib.os.getloadavg()]
     print("## bench_converge.py: %s" % benchlib.utc_now())
     print()
@@ -112,13 +114,15 @@ def main() -> int:
         if r["rerun_write_resources"]:
             print("- %s re-run writes by resource: %s" % (r["side"], ", ".join(
                 "%s %d" % kv for kv in sorted(r["rerun_write_resources"].items()))))
+        print("- %s re-run reads by verb and resource: %s" % (r["side"], ", ".join(
+            "%s %d" % kv for kv in sorted(r["rerun_read_resources"].items()))))
         for key, what in (("slowest_first", "first converge"), ("slowest_rerun", "re-run")):
             if r[key]:
                 print("- %s, %s, slowest tasks: %s" % (r["side"], what, "; ".join(
                     "%s %.1fs" % (name, sec) for name, sec in r[key])))
-    path = benchlib.write_json("converge.json", {"date": benchlib.utc_now(), "machine": info, "rows": rows,
+    path = benchlib.write_json(args.json, {"date": benchlib.utc_now(), "machine": info, "rows": rows,
                                                   "delay": args.delay})
-    print("- results: %s" % path.relative_to(benchlib.REPO))
+    print("- results: %s" % path)
     return 0
 
 

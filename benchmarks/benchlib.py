@@ -63,7 +63,7 @@ def count(entries: list[dict], user: str = ADMIN_USER) -> dict:
     """The requests of one run made as the kubeconfig user (controllers and pods are other users): writes not in
     dry-run, reads of objects (GET and LIST, discovery apart), watches, discovery requests, and all of them."""
     out = {"writes": 0, "reads": 0, "watches": 0, "discovery": 0, "dry_run": 0, "total": 0, "watch_paths": [],
-           "write_resources": {}}
+           "write_resources": {}, "read_resources": {}}
     for e in entries:
         path = e.get("path") or ""
         if path.startswith("/sandbox/") or path.rstrip("/") in ("/healthz", "/readyz", "/livez"):
@@ -84,6 +84,8 @@ def count(entries: list[dict], user: str = ADMIN_USER) -> dict:
             out["discovery"] += 1
         elif e.get("method") == "GET":
             out["reads"] += 1
+            what = "%s %s" % (e.get("verb") or "get", resource_of(path))
+            out["read_resources"][what] = out["read_resources"].get(what, 0) + 1
     return out
 
 
@@ -217,8 +219,8 @@ def mem_available_mb() -> float:
 
 
 def write_json(name: str, data: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
+    path = RESULTS / name  # an absolute name stays as it is
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     return path
 
