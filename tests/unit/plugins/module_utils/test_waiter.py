@@ -405,6 +405,23 @@ def test_default_checks():
     assert check({})[0] and failure is None
 
 
+def test_default_check_seldon_deployment():
+    check, failure = waiter.default_check("SeldonDeployment")
+
+    def sdep(state, generation=2, observed=2, description=None):
+        status = {"state": state, "observedGeneration": observed}
+        if description:
+            status["description"] = description
+        return {"metadata": {"name": "iris", "generation": generation}, "status": status}
+
+    assert check(sdep("Available"))[0]
+    assert not check(sdep("Creating"))[0]
+    assert not check(sdep("Available", generation=3))[0]  # Available of the previous spec
+    assert not check({"metadata": {"name": "iris"}})[0] and not check(None)[0]
+    assert failure(sdep("Failed", description="model download failed")) == "state Failed: model download failed"
+    assert failure(sdep("Failed", generation=3)) is None and failure(sdep("Creating")) is None
+
+
 # -- through the real client stack ---------------------------------------------------------------------------------
 def test_wait_through_http_watch(tmp_path):
     cluster = FakeCluster()
