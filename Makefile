@@ -37,10 +37,14 @@ kube:
 kube-test: setup
 	@bash hack/test.sh kube
 
-# Every benchmark in turn, each printing its tables (minutes; run on an otherwise idle machine).
+# Every benchmark in turn, each printing its tables (tens of minutes; run on an otherwise idle machine), then the
+# pictures in benchmarks/results/ from the JSON some of them write (plot.py needs benchmarks/requirements-bench.txt).
+BENCHMARKS := bench_imports bench_bulk_apply bench_apiserver bench_s3_upload bench_tasks bench_converge \
+  bench_seldon_scale bench_predict
 bench: setup
-	@set -e; for script in bench_imports bench_bulk_apply bench_apiserver bench_s3_upload bench_tasks; do \
-	  echo; $(BIN)/python benchmarks/$$script.py; done
+	@$(BIN)/uv pip install -q --python $(BIN)/python -r benchmarks/requirements-bench.txt -c constraints.txt
+	@set -e; for script in $(BENCHMARKS); do echo; $(BIN)/python benchmarks/$$script.py; done
+	@$(BIN)/python benchmarks/plot.py
 
 clean:
 	rm -rf build ansible_collections .pytest_cache .ruff_cache .hypothesis

@@ -7,7 +7,8 @@ its own namespace and the CRD its own group, on one fresh sandbox. kubectl canno
 comes in the same call, so its side is what a user runs: the namespace and CRD first, ``kubectl wait`` for
 Established, then the whole directory (all three timed). Measured per side and size: the first apply
 (creates), an unchanged re-apply, and the writes (POST/PUT/PATCH/DELETE not in dry-run) and reads of the re-apply
-in the sandbox audit log. mlops.k8s runs as one task of a real ``ansible-playbook`` (its wall time includes
+in the sandbox audit log (also written as JSON, ``--json``, for ``plot.py``).
+mlops.k8s runs as one task of a real ``ansible-playbook`` (its wall time includes
 ansible's start-up, as a user sees it); kubectl is the binary on PATH. Nothing is hard-coded.
 """
 
@@ -83,6 +84,8 @@ def count(entries: list[dict], user: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--sizes", default="1,10,100,1000")
+    ap.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "bulk_apply.json"),
+                    help="write the measurements there too (default benchmarks/results/bulk_apply.json; '' : not)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
@@ -151,6 +154,15 @@ def main() -> int:
     by = {(n, side): first for n, side, first, *_ in rows}
     for n in sizes:
         print("- %d objects: mlops.k8s / kubectl = %.2f" % (n, by[(n, "mlops.k8s")] / by[(n, "kubectl")]))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count() or 0,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "rows": [{"n": n, "side": side, "apply": round(first, 3), "reapply": round(again, 3), "writes": writes,
+                      "reads": reads} for n, side, first, again, writes, reads in rows]}, indent=1) + "\n")
+        print("- results: %s" % path)
     return 0
 
 

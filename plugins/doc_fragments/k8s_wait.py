@@ -12,8 +12,9 @@ options:
     description:
       - Whether to wait until the objects are ready (O(state=present)) or gone (O(state=absent)).
       - Ready means O(wait_condition) when given; otherwise a completed rollout for Deployments, StatefulSets and
-        DaemonSets, C(Established) for CustomResourceDefinitions, phase C(Active) for Namespaces, and existence
-        for anything else.
+        DaemonSets, C(Established) for CustomResourceDefinitions, phase C(Active) for Namespaces,
+        C(status.state=Available) for SeldonDeployments (failing at once on C(Failed)), and existence for anything
+        else.
       - Waits watch the API (no polling); on timeout the error says what was last seen.
     type: bool
     default: false

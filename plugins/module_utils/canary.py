@@ -78,17 +78,22 @@ def canary_predictor(options, main):
     return pred
 
 
+def _root_containers(pred, name):
+    """The containers of a predictor's componentSpecs that implement its graph node ``name``."""
+    if name is None:
+        return []
+    return [container for comp in pred.get("componentSpecs") or []
+            for container in ((comp.get("spec") or {}).get("containers") or []) if container.get("name") == name]
+
+
 def _model_of(pred):
     """What a predictor serves, without what only names it or shares traffic."""
     out = copy.deepcopy(pred)
     for key in ("name", "traffic", "replicas"):
         out.pop(key, None)
-    root = out.get("graph") or {}
-    old = root.pop("name", None)
-    for comp in out.get("componentSpecs") or []:
-        for container in ((comp.get("spec") or {}).get("containers") or []):
-            if container.get("name") == old:
-                container.pop("name")
+    old = (out.get("graph") or {}).pop("name", None)
+    for container in _root_containers(out, old):
+        container.pop("name")
     return out
 
 
@@ -134,11 +139,9 @@ def _rename_root(pred, new):
     old = root_node(pred)
     if old == new or old is None:
         return
+    for container in _root_containers(pred, old):
+        container["name"] = new
     pred["graph"]["name"] = new
-    for comp in pred.get("componentSpecs") or []:
-        for container in ((comp.get("spec") or {}).get("containers") or []):
-            if container.get("name") == old:
-                container["name"] = new
 
 
 def restored(main):

@@ -19,7 +19,6 @@ import json
 import os
 from urllib.parse import quote
 
-import urllib3
 from ansible_collections.mlops.k8s.plugins.module_utils import retries
 from ansible_collections.mlops.k8s.plugins.module_utils.args import (
     AUTH_ARG_SPEC,
@@ -38,6 +37,11 @@ from ansible_collections.mlops.k8s.plugins.module_utils.kubeconfig import (
 )
 from ansible_collections.mlops.k8s.plugins.module_utils.limits import MAX_SECONDS
 from ansible_collections.mlops.k8s.plugins.module_utils.transport import Transport
+
+try:
+    import urllib3
+except ImportError:  # pragma: no cover - K8sAnsibleModule reports the missing library before any request
+    urllib3 = None
 
 FIELD_MANAGER = "mlops.k8s"
 CACHE_DIR_ENV = "MLOPS_K8S_CACHE_DIR"

@@ -176,9 +176,14 @@ def _namespace_missing(err):
     return err.status == 404 and "namespace" in text
 
 
+_UNREAD = object()
+
+
 def apply_manifest(client, manifest, *, check_mode=False, field_manager=None, force_conflicts=False,
-                   want_diff=False, pending_namespaces=()):
-    """Server-side apply one manifest; return its result dict (action created/configured/unchanged)."""
+                   want_diff=False, pending_namespaces=(), live=_UNREAD):
+    """Server-side apply one manifest; return its result dict (action created/configured/unchanged).
+
+    ``live``: the object as the caller has just read it (None: absent), so it is not read twice."""
     if manifest.resource is None and manifest.pending_crd is not None:
         manifest.resource = client.find_resource(manifest.api_version, manifest.kind)
         if manifest.resource is None:
@@ -196,7 +201,8 @@ def apply_manifest(client, manifest, *, check_mode=False, field_manager=None, fo
         created = client.create(resource, body, dry_run=check_mode)
         return make_result(manifest, "created", created, diff=make_diff(None, created) if want_diff else None)
 
-    live = client.get(resource, manifest.name, manifest.namespace)
+    if live is _UNREAD:
+        live = client.get(resource, manifest.name, manifest.namespace)
     if live is None:
         if check_mode:
             if manifest.namespace in pending_namespaces:

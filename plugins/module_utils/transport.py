@@ -13,8 +13,12 @@ import shutil
 import tempfile
 from urllib.parse import urlencode
 
-import urllib3
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import ApiStatusError, K8sError
+
+try:
+    import urllib3
+except ImportError:  # pragma: no cover - K8sAnsibleModule reports the missing library before any request
+    urllib3 = None
 
 USER_AGENT = "mlops.k8s"
 

@@ -289,7 +289,37 @@ def default_check(kind):
         return condition("Established"), None
     if kind == "Namespace":
         return jsonpath(".status.phase", "Active"), None
+    if kind == "SeldonDeployment":
+        return seldon_available(), seldon_failure
     return exists(), None
+
+
+def seldon_available():
+    """Done when a SeldonDeployment's ``status.state`` is Available for its current generation (the operator
+    writes ``status.observedGeneration``; without it the state alone counts)."""
+
+    def check(obj):
+        if obj is None:
+            return False, "the object does not exist"
+        status = obj.get("status") or {}
+        generation = to_int((obj.get("metadata") or {}).get("generation"))
+        observed = status.get("observedGeneration")
+        if observed is not None and generation > to_int(observed):
+            return False, "waiting for the operator to observe generation %d; %s" % (generation, summarize(obj))
+        return status.get("state") == "Available", summarize(obj)
+
+    return check
+
+
+def seldon_failure(obj):
+    """The operator's description when a SeldonDeployment's state is Failed for its current generation."""
+    status = (obj or {}).get("status") or {}
+    if status.get("state") != "Failed":
+        return None
+    observed = status.get("observedGeneration")
+    if observed is not None and to_int((obj.get("metadata") or {}).get("generation")) > to_int(observed):
+        return None
+    return "state Failed: %s" % ((status.get("description") or "").strip() or "the operator gave no description")
 
 
 # -- the wait loop ------------------------------------------------------------------------------------------

@@ -750,7 +750,7 @@ def present(module, obj):
         previous = rollback.last_good(live, seldon.status_check(live)[0] if live else False)
     result = apply_manifest(client, manifest, check_mode=module.check_mode,
                             field_manager=params["field_manager"], force_conflicts=params["force_conflicts"],
-                            want_diff=module.diff_mode)
+                            want_diff=module.diff_mode, live=live)
     applied = result["object"] or obj
     out = {"changed": result["changed"], "action": result["action"], "resource": applied,
            "state": seldon.state_of(applied), "endpoints": seldon.endpoints(applied)}

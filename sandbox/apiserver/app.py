@@ -225,6 +225,11 @@ class App:
 
     def _create(self, req: Request, kind: Kind, ns: str, name: str, ctx: Ctx) -> Response:
         data = _decode(req, kind)
+        if kind.key == ("", "bindings"):  # the legacy form of pods/<name>/binding
+            name = ((data.get("metadata") or {}).get("name") if isinstance(data, dict) else None) or ""
+            pods = self.registry.get("", "v1", "pods")
+            return subresources.HANDLERS[("binding", "create")](
+                self, req, pods, Target("", "v1", ns, "pods", name, "binding"), ctx)
         if kind.verbs == ("create",):
             return Response(201, review(self.auth, kind, ctx.user, data, ns, ctx.manager))
         self._check_escalation(kind, ns, data, ctx)

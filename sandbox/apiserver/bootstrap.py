@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .errors import ApiError
+from .meta import now
 from .objects import Ctx, Objects
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -47,6 +48,20 @@ CLUSTER_ROLE_BINDINGS = {
     "system:basic-user": ("system:basic-user", "system:authenticated"),
 }
 _BOOTSTRAP = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+# the aggregator's local APIServices (kube-aggregator.kubernetes.io/automanaged: onstart), as kube-apiserver v1.37
+# registers them: group, version, groupPriorityMinimum, versionPriority
+LOCAL_APISERVICES = (
+    ("", "v1", 18000, 1), ("admissionregistration.k8s.io", "v1", 16700, 15),
+    ("apiextensions.k8s.io", "v1", 16700, 15), ("apps", "v1", 17800, 15), ("authentication.k8s.io", "v1", 17700, 15),
+    ("authorization.k8s.io", "v1", 17600, 15), ("autoscaling", "v1", 17500, 15), ("autoscaling", "v2", 17500, 30),
+    ("batch", "v1", 17400, 15), ("certificates.k8s.io", "v1", 17300, 15), ("coordination.k8s.io", "v1", 16500, 15),
+    ("discovery.k8s.io", "v1", 16200, 15), ("events.k8s.io", "v1", 17750, 15),
+    ("flowcontrol.apiserver.k8s.io", "v1", 16100, 21), ("networking.k8s.io", "v1", 17200, 15),
+    ("node.k8s.io", "v1", 16300, 15), ("policy", "v1", 17100, 15), ("rbac.authorization.k8s.io", "v1", 17000, 15),
+    ("resource.k8s.io", "v1", 16200, 21), ("scheduling.k8s.io", "v1", 16600, 15), ("storage.k8s.io", "v1", 16800, 15),
+    ("storagemigration.k8s.io", "v1", 15800, 15))
+# `kubectl get componentstatuses`: the emulator's controllers, scheduler and store are in its own process
+COMPONENTS = ("controller-manager", "scheduler", "etcd-0")
 
 
 def _ensure(objects: Objects, group: str, plural: str, ns: str, body: dict, *, ctx: Ctx) -> None:
@@ -60,7 +75,27 @@ def _ensure(objects: Objects, group: str, plural: str, ns: str, body: dict, *, c
             raise
 
 
+def _local_apiservices(objects: Objects, ctx: Ctx) -> None:
+    kind = objects.kind_for_key(("apiregistration.k8s.io", "apiservices"))
+    for group, version, group_priority, version_priority in LOCAL_APISERVICES:
+        name = f"{version}.{group}"
+        if objects.store.get(kind.key, "", name) is not None:
+            continue
+        spec = {"group": group, "version": version, "groupPriorityMinimum": group_priority,
+                "versionPriority": version_priority}
+        obj = objects.create(kind, "", {"metadata": {
+            "name": name, "labels": {"kube-aggregator.kubernetes.io/automanaged": "onstart"}},
+            "spec": {k: v for k, v in spec.items() if v}}, ctx)
+        obj["status"] = {"conditions": [{"type": "Available", "status": "True", "lastTransitionTime": now(),
+                                         "reason": "Local", "message": "Local APIServices are always available"}]}
+        objects.update(kind, "", name, obj, ctx, sub="status")
+
+
 def bootstrap(objects: Objects, ctx: Ctx) -> None:
+    _local_apiservices(objects, ctx)
+    for name in COMPONENTS:
+        _ensure(objects, "", "componentstatuses", "", {"metadata": {"name": name}, "conditions": [
+            {"type": "Healthy", "status": "True", "message": "ok"}]}, ctx=ctx)
     for ns in INITIAL_NAMESPACES:
         _ensure(objects, "", "namespaces", "", {"metadata": {"name": ns}}, ctx=ctx)
     _ensure(objects, "", "services", "default", {

@@ -16,6 +16,8 @@ APIs are views with different field names (pkg/apis/events/v1 conversion):
 
 from __future__ import annotations
 
+import json
+
 # core name -> events.k8s.io name
 _RENAMED = (("involvedObject", "regarding"), ("message", "note"), ("reportingComponent", "reportingController"),
             ("source", "deprecatedSource"), ("firstTimestamp", "deprecatedFirstTimestamp"),
@@ -76,3 +78,63 @@ def validate_new_event(obj: dict) -> list[dict]:
     for f in ("reportingController", "reportingInstance", "action", "reason"):
         req(f)
     return causes
+
+
+# autoscaling/v1 HorizontalPodAutoscalers are a view of the autoscaling/v2 storage (pkg/apis/autoscaling/v1
+# conversion): the CPU utilization target is v2's `cpu` Resource metric; v2's conditions are shown in an annotation.
+# Other v2 metrics (and behavior) have no v1 field and are not carried through a v1 write (the real server keeps
+# them in annotations).
+HPA_CONDITIONS = "autoscaling.alpha.kubernetes.io/conditions"
+
+
+def _cpu_utilization(metrics: list | None, target: str) -> int | None:
+    for m in metrics or []:
+        res = m.get("resource") or {}
+        if m.get("type") == "Resource" and res.get("name") == "cpu":
+            return (res.get(target) or {}).get("averageUtilization")
+    return None
+
+
+def hpa_from_v2(obj: dict) -> dict:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    meta = dict(obj.get("metadata") or {})
+    out_spec = {k: spec[k] for k in ("scaleTargetRef", "minReplicas", "maxReplicas") if k in spec}
+    cpu = _cpu_utilization(spec.get("metrics"), "target")
+    if cpu is not None:
+        out_spec["targetCPUUtilizationPercentage"] = cpu
+    out_status = {k: status[k] for k in ("observedGeneration", "lastScaleTime") if k in status}
+    out_status["currentReplicas"] = status.get("currentReplicas", 0)
+    out_status["desiredReplicas"] = status.get("desiredReplicas", 0)
+    current = _cpu_utilization(status.get("currentMetrics"), "current")
+    if current is not None:
+        out_status["currentCPUUtilizationPercentage"] = current
+    if status.get("conditions"):
+        meta["annotations"] = dict(meta.get("annotations") or {}, **{
+            HPA_CONDITIONS: json.dumps(status["conditions"], separators=(",", ":"))})
+    return {"kind": "HorizontalPodAutoscaler", "apiVersion": "autoscaling/v1", "metadata": meta, "spec": out_spec,
+            "status": out_status}
+
+
+def hpa_to_v2(obj: dict) -> dict:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    meta = dict(obj.get("metadata") or {})
+    annotations = dict(meta.get("annotations") or {})
+    conditions = annotations.pop(HPA_CONDITIONS, None)
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    out_spec = {k: spec[k] for k in ("scaleTargetRef", "minReplicas", "maxReplicas") if k in spec}
+    out_spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+        "type": "Utilization", "averageUtilization": spec.get("targetCPUUtilizationPercentage", 80)}}}]
+    out_status = {k: status[k] for k in ("observedGeneration", "lastScaleTime", "currentReplicas",
+                                         "desiredReplicas") if k in status}
+    if "currentCPUUtilizationPercentage" in status:
+        out_status["currentMetrics"] = [{"type": "Resource", "resource": {"name": "cpu", "current": {
+            "averageUtilization": status["currentCPUUtilizationPercentage"]}}}]
+    if conditions:
+        out_status["conditions"] = json.loads(conditions)
+    out = {"kind": "HorizontalPodAutoscaler", "apiVersion": "autoscaling/v2", "metadata": meta, "spec": out_spec}
+    if "status" in obj:
+        out["status"] = out_status
+    return out

@@ -285,7 +285,27 @@ def _workload(obj: dict, old: dict | None) -> list[dict]:
     elif kind == "DaemonSet":
         _update_strategy(spec, {"maxUnavailable": 1, "maxSurge": 0})
     _template(obj)
+    if kind == "DaemonSet":
+        _template_generation(obj, old)
     return causes
+
+
+DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+def _template_generation(obj: dict, old: dict | None) -> None:
+    """The DaemonSet strategy's spec.templateGeneration, which apps/v1 shows as an annotation: 1 on create, one more
+    whenever spec.template changes; what a client writes there is ignored."""
+    gen = 1
+    if old is not None:
+        before = (old["metadata"].get("annotations") or {}).get(DS_TEMPLATE_GENERATION, "1")
+        gen = int(before) if str(before).isdigit() else 1
+        if (old.get("spec") or {}).get("template") != obj["spec"].get("template"):
+            gen += 1
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta.get("annotations"), dict):
+        meta["annotations"] = {}
+    meta["annotations"][DS_TEMPLATE_GENERATION] = str(gen)
 
 
 def _update_strategy(spec: dict, rolling: dict) -> None:
@@ -411,12 +431,109 @@ def _limit_range(obj: dict, old: dict | None) -> list[dict]:
     return []
 
 
+def _hpa(obj: dict, old: dict | None) -> list[dict]:
+    """autoscaling SetDefaults_HorizontalPodAutoscaler: minReplicas 1; CPU utilization 80% (v1
+    targetCPUUtilizationPercentage, v2 a metric when there is none)."""
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec.setdefault("minReplicas", 1)
+        if obj.get("apiVersion") == "autoscaling/v1":
+            spec.setdefault("targetCPUUtilizationPercentage", 80)
+        elif not spec.get("metrics"):
+            spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                "type": "Utilization", "averageUtilization": 80}}}]
+    return []
+
+
+def _priority_class(obj: dict, old: dict | None) -> list[dict]:
+    obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    return []
+
+
+def _pod_template(obj: dict, old: dict | None) -> list[dict]:
+    tpl = obj.get("template")
+    if isinstance(tpl, dict):
+        _pod_spec(tpl.setdefault("spec", {}))
+    return []
+
+
+def _replication_controller(obj: dict, old: dict | None) -> list[dict]:
+    """SetDefaults_ReplicationController: selector and labels from the template's labels, replicas 1."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if labels:
+        spec.setdefault("selector", dict(labels))
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("labels"):
+            meta["labels"] = dict(labels)
+    spec.setdefault("replicas", 1)
+    _template(obj)
+    return []
+
+
+# the SetDefaults_* of kinds with no other defaulting here: path -> value, `[]` for every item of a list
+_FIELD_DEFAULTS: dict[tuple[str, str], dict[str, object]] = {
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): {
+        "spec.failurePolicy": "Fail", "spec.matchConstraints.matchPolicy": "Equivalent",
+        "spec.matchConstraints.namespaceSelector": {}, "spec.matchConstraints.objectSelector": {},
+        "spec.matchConstraints.resourceRules[].scope": "*",
+        "spec.matchConstraints.excludeResourceRules[].scope": "*"},
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"): {
+        "spec.failurePolicy": "Fail", "spec.matchConstraints.matchPolicy": "Equivalent",
+        "spec.matchConstraints.namespaceSelector": {}, "spec.matchConstraints.objectSelector": {},
+        "spec.matchConstraints.resourceRules[].scope": "*",
+        "spec.matchConstraints.excludeResourceRules[].scope": "*"},
+    ("discovery.k8s.io", "EndpointSlice"): {"endpoints[].conditions": {}},
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"): {"spec.limited.lendablePercent": 0},
+    ("resource.k8s.io", "ResourceClaim"): {"spec.devices.requests[].exactly.allocationMode": "ExactCount",
+                                           "spec.devices.requests[].exactly.count": 1},
+    ("resource.k8s.io", "ResourceClaimTemplate"): {
+        "spec.metadata": {}, "spec.spec.devices.requests[].exactly.allocationMode": "ExactCount",
+        "spec.spec.devices.requests[].exactly.count": 1},
+    ("storage.k8s.io", "CSIDriver"): {
+        "spec.attachRequired": True, "spec.podInfoOnMount": False, "spec.requiresRepublish": False,
+        "spec.storageCapacity": False, "spec.seLinuxMount": False, "spec.preventPodSchedulingIfMissing": False,
+        "spec.fsGroupPolicy": "ReadWriteOnceWithFSType", "spec.volumeLifecycleModes": ["Persistent"]},
+    ("storage.k8s.io", "CSINode"): {"spec.drivers[].topologyKeys": None},
+    ("storage.k8s.io", "VolumeAttachment"): {"status.attached": False},
+}
+
+
+def _set_default(node: object, parts: list[str], value: object) -> None:
+    """Sets `value` at `parts` under `node` where absent; only inside dicts and lists that are there."""
+    if not isinstance(node, dict) or not parts:
+        return
+    head, rest = parts[0], parts[1:]
+    if head.endswith("[]"):
+        for item in node.get(head[:-2]) or []:
+            if rest:
+                _set_default(item, rest, value)
+        return
+    if not rest:
+        if head not in node:
+            node[head] = json.loads(json.dumps(value))
+        return
+    _set_default(node.get(head), rest, value)
+
+
+def _field_defaults(obj: dict, old: dict | None) -> list[dict]:
+    for path, value in _FIELD_DEFAULTS.get((obj.get("apiVersion", "").rpartition("/")[0], obj.get("kind")),
+                                           {}).items():
+        _set_default(obj, path.split("."), value)
+    return []
+
+
 BY_KIND = {("", "Namespace"): _namespace, ("", "LimitRange"): _limit_range, ("", "Secret"): _secret,
            ("", "ConfigMap"): _configmap,
            ("", "Service"): _service, ("", "Pod"): _pod, ("apps", "Deployment"): _workload,
            ("apps", "ReplicaSet"): _workload, ("apps", "StatefulSet"): _workload, ("apps", "DaemonSet"): _workload,
            ("batch", "Job"): _job, ("batch", "CronJob"): _cronjob, ("", "PersistentVolumeClaim"): _volume_claim,
            ("", "PersistentVolume"): _volume,
+           ("autoscaling", "HorizontalPodAutoscaler"): _hpa, ("scheduling.k8s.io", "PriorityClass"): _priority_class,
+           ("", "PodTemplate"): _pod_template, ("", "ReplicationController"): _replication_controller,
+           **dict.fromkeys(_FIELD_DEFAULTS, _field_defaults),
            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): admission.default_mutating,
            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): admission.default_validating}
 

@@ -9,7 +9,8 @@ from .kinds import Kind, Registry
 
 SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update"),
                      "log": ("get",), "token": ("create",), "eviction": ("create",), "binding": ("create",),
-                     "finalize": ("update",), "proxy": ("create", "delete", "get", "patch", "update")}
+                     "finalize": ("update",), "approval": ("get", "patch", "update"),
+                     "proxy": ("create", "delete", "get", "patch", "update")}
 SUBRESOURCE_KIND = {"scale": ("autoscaling", "v1", "Scale"), "token": ("authentication.k8s.io", "v1", "TokenRequest"),
                     "eviction": ("policy", "v1", "Eviction"), "binding": ("", "v1", "Binding")}
 
@@ -53,7 +54,11 @@ def api_group(registry: Registry, group: str) -> dict | None:
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 REVIEW_KINDS = ("create",)  # kinds with only `create` (reviews, TokenRequest) are not stored: no hash
 # resources that kube-apiserver still stores in an older version
-LEGACY_STORAGE_VERSIONS = {("apiextensions.k8s.io", "customresourcedefinitions"): "v1beta1"}
+LEGACY_STORAGE_VERSIONS = {("apiextensions.k8s.io", "customresourcedefinitions"): "v1beta1",
+                           ("certificates.k8s.io", "clustertrustbundles"): "v1beta1",
+                           ("certificates.k8s.io", "podcertificaterequests"): "v1beta1",
+                           ("resource.k8s.io", "devicetaintrules"): "v1beta2",
+                           ("storagemigration.k8s.io", "storageversionmigrations"): "v1beta1"}
 
 
 def storage_version_hash(k: Kind) -> str:
@@ -76,7 +81,7 @@ def _verbs(k: Kind) -> list[str]:
 def _resource(k: Kind) -> dict:
     r = {"name": k.plural, "singularName": k.singular, "namespaced": k.namespaced, "kind": k.kind,
          "verbs": _verbs(k)}
-    if tuple(k.verbs) != REVIEW_KINDS:
+    if tuple(k.verbs) != REVIEW_KINDS and k.key != ("", "componentstatuses"):  # not stored: no hash
         r["storageVersionHash"] = storage_version_hash(k)
     if k.short:
         r["shortNames"] = list(k.short)

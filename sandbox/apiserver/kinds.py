@@ -41,7 +41,7 @@ class Kind:
     crd: bool = False
     schema: dict | None = None          # openAPIV3Schema for CRDs
     scale_paths: dict = field(default_factory=dict)  # CRD scale subresource paths
-    storage_version: str = ""          # CRDs: the version objects are stored as
+    storage_version: str = ""          # the version objects are stored as, when several are served
     conversion: dict | None = None     # CRDs: spec.conversion when its strategy is Webhook
     # another API's storage this kind is a view of (events.k8s.io Events are stored as core Events), with the
     # conversions to and from the stored form
@@ -342,7 +342,7 @@ BUILTINS: tuple[Kind, ...] = (
           _col("Allowed Disruptions", "status.disruptionsAllowed", "integer", 0, 0), _age), generation=True),
     Kind("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",), (), (),
          (_col("Value", "value", "integer", 0, 0), _col("Global-Default", "globalDefault", "boolean", 0, False), _age,
-          _col("PreemptionPolicy", "preemptionPolicy", default=""))),
+          _col("PreemptionPolicy", "preemptionPolicy", default="")), generation=True),
     Kind("coordination.k8s.io", "v1", "Lease", "leases", True, (), (), (),
          (_col("Holder", "spec.holderIdentity"), _age)),
     Kind("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
@@ -361,10 +361,252 @@ BUILTINS: tuple[Kind, ...] = (
     Kind("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=CREATE_ONLY),
 )
 
-PREFERRED_GROUP_ORDER = ("", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "batch",
-                         "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "storage.k8s.io",
+# ----- the other built-in resources of kube-apiserver v1.37 (issue 22). Served as stored objects: unless
+# defaults.py/validation.py name them, no defaulting or validation beyond the OpenAPI schema, and no controller
+# (an HPA never scales, a CSR is never signed). Columns: pkg/printers/internalversion/printers.go. -----
+def _join(path, default="<none>", limit=0):
+    def value(o):
+        items = [str(x) for x in dig(o, path, None) or []]
+        if limit and len(items) > limit:
+            return ",".join(items[:limit]) + f" + {len(items) - limit} more..."
+        return ",".join(items) or default
+    return value
+
+
+def _labels(path):
+    return lambda o: ",".join(f"{k}={v}" for k, v in (dig(o, path, None) or {}).items()) or "<none>"
+
+
+def _label_selector(o):  # metav1.FormatLabelSelector
+    sel = dig(o, "spec.podSelector", None) or {}
+    parts = [f"{k}={v}" for k, v in (sel.get("matchLabels") or {}).items()]
+    for e in sel.get("matchExpressions") or []:
+        op, vals = e.get("operator"), ",".join(e.get("values") or [])
+        parts.append({"In": f"{e.get('key')} in ({vals})", "NotIn": f"{e.get('key')} notin ({vals})",
+                      "Exists": e.get("key"), "DoesNotExist": f"!{e.get('key')}"}.get(op, ""))
+    return ",".join(parts) or "<none>"
+
+
+def _tpl_containers(attr):
+    return lambda o: ",".join(str(c.get(attr, "")) for c in dig(o, "template.spec.containers", []) or [])
+
+
+def _controller(o):
+    ref = next((r for r in dig(o, "metadata.ownerReferences", []) or [] if r.get("controller")), None)
+    if not ref:
+        return "<none>"
+    group = ref.get("apiVersion", "").rpartition("/")[0]
+    return f"{ref.get('kind', '').lower()}{'.' + group if group else ''}/{ref.get('name')}"
+
+
+def _hpa_metrics(o):  # formatHPAMetrics (of the v2 form; the v1 view converts back)
+    if o.get("apiVersion") == "autoscaling/v1":
+        o = conversion.hpa_to_v2(o)
+    specs, current = dig(o, "spec.metrics", []) or [], dig(o, "status.currentMetrics", []) or []
+    if not specs:
+        return "<none>"
+    out = []
+    for i, m in enumerate(specs):
+        kind = m.get("type", "")
+        field = kind[:1].lower() + kind[1:]
+        spec, cur = m.get(field) or {}, ((current[i] if i < len(current) else {}) or {}).get(field) or {}
+        target, now = spec.get("target") or {}, cur.get("current") or {}
+        if "averageUtilization" in target or target.get("type") == "Utilization":
+            shown = f"{now['averageUtilization']}%" if "averageUtilization" in now else "<unknown>"
+            value = f"{shown}/{target.get('averageUtilization', '<auto>')}%"
+        else:
+            key = "averageValue" if "averageValue" in target else "value"
+            value = f"{now.get(key, '<unknown>')}/{target.get(key, '<unknown>')}"
+        if kind in ("Resource", "ContainerResource"):
+            value = f"{spec.get('name')}: {value}"
+        out.append(value)
+    return ", ".join(out[:3]) + (f" + {len(out) - 3} more..." if len(out) > 3 else "")
+
+
+def _param_ref(o):
+    ref = dig(o, "spec.paramRef", None)
+    if not ref:
+        return "<unset>"
+    name = ref.get("name") or ("*" if ref.get("selector") is not None else "")
+    return f"{ref['namespace']}/{name}" if ref.get("namespace") else name
+
+
+def _param_kind(o):
+    pk = dig(o, "spec.paramKind", None)
+    return f"{pk.get('apiVersion')}/{pk.get('kind')}" if pk else "<unset>"
+
+
+def _csr_condition(o):
+    types = [c.get("type") for c in dig(o, "status.conditions", []) or []]
+    return ",".join(types) or "Pending"
+
+
+def _apiservice_service(o):
+    svc = dig(o, "spec.service", None)
+    return f"{svc.get('namespace')}/{svc.get('name')}" if svc else "Local"
+
+
+def _condition_status(kind, reason=True, default="Unknown"):
+    def value(o):
+        c = next((c for c in dig(o, "status.conditions", []) or [] if c.get("type") == kind), None)
+        if not c:
+            return default
+        return f"{c['status']} ({c['reason']})" if reason and c.get("status") != "True" and c.get("reason") \
+            else c.get("status")
+    return value
+
+
+def _claim_state(o):
+    state = ["allocated"] if dig(o, "status.allocation") else ["pending"]
+    if dig(o, "status.reservedFor"):
+        state.append("reserved")
+    if dig(o, "metadata.deletionTimestamp"):
+        state.insert(0, "deleted")
+    return ",".join(state)
+
+
+def _ip_parent(o):
+    ref = dig(o, "spec.parentRef", None) or {}
+    resource = ref.get("resource", "") + (f".{ref['group']}" if ref.get("group") else "")
+    return "/".join(x for x in (resource, ref.get("namespace"), ref.get("name")) if x) or "<none>"
+
+
+def _migration_status(o):
+    return next((c.get("type") for c in reversed(dig(o, "status.conditions", []) or []) if c.get("status") == "True"),
+                "")
+
+
+def _plc(path):  # PriorityLevelConfiguration cells: only for Limited levels that queue
+    return lambda o: dig(o, path, "<none>") if dig(o, "spec.type") == "Limited" else "<none>"
+
+
+def _binding_kinds(group, prefix):
+    return (Kind(group, "v1", f"{prefix}AdmissionPolicy", f"{prefix.lower()}admissionpolicies", False, (),
+                 ("api-extensions",), ("status",) if prefix == "Validating" else (),
+                 (Column("Validations" if prefix == "Validating" else "Mutations", "integer",
+                         lambda o: len(dig(o, "spec.validations" if prefix == "Validating" else "spec.mutations", [])
+                                       or [])), Column("ParamKind", "string", _param_kind), _age), generation=True),
+            Kind(group, "v1", f"{prefix}AdmissionPolicyBinding", f"{prefix.lower()}admissionpolicybindings", False,
+                 (), ("api-extensions",), (), (_col("PolicyName", "spec.policyName"),
+                                               Column("ParamRef", "string", _param_ref), _age), generation=True))
+
+
+_hpa_columns = (Column("Reference", "string", lambda o: f"{dig(o, 'spec.scaleTargetRef.kind')}/"
+                                                          f"{dig(o, 'spec.scaleTargetRef.name')}"),
+                Column("Targets", "string", _hpa_metrics),
+                Column("MinPods", "string", lambda o: str(dig(o, "spec.minReplicas", "<unset>"))),
+                _col("MaxPods", "spec.maxReplicas", "string", 0, 0),
+                _col("Replicas", "status.currentReplicas", "string", 0, 0), _age)
+
+BUILTINS += (
+    Kind("", "v1", "PodTemplate", "podtemplates", True, (), (), (),
+         (Column("Containers", "string", _tpl_containers("name")), Column("Images", "string", _tpl_containers("image")),
+          Column("Pod Labels", "string", _labels("template.metadata.labels"))), generation=True),
+    Kind("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",), ("all",), ("scale", "status"),
+         (_col("Desired", "spec.replicas", "integer", 0, 1), _col("Current", "status.replicas", "integer", 0, 0),
+          _col("Ready", "status.readyReplicas", "integer", 0, 0), _age,
+          Column("Containers", "string", _containers("name"), 1), Column("Images", "string", _containers("image"), 1),
+          Column("Selector", "string", _selector, 1)), generation=True),
+    Kind("", "v1", "ComponentStatus", "componentstatuses", False, ("cs",), verbs=("get", "list"),
+         columns=(Column("Status", "string", lambda o: next(
+             ("Healthy" if c.get("status") == "True" else "Unhealthy" for c in o.get("conditions") or []
+              if c.get("type") == "Healthy"), "Unknown")),
+                  Column("Message", "string", lambda o: next((c.get("message", "") for c in o.get("conditions") or []),
+                                                             "")),
+                  Column("Error", "string", lambda o: next((c.get("error", "") for c in o.get("conditions") or []),
+                                                           "")))),
+    Kind("", "v1", "Binding", "bindings", True, verbs=CREATE_ONLY),
+    Kind("apps", "v1", "ControllerRevision", "controllerrevisions", True, (), (), (),
+         (Column("Controller", "string", _controller), _col("Revision", "revision", "string", 0, 0), _age)),
+    Kind("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("all",),
+         ("status",), _hpa_columns, generation=True, storage_version="v2"),
+    Kind("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",), ("all",),
+         ("status",), _hpa_columns, generation=True, storage_version="v2",
+         storage_key=("autoscaling", "horizontalpodautoscalers"),
+         to_storage=conversion.hpa_to_v2, from_storage=conversion.hpa_from_v2),
+    Kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, (), (), (),
+         (_col("AddressType", "addressType"), Column("Ports", "string", lambda o: _join("ports", "<unset>", 3)(
+             {"ports": [p.get("port", "<unset>") for p in o.get("ports") or []]})),
+          Column("Endpoints", "string", lambda o: _join("addresses", "<unset>", 3)(
+              {"addresses": [a for e in o.get("endpoints") or [] for a in e.get("addresses") or []]})), _age),
+         generation=True),
+    Kind("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",), (), (),
+         (Column("Pod-Selector", "string", _label_selector), _age), generation=True),
+    Kind("networking.k8s.io", "v1", "IPAddress", "ipaddresses", False, ("ip",), (), (),
+         (Column("ParentRef", "string", _ip_parent),)),
+    Kind("networking.k8s.io", "v1", "ServiceCIDR", "servicecidrs", False, (), (), ("status",),
+         (Column("CIDRs", "string", _join("spec.cidrs")), _age)),
+    *_binding_kinds("admissionregistration.k8s.io", "Validating"),
+    *_binding_kinds("admissionregistration.k8s.io", "Mutating"),
+    Kind("apiregistration.k8s.io", "v1", "APIService", "apiservices", False, (), ("api-extensions",), ("status",),
+         (Column("Service", "string", _apiservice_service), Column("Available", "string", _condition_status(
+             "Available")), _age)),
+    Kind("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", False, ("csr",), (),
+         ("approval", "status"), (_age, _col("SignerName", "spec.signerName"), _col("Requestor", "spec.username"),
+                                  _col("RequestedDuration", "spec.expirationSeconds"),
+                                  Column("Condition", "string", _csr_condition))),
+    Kind("certificates.k8s.io", "v1", "ClusterTrustBundle", "clustertrustbundles", False, (), (), (),
+         (_col("SignerName", "spec.signerName"),)),
+    Kind("certificates.k8s.io", "v1", "PodCertificateRequest", "podcertificaterequests", True, (), (), ("status",),
+         (_col("PodName", "spec.podName"), _col("ServiceAccountName", "spec.serviceAccountName"),
+          _col("NodeName", "spec.nodeName"), _col("SignerName", "spec.signerName"),
+          Column("State", "string", lambda o: _csr_condition(o) if dig(o, "status.conditions") else "Pending"),
+          Column("UnverifiedUserAnnotations", "string", _labels("spec.unverifiedUserAnnotations")))),
+    Kind("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", False, (), (), (), (_col("Handler", "handler"), _age)),
+    Kind("storage.k8s.io", "v1", "CSIDriver", "csidrivers", False, (), (), (),
+         (_col("AttachRequired", "spec.attachRequired", "boolean", 0, True),
+          _col("PodInfoOnMount", "spec.podInfoOnMount", "boolean", 0, False),
+          _col("StorageCapacity", "spec.storageCapacity", "boolean", 0, False),
+          Column("TokenRequests", "string", lambda o: ",".join(
+              t.get("audience", "") for t in dig(o, "spec.tokenRequests", []) or []) or "<unset>"),
+          _col("RequiresRepublish", "spec.requiresRepublish", "boolean", 0, False),
+          Column("Modes", "string", _join("spec.volumeLifecycleModes", "Persistent")), _age)),
+    Kind("storage.k8s.io", "v1", "CSINode", "csinodes", False, (), (), ("status",),
+         (Column("Drivers", "integer", lambda o: len(dig(o, "spec.drivers", []) or [])), _age)),
+    Kind("storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities", True),
+    Kind("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", False, (), (), ("status",),
+         (Column("Attacher", "string", lambda o: dig(o, "spec.attacher", ""), format="name"),
+          _col("PV", "spec.source.persistentVolumeName", default=""), _col("Node", "spec.nodeName"),
+          _col("Attached", "status.attached", "boolean", 0, False), _age)),
+    Kind("storage.k8s.io", "v1", "VolumeAttributesClass", "volumeattributesclasses", False, ("vac",), (), (),
+         (_col("DriverName", "driverName"), _age)),
+    Kind("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", "flowschemas", False, (), (), ("status",),
+         (_col("PriorityLevel", "spec.priorityLevelConfiguration.name"),
+          _col("MatchingPrecedence", "spec.matchingPrecedence", "string", 0, 1000),
+          _col("DistinguisherMethod", "spec.distinguisherMethod.type"), _age,
+          Column("MissingPL", "string", _condition_status("Dangling", False, "?"))), generation=True),
+    Kind("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration", "prioritylevelconfigurations", False, (),
+         (), ("status",), (_col("Type", "spec.type"),
+                           Column("NominalConcurrencyShares", "string", _plc("spec.limited.nominalConcurrencyShares")),
+                           Column("Queues", "string", _plc("spec.limited.limitResponse.queuing.queues")),
+                           Column("HandSize", "string", _plc("spec.limited.limitResponse.queuing.handSize")),
+                           Column("QueueLengthLimit", "string",
+                                  _plc("spec.limited.limitResponse.queuing.queueLengthLimit")), _age),
+         generation=True),
+    Kind("resource.k8s.io", "v1", "DeviceClass", "deviceclasses", False, (), (), (), (_age,), generation=True),
+    Kind("resource.k8s.io", "v1", "DeviceTaintRule", "devicetaintrules", False, (), (), ("status",),
+         (_col("Key", "spec.taint.key"), _col("Value", "spec.taint.value"), _col("Effect", "spec.taint.effect"),
+          _col("TimeAdded", "spec.taint.timeAdded"), _age), generation=True),
+    Kind("resource.k8s.io", "v1", "ResourceClaim", "resourceclaims", True, (), (), ("status",),
+         (Column("State", "string", _claim_state), _age)),
+    Kind("resource.k8s.io", "v1", "ResourceClaimTemplate", "resourceclaimtemplates", True, (), (), (), (_age,)),
+    Kind("resource.k8s.io", "v1", "ResourceSlice", "resourceslices", False, (), (), (),
+         (_col("Node", "spec.nodeName"), _col("Driver", "spec.driver"), _col("Pool", "spec.pool.name"), _age),
+         generation=True),
+    Kind("storagemigration.k8s.io", "v1", "StorageVersionMigration", "storageversionmigrations", False, (), (),
+         ("status",), (Column("Name", "string", lambda o: o["metadata"]["name"]),
+                       Column("Resource", "string", lambda o: ".".join(
+                           x for x in (dig(o, "spec.resource.resource"), dig(o, "spec.resource.group")) if x)),
+                       Column("Status", "string", _migration_status))),
+)
+# ----- end of the issue 22 block -----
+
+PREFERRED_GROUP_ORDER = ("", "apiregistration.k8s.io", "apps", "events.k8s.io", "authentication.k8s.io",
+                         "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io", "networking.k8s.io",
+                         "policy", "rbac.authorization.k8s.io", "storage.k8s.io",
                          "admissionregistration.k8s.io", "apiextensions.k8s.io", "scheduling.k8s.io",
-                         "coordination.k8s.io")
+                         "coordination.k8s.io", "node.k8s.io", "discovery.k8s.io", "resource.k8s.io",
+                         "flowcontrol.apiserver.k8s.io", "storagemigration.k8s.io")
 
 
 class Registry:

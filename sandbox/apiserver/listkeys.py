@@ -132,6 +132,31 @@ _KINDS: dict[tuple[str, str], dict[tuple[str, ...], ListInfo]] = {
     ("coordination.k8s.io", "Lease"): {},
 }
 
+# the kinds served without a controller (issue 22): their +listType/+listMapKey and +structType=atomic fields
+_KINDS.update({
+    ("", "PodTemplate"): _prefixed(("template", "spec"), _POD_SPEC),
+    ("apps", "ControllerRevision"): {},
+    ("networking.k8s.io", "NetworkPolicy"): {},
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): {("status", "conditions"): _m("type")},
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): {("spec", "validationActions"): _SET},
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"): {},
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"): {},
+    ("storage.k8s.io", "CSIDriver"): {("spec", "volumeLifecycleModes"): _SET},
+    ("storage.k8s.io", "CSINode"): {("spec", "drivers"): _m("name")},
+    ("resource.k8s.io", "ResourceClaim"): {},
+    ("resource.k8s.io", "ResourceClaimTemplate"): {},
+    ("resource.k8s.io", "ResourceSlice"): {},
+    ("storage.k8s.io", "VolumeAttachment"): {},
+})
+_ATOMIC_PATHS: dict[tuple, frozenset[tuple[str, ...]]] = {
+    ("autoscaling", "v1", "HorizontalPodAutoscaler"): frozenset({("spec", "scaleTargetRef")}),
+    ("apps", "ControllerRevision"): frozenset({("data",)}),  # runtime.RawExtension
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): frozenset({("spec", "matchConstraints")}),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"): frozenset({("spec", "matchConstraints")}),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): frozenset({("spec", "matchResources")}),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"): frozenset({("spec", "matchResources")}),
+}
+
 _METADATA: dict[tuple[str, ...], ListInfo] = {
     ("metadata", "ownerReferences"): _m("uid"),
     ("metadata", "finalizers"): _SET,
@@ -151,6 +176,7 @@ _ATOMIC_STRUCT_SUFFIXES: tuple[tuple[str, ...], ...] = (
     ("secretRef",),
     ("labelSelector",),
     ("namespaceSelector",),
+    ("podSelector",),
     ("nodeSelectorTerms",),
     ("requiredDuringSchedulingIgnoredDuringExecution",),
 )
@@ -239,6 +265,8 @@ def is_atomic_struct(gvk: tuple[str, str, str], path: tuple[str, ...], schema: d
         return False
     if path[:1] == ("metadata",):
         return False
+    if path in _ATOMIC_PATHS.get((group, kind), ()) or path in _ATOMIC_PATHS.get(gvk, ()):
+        return True
     if path in _LABEL_SELECTOR_PATHS and kind != "Service":
         return True
     if kind == "Service" and path == ("spec", "selector"):

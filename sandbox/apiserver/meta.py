@@ -44,7 +44,7 @@ def generate_name(prefix: str) -> str:
 
 
 def check_name(kind: str, group: str, name: str) -> None:
-    if group == "rbac.authorization.k8s.io":  # path segment names: "system:discovery" is fine
+    if group == "rbac.authorization.k8s.io" or kind in ("ClusterTrustBundle", "APIService"):  # path segment names
         bad = name in (".", "..") or "/" in name or "%" in name
         if bad:
             raise invalid(kind, group, name, [{"reason": "FieldValueInvalid", "field": "metadata.name",

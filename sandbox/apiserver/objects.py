@@ -22,6 +22,7 @@ from .rbac import UserInfo
 from .store import Store
 
 NS_KEY = ("", "namespaces")
+CSR_KEY = ("certificates.k8s.io", "certificatesigningrequests")
 POD_KEY = ("", "pods")
 SA_KEY = ("", "serviceaccounts")
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
@@ -371,6 +372,8 @@ class Objects:
             self._check_namespace(kind, meta.get("namespace", ""), meta["name"])
             if kind.key == POD_KEY:
                 self._check_service_account(body, shown)
+            if kind.key == CSR_KEY and isinstance(body.get("spec"), dict):  # the CSR strategy: who asked
+                body["spec"].update(ctx.user.user_info())
             if self.store.get(kind.key, meta.get("namespace", ""), meta["name"]) is not None:
                 raise already_exists(kind.plural, kind.group, meta["name"])
             requested = copy.deepcopy(body)

@@ -1,6 +1,7 @@
 """Decoding of the Kubernetes protobuf wire format for the few request bodies kubectl sends that way
 (`kubectl create namespace|configmap|secret|serviceaccount|deployment|service|job|cronjob|role|rolebinding|
-clusterrole|clusterrolebinding|quota|priorityclass|ingress|poddisruptionbudget|token`, `kubectl auth can-i`).
+clusterrole|clusterrolebinding|quota|priorityclass|ingress|poddisruptionbudget|token`, `kubectl auth can-i`,
+`kubectl autoscale`, `kubectl certificate approve|deny`).
 Field numbers follow the kinds' generated.proto; messages list the fields those commands (and a Job made
 `--from=cronjob/...`, which copies a stored pod template) carry. Responses are always JSON."""
 
@@ -197,11 +198,25 @@ MSGS: dict[str, dict[int, tuple[str, str, bool]]] = {
     "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "SSRRSpec", False)},
     "SSRRSpec": {1: ("namespace", S, False)},
     "SelfSubjectReview": {1: ("metadata", "ObjectMeta", False)},
+    # autoscaling/v1 (`kubectl autoscale`)
+    "HorizontalPodAutoscaler": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "HPASpec", False)},
+    "HPASpec": {1: ("scaleTargetRef", "CrossVersionObjectReference", False), 2: ("minReplicas", INT, False),
+                3: ("maxReplicas", INT, False), 4: ("targetCPUUtilizationPercentage", INT, False)},
+    "CrossVersionObjectReference": {1: ("kind", S, False), 2: ("name", S, False), 3: ("apiVersion", S, False)},
+    # certificates.k8s.io/v1 (`kubectl certificate approve|deny`: PUT .../approval)
+    "CertificateSigningRequest": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "CSRSpec", False),
+                                  3: ("status", "CSRStatus", False)},
+    "CSRSpec": {1: ("request", B, False), 2: ("username", S, False), 3: ("uid", S, False), 4: ("groups", S, True),
+                5: ("usages", S, True), 7: ("signerName", S, False), 8: ("expirationSeconds", INT, False)},
+    "CSRStatus": {1: ("conditions", "CSRCondition", True), 2: ("certificate", B, False)},
+    "CSRCondition": {1: ("type", S, False), 2: ("reason", S, False), 3: ("message", S, False),
+                     4: ("lastUpdateTime", "Time", False), 5: ("lastTransitionTime", "Time", False),
+                     6: ("status", S, False)},
 }
 TOP_LEVEL = {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "TokenRequest", "Deployment",
              "SelfSubjectAccessReview", "SelfSubjectRulesReview", "SelfSubjectReview", "Service", "ResourceQuota",
              "Job", "CronJob", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "PriorityClass",
-             "PodDisruptionBudget", "Ingress"}
+             "PodDisruptionBudget", "Ingress", "HorizontalPodAutoscaler", "CertificateSigningRequest"}
 # Go pointer (or non-omitempty) fields whose zero value is meaningful and so kept; other 0 / false are dropped as
 # JSON's omitempty would (gogo protobuf always writes non-pointer scalars, zero or not)
 KEEP_ZERO = {"DeploymentSpec.replicas", "DeploymentSpec.revisionHistoryLimit",
@@ -211,7 +226,8 @@ KEEP_ZERO = {"DeploymentSpec.replicas", "DeploymentSpec.revisionHistoryLimit",
              "CronJobSpec.suspend", "CronJobSpec.startingDeadlineSeconds", "CronJobSpec.successfulJobsHistoryLimit",
              "CronJobSpec.failedJobsHistoryLimit", "PodSpec.terminationGracePeriodSeconds",
              "PodSpec.automountServiceAccountToken", "PodSpec.enableServiceLinks", "PodSpec.priority",
-             "PriorityClass.value", "ServicePort.port", "ContainerPort.containerPort", "SecretVolumeSource.defaultMode",
+             "HPASpec.minReplicas", "PriorityClass.value", "ServicePort.port", "ContainerPort.containerPort",
+             "SecretVolumeSource.defaultMode",
              "ConfigMapVolumeSource.defaultMode", "KeyToPath.mode", "SecurityContext.privileged",
              "SecurityContext.runAsUser", "SecurityContext.runAsNonRoot", "SecurityContext.readOnlyRootFilesystem",
              "SecurityContext.allowPrivilegeEscalation", "PodSecurityContext.runAsUser", "PodSecurityContext.fsGroup",

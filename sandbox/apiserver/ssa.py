@@ -690,12 +690,29 @@ def _with_seed(obj: dict | None, seed: dict) -> dict:
     return out
 
 
+# the non-pointer structs of kinds served without a controller (a ReplicationController's template is a pointer)
+_SEEDS: dict[str, dict] = {
+    "ReplicationController": {"spec": {}, "status": {}},
+    "PodTemplate": {"template": {"metadata": {}, "spec": {"containers": None}}},
+    "ResourceClaim": {"spec": {"devices": {}}, "status": {}},
+    "ResourceClaimTemplate": {"spec": {"metadata": {}, "spec": {"devices": {}}}},
+    "ResourceSlice": {"spec": {"pool": {}}},
+    "VolumeAttachment": {"spec": {"source": {}}, "status": {}},
+    "CSINode": {"spec": {"drivers": None}},
+    "HorizontalPodAutoscaler": {"spec": {"scaleTargetRef": {}}, "status": {}},
+    "FlowSchema": {"spec": {"priorityLevelConfiguration": {}}, "status": {}},
+    "StorageVersionMigration": {"spec": {"resource": {}}, "status": {}},
+}
+
+
 def _create_seed(gvk: tuple[str, str, str]) -> dict:
     """What an empty typed object of this kind looks like (non-pointer structs exist), so that creating an object
     marks only pointer/map fields with ``.`` in FieldsV1, as Kubernetes does."""
     _group, _version, kind = gvk
     seed: dict[str, Any] = {"metadata": {}}
-    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"):
+    if kind in _SEEDS:
+        seed.update(copy.deepcopy(_SEEDS[kind]))
+    elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
         seed["spec"] = {"template": {"metadata": {}, "spec": {"containers": None}}}
         seed["status"] = {}
         if kind == "Deployment":

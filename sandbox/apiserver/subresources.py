@@ -1,4 +1,5 @@
-"""Subresources: status, scale, pods/log, serviceaccounts/token, namespaces/finalize."""
+"""Subresources: status, scale, pods/log, serviceaccounts/token, namespaces/finalize, certificatesigningrequests/
+approval."""
 
 from __future__ import annotations
 
@@ -91,6 +92,29 @@ def _binding(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Respons
     return _response(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
 
 
+def _approval(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> Response:
+    """certificatesigningrequests/<name>/approval (`kubectl certificate approve|deny`): only status.conditions change;
+    a condition gets status True and its times when it has none (the approval strategy)."""
+    data = req.object()
+    conditions = ((data.get("status") or {}).get("conditions") if isinstance(data, dict) else None) or []
+    stamp = now()
+    for c in conditions:
+        if isinstance(c, dict):
+            c.setdefault("status", "True")
+            c.setdefault("lastUpdateTime", stamp)
+            c.setdefault("lastTransitionTime", stamp)
+    with app.store.lock:
+        cur = app.objects.current(kind, "", t.name)
+        new = copy.deepcopy(cur)
+        status = new.setdefault("status", {})
+        if conditions:
+            status["conditions"] = conditions
+        else:
+            status.pop("conditions", None)
+        new = ssa.record_update(cur, new, ctx.manager, kind.gvk, kind.schema, "approval")
+        return _response(200, app.objects.commit(kind, cur, new, ctx))
+
+
 def _response(code: int, body: object, content_type: str = "application/json") -> Response:
     return Response(code, body, content_type)
 
@@ -98,7 +122,8 @@ def _response(code: int, body: object, content_type: str = "application/json") -
 HANDLERS = {("status", "get"): _status_get, ("status", "update"): _status_update, ("status", "patch"): _status_patch,
             ("scale", "get"): _scale_any, ("scale", "update"): _scale_any, ("scale", "patch"): _scale_any,
             ("log", "get"): _log, ("token", "create"): _token, ("finalize", "update"): _finalize,
-            ("eviction", "create"): _eviction, ("binding", "create"): _binding}
+            ("eviction", "create"): _eviction, ("binding", "create"): _binding, ("approval", "get"): _status_get,
+            ("approval", "update"): _approval}
 
 
 def _scale(app: App, req: Request, kind: Kind, t: Target, ctx: Ctx) -> dict:

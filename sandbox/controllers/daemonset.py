@@ -1,12 +1,13 @@
 """DaemonSet controller: one pod on each node that should run it (the template's nodeSelector and required node
 affinity, its tolerations plus the DaemonSet's default ones against the node's taints), replaced on template
-change; pods on nodes that no longer match are deleted."""
+change; pods on nodes that no longer match are deleted. A ControllerRevision per template (history.py), so that
+`kubectl rollout history|undo` work."""
 
 from __future__ import annotations
 
 import copy
 
-from .apps import template_hash
+from . import history
 from .base import PODS, Controller, controller_ref, enqueue_owner, owned_by, pod_active, pod_ready
 from .node import NODES
 from .pods import ready_for
@@ -14,6 +15,7 @@ from .scheduling import matches_node, node_taints, untolerated
 
 DS = ("apps", "daemonsets")
 REV_LABEL = "controller-revision-hash"
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"  # set by the API server's strategy
 # the tolerations the DaemonSet controller adds to its pods (util.AddOrUpdateDaemonPodTolerations)
 DEFAULT_TOLERATIONS = [{"key": f"node.kubernetes.io/{k}", "operator": "Exists", "effect": e} for k, e in (
     ("not-ready", "NoExecute"), ("unreachable", "NoExecute"), ("disk-pressure", "NoSchedule"),
@@ -30,7 +32,7 @@ def should_run(spec: dict, node: dict) -> bool:
 class DaemonSetController(Controller):
     name = "daemonset"
     primary = DS
-    watch_keys = (PODS, NODES)
+    watch_keys = (PODS, NODES, history.REVISIONS)
 
     def keys_for(self, ev):
         if ev.key == NODES:   # labels or taints may have changed: every DaemonSet looks again
@@ -42,9 +44,12 @@ class DaemonSetController(Controller):
         ds = self.client.get(DS, ns, name)
         if ds is None or ds["metadata"].get("deletionTimestamp"):
             return None
-        rev = template_hash(ds["spec"].get("template") or {})
+        current, revisions = history.sync(self.client, ds, REV_LABEL)
+        rev = current["metadata"]["labels"][REV_LABEL]
         gen = int(ds["metadata"].get("generation", 1))
-        pods = [p for p in self.client.list(PODS, ns) if owned_by(p, ds["metadata"]["uid"]) and pod_active(p)]
+        template_gen = (ds["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION, "1")
+        owned = [p for p in self.client.list(PODS, ns) if owned_by(p, ds["metadata"]["uid"])]
+        pods = [p for p in owned if pod_active(p)]
         ondelete = (ds["spec"].get("updateStrategy") or {}).get("type") == "OnDelete"
         tpl_spec = (ds["spec"].get("template") or {}).get("spec") or {}
         wanted = [n["metadata"]["name"] for n in self.client.list(NODES) if should_run(tpl_spec, n)]
@@ -59,8 +64,11 @@ class DaemonSetController(Controller):
                 on[node] = p
         for node in wanted:
             if node not in on:
-                on[node] = self._create_pod(ds, rev, gen, node)
+                on[node] = self._create_pod(ds, rev, template_gen, node)
         mine = list(on.values())
+        # cleanupHistory: the revisions of pods still there (terminating ones too) are kept
+        history.prune(self.client, ds, revisions, {current["metadata"]["name"]} | {
+            f"{name}-{(p['metadata'].get('labels') or {}).get(REV_LABEL)}" for p in owned + mine})
         updated = sum(int((p["metadata"].get("labels") or {}).get(REV_LABEL) == rev) for p in mine)
         ready = sum(int(pod_ready(p)) for p in mine)
         available = sum(int(ready_for(p, int(ds["spec"].get("minReadySeconds") or 0))) for p in mine)
@@ -77,13 +85,13 @@ class DaemonSetController(Controller):
         self.client.mutate(DS, ns, name, change, "status")
         return None
 
-    def _create_pod(self, ds: dict, rev: str, gen: int, node: str) -> dict:
+    def _create_pod(self, ds: dict, rev: str, template_gen: str, node: str) -> dict:
         ns, name = ds["metadata"]["namespace"], ds["metadata"]["name"]
         tpl = copy.deepcopy(ds["spec"].get("template") or {})
         m = tpl.get("metadata") or {}
         body = {"metadata": {"generateName": f"{name}-", "namespace": ns,
                              "labels": dict(m.get("labels") or {}, **{REV_LABEL: rev,
-                                                                      "pod-template-generation": str(gen)}),
+                                                                      "pod-template-generation": template_gen}),
                              "ownerReferences": [controller_ref(ds)]},
                 "spec": dict(tpl.get("spec") or {}, nodeName=node)}
         if m.get("annotations"):

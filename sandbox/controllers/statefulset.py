@@ -1,17 +1,18 @@
 """StatefulSet controller: ordinal pods (OrderedReady or Parallel), volumeClaimTemplates, rolling updates
-(highest ordinal first, partition), currentRevision/updateRevision."""
+(highest ordinal first, partition), currentRevision/updateRevision naming ControllerRevisions (history.py)."""
 
 from __future__ import annotations
 
 import copy
 
-from .apps import template_hash
+from . import history
 from .base import PODS, Controller, controller_ref, enqueue_owner, owned_by, pod_active, pod_ready
 from .pods import ready_for
 
 STS = ("apps", "statefulsets")
 PVCS = ("", "persistentvolumeclaims")
-REV_LABEL = "controller-revision-hash"
+REV_LABEL = "controller-revision-hash"   # on pods: the revision's name
+HASH_LABEL = "controller.kubernetes.io/hash"  # on revisions (history.ControllerRevisionHashLabel)
 
 
 def _ordinal(name: str, sts: str) -> int | None:
@@ -22,7 +23,7 @@ def _ordinal(name: str, sts: str) -> int | None:
 class StatefulSetController(Controller):
     name = "statefulset"
     primary = STS
-    watch_keys = (PODS,)
+    watch_keys = (PODS, history.REVISIONS)
 
     def keys_for(self, ev):
         return super().keys_for(ev) if ev.key == STS else enqueue_owner(ev.obj, "StatefulSet")
@@ -33,7 +34,8 @@ class StatefulSetController(Controller):
             return None
         spec = sts["spec"]
         replicas = int(spec.get("replicas", 1))
-        update_rev = f"{name}-{template_hash(spec.get('template') or {})}"
+        update, revisions = history.sync(self.client, sts, HASH_LABEL)
+        update_rev = update["metadata"]["name"]
         status = sts.get("status") or {}
         current_rev = status.get("currentRevision") or update_rev
         uid = sts["metadata"]["uid"]
@@ -100,6 +102,8 @@ class StatefulSetController(Controller):
         if updated == replicas and ready == replicas and len(live) == replicas:
             current_rev, current = update_rev, updated
         gen = int(sts["metadata"].get("generation", 1))
+        history.prune(self.client, sts, revisions, {current_rev, update_rev} | {
+            (p["metadata"].get("labels") or {}).get(REV_LABEL) for p in pods.values()})
 
         def change(o):
             st = {"observedGeneration": gen, "replicas": len(live), "readyReplicas": ready,

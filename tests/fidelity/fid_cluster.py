@@ -10,11 +10,15 @@ from fid_harness import MERGE, MISSING, scenario
 from fid_writes import cm, cms
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
-# the groups the emulator serves (the real server serves more: listed as accepted differences)
-EMULATED_GROUP_VERSIONS = ("v1", "apps/v1", "events.k8s.io/v1", "authentication.k8s.io/v1",
-                           "authorization.k8s.io/v1", "batch/v1", "networking.k8s.io/v1", "policy/v1",
-                           "rbac.authorization.k8s.io/v1", "storage.k8s.io/v1", "apiextensions.k8s.io/v1",
-                           "scheduling.k8s.io/v1", "coordination.k8s.io/v1")
+# every built-in group version of kube-apiserver v1.37 (what the emulator does not serve of them: accepted
+# differences, fid_registry.NOT_SERVED)
+EMULATED_GROUP_VERSIONS = ("v1", "apiregistration.k8s.io/v1", "apps/v1", "events.k8s.io/v1",
+                           "authentication.k8s.io/v1", "authorization.k8s.io/v1", "autoscaling/v2", "autoscaling/v1",
+                           "batch/v1", "certificates.k8s.io/v1", "networking.k8s.io/v1", "policy/v1",
+                           "rbac.authorization.k8s.io/v1", "storage.k8s.io/v1", "admissionregistration.k8s.io/v1",
+                           "apiextensions.k8s.io/v1", "scheduling.k8s.io/v1", "coordination.k8s.io/v1",
+                           "node.k8s.io/v1", "discovery.k8s.io/v1", "resource.k8s.io/v1",
+                           "flowcontrol.apiserver.k8s.io/v1", "storagemigration.k8s.io/v1")
 
 
 # -- discovery ----------------------------------------------------------------------------------------------------

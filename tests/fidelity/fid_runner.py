@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 # imported for the scenarios they register
 import fid_cluster  # noqa: F401  # pylint: disable=unused-import
+import fid_kinds  # noqa: F401  # pylint: disable=unused-import
 import fid_reads  # noqa: F401  # pylint: disable=unused-import
 import fid_writes  # noqa: F401  # pylint: disable=unused-import
 from fid_harness import SCENARIOS, Outcome, Scenario, Side, classify, compare, normalize

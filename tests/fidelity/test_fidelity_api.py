@@ -17,6 +17,7 @@ def test_scenario(scn, emulator, real, request):
 
 def test_every_scenario_has_a_test():
     from fid_runner import SCENARIOS
-    covered = {"ssa", "dryrun", "patch", "errors", "list", "watch", "discovery", "crd", "rbac", "delete"}
+    covered = {"ssa", "dryrun", "patch", "errors", "list", "watch", "discovery", "crd", "rbac", "delete", "scheduling",
+               "kinds"}
     assert {s.area for s in SCENARIOS.values()} <= covered
     assert len(SCENARIOS) >= 60

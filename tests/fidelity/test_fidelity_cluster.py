@@ -9,6 +9,6 @@ from fid_test import check, params
 pytestmark = pytest.mark.kube
 
 
-@pytest.mark.parametrize("scn", params("discovery", "crd", "rbac", "delete", "scheduling"))
+@pytest.mark.parametrize("scn", params("discovery", "crd", "rbac", "delete", "scheduling", "kinds"))
 def test_scenario(scn, emulator, real, request):
     check(scn, emulator, real, request)

@@ -152,7 +152,6 @@ def test_condition_check_and_summary():
     assert waiter.summarize({"status": {}}) == "no status reported yet"
 
 
-
 def test_unschedulable_pod_summary_keeps_the_scheduler_message():
     # kube-scheduler's whole FitError text (two nodes, two reasons) reaches a Pod wait's "last seen"
     message = ("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector. "
@@ -163,6 +162,7 @@ def test_unschedulable_pod_summary_keeps_the_scheduler_message():
     done, detail = waiter.condition("Ready")(pod)
     assert not done
     assert detail == "phase=Pending; conditions: PodScheduled=False (Unschedulable: %s)" % message
+
 
 # -- rollout -------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
@@ -403,6 +403,23 @@ def test_default_checks():
     assert check({"status": {"phase": "Active"}})[0]
     check, failure = waiter.default_check("ConfigMap")
     assert check({})[0] and failure is None
+
+
+def test_default_check_seldon_deployment():
+    check, failure = waiter.default_check("SeldonDeployment")
+
+    def sdep(state, generation=2, observed=2, description=None):
+        status = {"state": state, "observedGeneration": observed}
+        if description:
+            status["description"] = description
+        return {"metadata": {"name": "iris", "generation": generation}, "status": status}
+
+    assert check(sdep("Available"))[0]
+    assert not check(sdep("Creating"))[0]
+    assert not check(sdep("Available", generation=3))[0]  # Available of the previous spec
+    assert not check({"metadata": {"name": "iris"}})[0] and not check(None)[0]
+    assert failure(sdep("Failed", description="model download failed")) == "state Failed: model download failed"
+    assert failure(sdep("Failed", generation=3)) is None and failure(sdep("Creating")) is None
 
 
 # -- through the real client stack ---------------------------------------------------------------------------------

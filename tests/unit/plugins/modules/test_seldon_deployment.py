@@ -76,6 +76,8 @@ def test_create_waits_available_then_second_run_writes_nothing(cluster, run_modu
     assert result["changed"] is False and result["action"] == "unchanged"
     assert result["state"] == "Available"
     assert [r for r in cluster.since(mark) if r.is_write] == []
+    reads = [r.path for r in cluster.since(mark) if r.method == "GET" and r.path.endswith("/seldondeployments/iris")]
+    assert len(reads) == 1  # one read of the object per task
 
 
 def test_failed_state_fails_with_the_reason(cluster, run_module):
