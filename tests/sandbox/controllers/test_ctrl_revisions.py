@@ -16,7 +16,7 @@ TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 def _workload(kind: str, name: str, image: str, **spec) -> str:
     spec = {"selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "c", "image": image, "command": ["sleep", "3600"]}]}},
+                         "spec": {"containers": [{"name": "c", "image": image}]}},
             **spec}
     if kind == "StatefulSet":
         spec.update(serviceName=name, replicas=1)
@@ -39,14 +39,14 @@ def test_rollout_history_and_undo(kube, kind):
     name, res = kind.lower(), f"{kind.lower()}/{kind.lower()}"
     kube.apply(_workload(kind, name, "busybox:1"))
     kube.kubectl("rollout", "status", res, "--timeout=30s")
-    for image in ("busybox:2", "busybox:3"):
+    for image in ("busybox:1.36", "busybox:1.37"):
         kube.kubectl("set", "image", res, f"c={image}")
         kube.kubectl("rollout", "status", res, "--timeout=30s")
     obj = kube.json(name.lower(), name)
     revs = _revisions(kube, obj["metadata"]["uid"])
     assert [r["revision"] for r in revs] == [1, 2, 3]
     assert [r["data"]["spec"]["template"]["spec"]["containers"][0]["image"] for r in revs] == \
-        ["busybox:1", "busybox:2", "busybox:3"]
+        ["busybox:1", "busybox:1.36", "busybox:1.37"]
     newest = revs[-1]
     assert newest["data"] == patch_data(obj) and newest["data"]["spec"]["template"]["$patch"] == "replace"
     ref = newest["metadata"]["ownerReferences"]
@@ -90,7 +90,7 @@ def test_revision_history_limit_prunes_the_oldest(kube, kind):
     name, res = f"{kind.lower()}-limited", f"{kind.lower()}/{kind.lower()}-limited"
     kube.apply(_workload(kind, name, "busybox:1", revisionHistoryLimit=1))
     kube.kubectl("rollout", "status", res, "--timeout=30s")
-    for image in ("busybox:2", "busybox:3"):
+    for image in ("busybox:1.36", "busybox:1.37"):
         kube.kubectl("set", "image", res, f"c={image}")
         kube.kubectl("rollout", "status", res, "--timeout=30s")
     uid = kube.json(kind.lower(), name)["metadata"]["uid"]
@@ -108,6 +108,6 @@ def test_daemonset_template_generation_is_the_servers(kube):
     kube.kubectl("patch", "daemonset/gen", "-p", '{"spec": {"minReadySeconds": 1}}')
     ds = kube.json("daemonset", "gen")
     assert ds["metadata"]["generation"] == 2 and ds["metadata"]["annotations"][TEMPLATE_GENERATION] == "1"
-    kube.kubectl("set", "image", "daemonset/gen", "c=busybox:2")
+    kube.kubectl("set", "image", "daemonset/gen", "c=busybox:1.36")
     ds = kube.json("daemonset", "gen")
     assert ds["metadata"]["generation"] == 3 and ds["metadata"]["annotations"][TEMPLATE_GENERATION] == "2"
