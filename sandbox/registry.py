@@ -34,7 +34,7 @@ PLATFORM = (
 BASE = {
     "busybox": "latest 1 1.36 1.36.1 1.37 1.37.0 stable musl glibc uclibc",
     "alpine": "latest 3.18 3.19 3.20 3.21 3.22 edge",
-    "nginx": "latest stable mainline alpine 1.25 1.25.5 1.25-alpine 1.26 1.26.3 1.27 1.27.4 1.27-alpine 1.28",
+    "nginx": "latest stable mainline alpine 1 1.25 1.25.5 1.25-alpine 1.26 1.26.3 1.27 1.27.4 1.27-alpine 1.28",
     "python": "latest 3 3.10 3.11 3.12 3.13 3.10-slim 3.11-slim 3.12-slim 3.13-slim 3.11-alpine 3.12-alpine "
               "3.11-bookworm 3.12-bookworm",
     "bash": "latest 5 5.2",
