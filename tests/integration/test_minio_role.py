@@ -19,7 +19,11 @@ _spec = importlib.util.spec_from_file_location("scan_secrets", REPO / "hack" / "
 scan_secrets = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scan_secrets)
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.flow("the minio role's own flow over plain objects and the S3 server the sandbox runs for the "
+                     "MinIO image on both planes"),
+]
 
 
 def _role_play(ns: str, state: str = "present", upload: str | None = None) -> list[dict]:

@@ -10,7 +10,10 @@ import uuid
 import pytest
 import yaml
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.flow("the waits' words for what the sandbox's kubelet (the same on both planes) reports of pods"),
+]
 
 
 def deployment(name, namespace, container):
