@@ -407,13 +407,15 @@ class _Wait:
                 raise K8sError("watch %s: %s %s: %s"
                                % (self.what, obj.get("code"), obj.get("reason"), obj.get("message")))
             version = meta.get("resourceVersion") or version
-            if etype == "BOOKMARK" or meta.get("name") != self.name:
-                continue
-            if self.evaluate(None if etype == "DELETED" else obj):
+            if etype != "BOOKMARK" and self._seen(meta.get("name"), None if etype == "DELETED" else obj):
                 return "done", version
             if self.remaining() <= 0:
                 break
         return "again", version
+
+    def _seen(self, name, obj):
+        """Evaluate an event's object if it is the awaited one; True once done."""
+        return name == self.name and self.evaluate(obj)
 
     def run(self):
         done, version = self.list()
@@ -482,33 +484,6 @@ class _WaitAll(_Wait):
         for name in sorted(self.pending):
             self._seen(name, found.get(name))
         return not self.pending, (listing.get("metadata") or {}).get("resourceVersion")
-
-    def watch(self, version):
-        events = self.client.watch(self.resource, namespace=self.namespace, resource_version=version,
-                                   timeout=self.remaining())
-        try:
-            return self._follow(events, version)
-        finally:
-            close = getattr(events, "close", None)
-            if close:
-                close()
-
-    def _follow(self, events, version):
-        for etype, obj in events:
-            if not isinstance(obj, dict):
-                continue
-            meta = obj.get("metadata") or {}
-            if etype == "ERROR":
-                if to_int(obj.get("code")) == 410:
-                    return "relist", version
-                raise K8sError("watch %s: %s %s: %s"
-                               % (self.what, obj.get("code"), obj.get("reason"), obj.get("message")))
-            version = meta.get("resourceVersion") or version
-            if etype != "BOOKMARK" and self._seen(meta.get("name"), None if etype == "DELETED" else obj):
-                return "done", version
-            if self.remaining() <= 0:
-                break
-        return "again", version
 
     def timed_out(self):
         late = sorted(self.pending)
