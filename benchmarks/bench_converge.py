@@ -82,14 +82,7 @@ def main() -> int:
                          "slowest_first": first["slowest"], "slowest_rerun": again["slowest"],
                          "rerun_write_resources": req["write_resources"],
                          "rerun_read_resources": req["read_resources"]})
-    info["load_average_end"] = [round(x, 2) for x in benchlib.os.getloadavg()]
-    print("## bench_converge.py: %s" % benchlib.utc_now())
-    print()
-    print("Machine: %d cores, Python %s, ansible-core %s, kubernetes.core %s; load average at start %s, at end %s; "
-          "took %.0fs; kubernetes.core until delay %ds." % (
-              info["cores"], info["python"], info.get("ansible-core"), info.get("kubernetes.core"),
-              info["load_average"][0], info["load_average_end"][0], time.perf_counter() - started, args.delay))
-    print()
+    benchlib.print_header("bench_converge.py", info, started, "; kubernetes.core until delay %ds." % args.delay)
     print(benchlib.table(
         ["client", "first converge s", "tasks", "writes", "re-run s", "tasks", "changed", "re-run writes",
          "re-run object reads", "objects", "re-run reads / object", "re-run watches", "re-run discovery",

@@ -132,14 +132,8 @@ def main() -> int:
                 bench.playbook([{"hosts": "localhost", "gather_facts": False, "tasks": [
                     {"mlops.k8s.namespace": {"name": namespace, "state": "absent", "wait": True,
                                              "wait_timeout": 600}}]}], title="cleanup %s" % namespace)
-    info["load_average_end"] = [round(x, 2) for x in benchlib.os.getloadavg()]
-    print("## bench_seldon_scale.py: %s" % benchlib.utc_now())
-    print()
-    print("Machine: %d cores, Python %s, ansible-core %s, kubernetes.core %s; load average at start %s, at end %s; "
-          "took %.0fs. Model server per SeldonDeployment: %s (custom class Echo, seldon-core-microservice)." % (
-              info["cores"], info["python"], info.get("ansible-core"), info.get("kubernetes.core"),
-              info["load_average"][0], info["load_average_end"][0], time.perf_counter() - started, IMAGE))
-    print()
+    benchlib.print_header("bench_seldon_scale.py", info, started, ". Model server per SeldonDeployment: %s (custom "
+                          "class Echo, seldon-core-microservice)." % IMAGE)
     print(benchlib.table(
         ["SeldonDeployments", "client", "ansible-playbook wall s (apply + wait)", "writes", "object reads",
          "of which SeldonDeployment lists", "watches", "discovery", "model server processes (RSS MB)",

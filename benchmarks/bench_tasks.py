@@ -50,7 +50,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -58,6 +57,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -414,21 +416,11 @@ def bench_wait(bench: Bench, repeats: int, delay: int, step_seconds: float, warm
 
 
 def versions() -> dict:
-    out = {"python": platform.python_version(), "cores": os.cpu_count(), "platform": platform.platform()}
-    try:
-        import ansible.release
-        out["ansible-core"] = ansible.release.__version__
-    except ImportError:
-        pass
-    try:
+    """benchlib.machine() and the kubernetes Python package's version."""
+    out = benchlib.machine()
+    with contextlib.suppress(ImportError):
         import kubernetes
         out["kubernetes (Python)"] = kubernetes.__version__
-    except ImportError:
-        pass
-    manifest = (Path(sys.executable).parent.parent / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
-                / "ansible_collections" / "kubernetes" / "core" / "MANIFEST.json")
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        out["kubernetes.core"] = json.loads(manifest.read_text())["collection_info"]["version"]
     return out
 
 

@@ -38,6 +38,18 @@ def machine() -> dict:
     return out
 
 
+def print_header(script: str, info: dict, started: float, extra: str = "") -> None:
+    """The report's first lines: the script, the time, the machine and the load at the start and the end."""
+    info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    print("## %s: %s" % (script, utc_now()))
+    print()
+    print("Machine: %d cores, Python %s, ansible-core %s, kubernetes.core %s; load average at start %s, at end %s; "
+          "took %.0fs%s" % (info["cores"], info["python"], info.get("ansible-core"), info.get("kubernetes.core"),
+                            info["load_average"][0], info["load_average_end"][0], time.perf_counter() - started,
+                            extra))
+    print()
+
+
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
