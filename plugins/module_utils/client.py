@@ -30,6 +30,7 @@ from ansible_collections.mlops.k8s.plugins.module_utils.discovery import Discove
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, ref, to_k8s_error
 from ansible_collections.mlops.k8s.plugins.module_utils.kubeconfig import (
     Settings,
+    read_kubeconfig_dict,
     read_kubeconfig_files,
     settings_from_kubeconfig,
     settings_from_library,
@@ -143,7 +144,7 @@ def _load_kubeconfig(auth, environ):
         kubeconfig = environ.get("KUBECONFIG") or os.path.join("~", ".kube", "config")
     if isinstance(kubeconfig, dict):
         source = "kubeconfig (inline dict)"
-        merged = read_dict(kubeconfig)
+        merged = read_kubeconfig_dict(kubeconfig)
     elif isinstance(kubeconfig, str):
         paths = [os.path.expanduser(p) for p in kubeconfig.split(os.pathsep) if p]
         missing = [p for p in paths if not os.path.exists(p)]
@@ -158,12 +159,6 @@ def _load_kubeconfig(auth, environ):
     if settings is None:  # a user with an auth-provider: the kubernetes package reads it
         settings = settings_from_library(auth, kubeconfig, auth.get("context"), source)
     return settings
-
-
-def read_dict(kubeconfig):
-    from ansible_collections.mlops.k8s.plugins.module_utils.kubeconfig import _merge
-
-    return _merge([(kubeconfig, None)])
 
 
 def build_settings(auth, environ=None):

@@ -241,6 +241,11 @@ def read_kubeconfig_files(paths):
     return _merge(configs)
 
 
+def read_kubeconfig_dict(config):
+    """An inline kubeconfig (a dict) merged as one file without a directory of its own."""
+    return _merge([(config, None)])
+
+
 def _data(value, what):
     try:
         return base64.b64decode(value).decode("utf-8")
