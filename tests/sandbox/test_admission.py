@@ -178,7 +178,7 @@ def test_service_webhook_through_the_endpoints_registry_with_tls(sandbox, ns, co
             ("services", {"metadata": {"name": "hooksvc"}, "spec": {"selector": {"app": f"hook-{tid}"},
                                                                     "ports": [{"port": 443, "targetPort": 8443}]}}),
             ("pods", {"metadata": {"name": "hookpod", "labels": {"app": f"hook-{tid}"}},
-                      "spec": {"containers": [{"name": "c", "image": "example.com/hook:1",
+                      "spec": {"containers": [{"name": "c", "image": "nginx:1.27",
                                                "ports": [{"containerPort": 8443}]}]}})):
         code, body = call(sandbox, "POST", f"/api/v1/namespaces/{ns}/{path}", obj)
         assert code == 201, body
