@@ -66,6 +66,19 @@ class Playbook:
         self.proc.wait(30)
         return self._finish(None)
 
+    def group_gone(self, timeout: float = 10) -> bool:
+        """True once no process of the playbook's group exists. The killed module processes are reaped by whoever
+        adopted them (init), a moment after the playbook itself: until then they are zombies kill() still finds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
     def wait(self, timeout: float) -> Done:
         try:
             rc = self.proc.wait(timeout)
