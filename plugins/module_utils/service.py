@@ -266,6 +266,14 @@ def wait_check(kind, condition=None):
     return check, failure, "rollout to complete" if kind in waiter.ROLLOUT_KINDS else "readiness"
 
 
+def _ready(check, failure, result):
+    """Whether the object an apply result holds (as the server returned it) already passes the wait's check."""
+    obj = result.get("object")
+    if not obj:
+        return False
+    return bool(check(obj)[0]) and not (failure and failure(obj))
+
+
 def wait_all_applied(client, applied, *, timeout, condition=None, clock=None):
     """Wait for applied objects to be ready, ``applied`` being (manifest, result) pairs: the objects of one kind and
     namespace share one list and one watch (waiter.wait_for_all), the kinds and namespaces one after the other
@@ -281,10 +289,17 @@ def wait_all_applied(client, applied, *, timeout, condition=None, clock=None):
         groups.setdefault(key, (manifest, {}))[1].setdefault(name, []).append(result)
     for manifest, by_name in groups.values():
         check, failure, description = wait_check(manifest.kind, condition)
-        explain = waiter.rollout_explanation(client) if manifest.kind in waiter.ROLLOUT_KINDS else None
-        outcomes = waiter.wait_for_all(client, manifest.resource, list(by_name), manifest.namespace, check=check,
-                                       failure=failure, timeout=max(0, deadline - clock()),
-                                       description=description, clock=clock, explain=explain)
+        # an object the apply has just read or written and that is ready as the server returned it (an unchanged
+        # Deployment that is Available, a CRD already Established, any object of a kind without readiness) needs
+        # no list: only the others are watched
+        waiting = [name for name, results in by_name.items() if not all(_ready(check, failure, r) for r in results)]
+        outcomes = {name: waiter.WaitResult(results[0].get("object"), 0.0, "ready when applied")
+                    for name, results in by_name.items() if name not in waiting}
+        if waiting:
+            explain = waiter.rollout_explanation(client) if manifest.kind in waiter.ROLLOUT_KINDS else None
+            outcomes.update(waiter.wait_for_all(client, manifest.resource, waiting, manifest.namespace, check=check,
+                                                failure=failure, timeout=max(0, deadline - clock()),
+                                                description=description, clock=clock, explain=explain))
         for name, results in by_name.items():
             for result in results:
                 result["object"] = public_object(outcomes[name].object)

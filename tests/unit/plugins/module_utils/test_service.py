@@ -348,13 +348,36 @@ def test_a_failure_stops_before_the_next_group_and_reports_what_was_done():
     assert set(done) <= {"a1", "b1", "b3"}
 
 
-def test_waits_share_one_list_per_kind_and_namespace(client, cluster):
+def test_objects_ready_as_applied_need_no_list(client, cluster):
     apply(client, [NS])
     mark = cluster.mark()
     results = apply(client, many_configmaps(5), wait=True, wait_timeout=10)
-    assert all("waited" in r for r in results)
-    lists = [r.path for r in cluster.since(mark) if r.method == "GET" and r.path.endswith("/configmaps")]
-    assert lists == ["/api/v1/namespaces/models/configmaps"]
+    assert [r["waited"] for r in results] == [0.0] * 5
+    assert [r.method for r in cluster.since(mark) if r.method == "GET"] == ["GET"] * 5  # the apply's own reads
+    assert not [r for r in cluster.since(mark) if r.path.endswith("/configmaps")]
+
+
+def deployments(count, ready=False):
+    out = []
+    for i in range(count):
+        obj = dict(DEPLOY, metadata={"name": "iris-%d" % i, "namespace": "models"})
+        if ready:
+            obj = dict(obj, metadata=dict(obj["metadata"], generation=1, resourceVersion=str(100 + i)),
+                       status={"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2,
+                               "availableReplicas": 2})
+        out.append(obj)
+    return out
+
+
+def test_waits_of_objects_not_yet_ready_share_one_list_and_one_watch(client, cluster):
+    apply(client, [NS])
+    mark = cluster.mark()
+    cluster.queue_watch(*({"type": "MODIFIED", "object": obj} for obj in deployments(3, ready=True)))
+    results = apply(client, deployments(3), wait=True, wait_timeout=10)
+    assert [r["object"]["status"]["availableReplicas"] for r in results] == [2, 2, 2]
+    reads = [r for r in cluster.since(mark) if r.method == "GET" and r.path.endswith("/deployments")]
+    assert [r.path for r in reads] == ["/apis/apps/v1/namespaces/models/deployments"] * 2
+    assert [bool(r.query.get("watch")) for r in reads] == [False, True]  # one list, then one watch
 
 
 def test_a_kind_still_unknown_in_check_mode_is_applied_one_at_a_time(client, cluster):
