@@ -229,19 +229,32 @@ def default_namespace(manifest, namespace=None):
         manifest.meta.pop("namespace", None)
 
 
+# Namespaced kinds that pods use or that constrain them (their service account, configuration, credentials,
+# volumes, quotas and permissions): applied before the workloads, as Helm's install order does, so the first pod
+# of a new Deployment does not fail on a ServiceAccount or ConfigMap sent at the same moment.
+POD_PREREQUISITE_KINDS = frozenset({
+    ("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "PersistentVolumeClaim"),
+    ("v1", "ResourceQuota"), ("v1", "LimitRange"), ("v1", "Service"),
+    ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+})
+
+
 def apply_rank(manifest):
-    """0 namespaces, 1 CRDs, 2 other cluster-scoped objects, 3 the rest."""
+    """0 namespaces, 1 CRDs, 2 other cluster-scoped objects, 3 what pods need (POD_PREREQUISITE_KINDS), 4 the
+    rest."""
     if manifest.kind == "Namespace" and manifest.api_version == "v1":
         return 0
     if manifest.kind == "CustomResourceDefinition":
         return 1
     if manifest.namespaced is False:
         return 2
-    return 3
+    if (manifest.api_version, manifest.kind) in POD_PREREQUISITE_KINDS:
+        return 3
+    return 4
 
 
 def order_for_apply(manifests):
-    """Namespaces, then CRDs, then other cluster-scoped objects, then the rest; stable within each group."""
+    """Namespaces, CRDs, other cluster-scoped objects, what pods need, then the rest; stable within each group."""
     return sorted(manifests, key=apply_rank)
 
 

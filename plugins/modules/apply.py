@@ -12,7 +12,9 @@ author: mlops.k8s maintainers (@mlops-k8s)
 description:
   - Applies Kubernetes objects given inline, as YAML text (any number of documents) or from files, with
     server-side apply and the field manager C(mlops.k8s).
-  - Namespaces and CustomResourceDefinitions are applied first, then other cluster-scoped objects, then the rest;
+  - Namespaces and CustomResourceDefinitions are applied first, then other cluster-scoped objects, then what pods
+    use (ServiceAccounts, Secrets, ConfigMaps, PersistentVolumeClaims, ResourceQuotas, LimitRanges, Services, Roles
+    and RoleBindings), then the rest (workloads and custom objects);
     O(state=absent) deletes in the reverse order.
   - An object is reported changed only when a server-side dry run of the apply differs from the live object,
     so a run that changes nothing sends no write request.
@@ -63,8 +65,8 @@ options:
   concurrency:
     description:
       - How many objects of one group are sent at once. The groups still go one after the other, in the order
-        above (namespaces, CRDs, other cluster-scoped objects, the rest; the reverse for O(state=absent)), so an
-        object never goes before its namespace or its CustomResourceDefinition.
+        above (namespaces, CRDs, other cluster-scoped objects, what pods use, the rest; the reverse for
+        O(state=absent)), so an object never goes before its namespace or its CustomResourceDefinition.
       - V(1) sends one object at a time.
       - When an object fails, no object not yet sent is sent, those already sent finish, and the task fails with
         the first failure in that order; RV(results) lists what was done.

@@ -147,9 +147,9 @@ def test_order_for_apply_and_delete(client):
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}
     manifests = load([DEPLOY, CM, SDEP, role, CRD, NS], client=client)
     assert [m.kind for m in order_for_apply(manifests)] == [
-        "Namespace", "CustomResourceDefinition", "ClusterRole", "Deployment", "ConfigMap", "SeldonDeployment"]
+        "Namespace", "CustomResourceDefinition", "ClusterRole", "ConfigMap", "Deployment", "SeldonDeployment"]
     assert [m.kind for m in order_for_delete(manifests)] == [
-        "SeldonDeployment", "ConfigMap", "Deployment", "ClusterRole", "CustomResourceDefinition", "Namespace"]
+        "SeldonDeployment", "Deployment", "ConfigMap", "ClusterRole", "CustomResourceDefinition", "Namespace"]
     sdep = next(m for m in manifests if m.kind == "SeldonDeployment")
     assert sdep.resource is None and sdep.pending_crd is not None and sdep.namespace == "models"
 

@@ -34,8 +34,8 @@ def test_create_then_unchanged(fake_cluster, run_module):
     assert result["changed"] is True
     assert result["summary"] == {"created": 3, "configured": 0, "unchanged": 0, "deleted": 0, "absent": 0}
     assert [(r["kind"], r["namespace"], r["name"], r["action"]) for r in result["results"]] == [
-        ("Namespace", None, "models", "created"), ("Deployment", "models", "iris", "created"),
-        ("ConfigMap", "models", "settings", "created")]
+        ("Namespace", None, "models", "created"), ("ConfigMap", "models", "settings", "created"),
+        ("Deployment", "models", "iris", "created")]
     assert "diff" not in result["results"][0]
 
     mark = fake_cluster.mark()
@@ -61,7 +61,7 @@ def test_state_absent(fake_cluster, run_module):
     failed, result = run_module(apply, {"definition": MANIFESTS, "namespace": "models", "state": "absent",
                                         "delete_propagation": "Background"})
     assert not failed, result
-    assert [r["kind"] for r in result["results"]] == ["ConfigMap", "Deployment", "Namespace"]
+    assert [r["kind"] for r in result["results"]] == ["Deployment", "ConfigMap", "Namespace"]
     assert result["summary"]["deleted"] == 3
     failed, result = run_module(apply, {"definition": MANIFESTS, "namespace": "models", "state": "absent"})
     assert result["changed"] is False and result["summary"]["absent"] == 3
