@@ -8,6 +8,7 @@ from __future__ import annotations
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
 from ansible_collections.mlops.k8s.plugins.module_utils.manifests import Manifest, default_namespace, validate_manifest
 from ansible_collections.mlops.k8s.plugins.module_utils.service import (
+    NOT_READ,
     apply_manifest,
     delete_manifest,
     make_diff,
@@ -33,13 +34,14 @@ def manifest(client, obj, origin):
     return item
 
 
-def apply(module, client, obj, origin, pending_namespaces=()):
+def apply(module, client, obj, origin, pending_namespaces=(), live=NOT_READ):
     """Apply one object. In check mode, an object whose namespace does not exist yet (a namespace an earlier
-    task of the same check-mode run would have created) is reported as created, without server validation."""
+    task of the same check-mode run would have created) is reported as created, without server validation.
+    ``live``: the object as the caller has just read it (None: absent), so it is not read again."""
     item = manifest(client, obj, origin)
     try:
         return apply_manifest(client, item, check_mode=module.check_mode, want_diff=module.diff_mode,
-                              pending_namespaces=pending_namespaces)
+                              pending_namespaces=pending_namespaces, live=live)
     except K8sError as err:
         if not (module.check_mode and item.namespace and err.status == 404 and "namespace" in str(err).lower()):
             raise

@@ -79,7 +79,7 @@ def present(module, client, params):
     if live is not None and (live.get("metadata") or {}).get("deletionTimestamp"):
         raise K8sError("namespace %s is being deleted (Terminating since %s); wait until it is gone "
                        "(state=absent, wait=true) and run again" % (name, live["metadata"]["deletionTimestamp"]))
-    results = [managed.apply(module, client, namespace, "namespace")]
+    results = [managed.apply(module, client, namespace, "namespace", live=live)]
     pending = {name} if module.check_mode and live is None else set()
     for obj in to_apply:
         results.append(managed.apply(module, client, obj, obj["kind"], pending_namespaces=pending))
@@ -90,7 +90,8 @@ def present(module, client, params):
     extra = {"namespace": results[0].get("object")}
     if params["wait"] and not module.check_mode:
         outcome = waiter.wait_for(client, ns_resource, name, check=waiter.jsonpath(".status.phase", "Active"),
-                                  timeout=params["wait_timeout"], description="phase Active")
+                                  timeout=params["wait_timeout"], description="phase Active",
+                                  current=results[0].get("object"))
         extra["namespace"] = public_object(outcome.object)
         extra["waited"] = round(outcome.elapsed, 3)
     return managed.outcome(results, module.diff_mode, extra)

@@ -953,12 +953,13 @@ def wait_available(client, name, namespace, *, applied=None, spec_changed=True, 
             return failed
         return None
 
+    current = applied  # the first round may find the object Available as applied (unchanged): no request
     while True:
         remaining = deadline - clock()
         try:
             result = waiter.wait_for(client, resource, name, namespace, check=check, failure=failure,
                                      timeout=max(0.0, min(tick, remaining)), description="state Available",
-                                     clock=clock, sleep=sleep)
+                                     clock=clock, sleep=sleep, current=current)
             result.elapsed = clock() - start
             return result
         except SeldonError:
@@ -970,6 +971,7 @@ def wait_available(client, name, namespace, *, applied=None, spec_changed=True, 
                               obj=obj) from None
         except WaitTimeout:
             pass  # one tick of the wait: look at the object, then wait again until the deadline
+        current = None
         obj = _get(client, resource, name, namespace)
         done, _failed = status_check(obj)
         if done and not freshness.fresh(obj) and freshness.settled():

@@ -176,11 +176,11 @@ def _namespace_missing(err):
     return err.status == 404 and "namespace" in text
 
 
-_UNREAD = object()
+NOT_READ = object()
 
 
 def apply_manifest(client, manifest, *, check_mode=False, field_manager=None, force_conflicts=False,
-                   want_diff=False, pending_namespaces=(), live=_UNREAD):
+                   want_diff=False, pending_namespaces=(), live=NOT_READ):
     """Server-side apply one manifest; return its result dict (action created/configured/unchanged).
 
     ``live``: the object as the caller has just read it (None: absent), so it is not read twice."""
@@ -201,7 +201,7 @@ def apply_manifest(client, manifest, *, check_mode=False, field_manager=None, fo
         created = client.create(resource, body, dry_run=check_mode)
         return make_result(manifest, "created", created, diff=make_diff(None, created) if want_diff else None)
 
-    if live is _UNREAD:
+    if live is NOT_READ:
         live = client.get(resource, manifest.name, manifest.namespace)
     if live is None:
         if check_mode:

@@ -445,12 +445,17 @@ class _Wait:
 
 
 def wait_for(client, resource, name, namespace=None, *, check=None, timeout=120, failure=None,
-             description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None):
+             description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None, current=None):
     """Block until ``check(obj)`` is done and return a WaitResult (object, elapsed, detail).
 
     Raises K8sError when ``failure(obj)`` returns a reason, or on timeout with what was last seen (and
-    ``explain(obj)``, when given: why it is not there yet).
+    ``explain(obj)``, when given: why it is not there yet). ``current``: the object as the caller has just read
+    or written it; when it already passes the check, no request is made.
     """
+    if current is not None and check is not None:
+        done, detail = check(current)
+        if done and not (failure and failure(current)):
+            return WaitResult(current, 0.0, detail)
     return _Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
                  description=description, clock=clock, sleep=sleep, explain=explain).run()
 

@@ -66,6 +66,16 @@ def test_module_creates_then_writes_nothing(cluster, run_module):
     assert not cluster.writes()
 
 
+def test_an_unchanged_active_namespace_is_read_once_and_not_waited_for(cluster, run_module):
+    cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"},
+                 "status": {"phase": "Active"}})
+    mark = cluster.mark()
+    failed, result = run_module(namespace_module, {"name": "models"})
+    assert not failed and result["changed"] is False and result["waited"] == 0
+    reads = [r for r in cluster.since(mark) if r.method == "GET" and not r.dry_run]
+    assert [r.path for r in reads if "/namespaces" in r.path] == ["/api/v1/namespaces/models"]
+
+
 def test_module_removes_only_its_own_quota(cluster, run_module):
     cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "models"}})
     cluster.put({"apiVersion": "v1", "kind": "ResourceQuota",

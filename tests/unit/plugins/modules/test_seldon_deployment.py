@@ -78,6 +78,8 @@ def test_create_waits_available_then_second_run_writes_nothing(cluster, run_modu
     assert [r for r in cluster.since(mark) if r.is_write] == []
     reads = [r.path for r in cluster.since(mark) if r.method == "GET" and r.path.endswith("/seldondeployments/iris")]
     assert len(reads) == 1  # one read of the object per task
+    # already Available as read: the wait needs no list and no watch
+    assert [r.path for r in cluster.since(mark) if r.path.endswith("/seldondeployments")] == []
 
 
 def test_failed_state_fails_with_the_reason(cluster, run_module):
