@@ -43,4 +43,21 @@ options:
         description:
           - The reason the condition must have, when given.
         type: str
+  wait_fail_fast:
+    description:
+      - While waiting for a rollout (a Deployment, StatefulSet or DaemonSet without O(wait_condition)), fail as
+        soon as a pod of its current revision cannot start, instead of waiting out O(wait_timeout).
+      - It gives up on an image that cannot be pulled (C(ErrImagePull), C(ImagePullBackOff), C(InvalidImageName),
+        C(ErrImageNeverPull)), a container that cannot be created (C(CreateContainerConfigError),
+        C(CreateContainerError)) and a container in C(CrashLoopBackOff) after O(wait_crashloop_restarts)
+        restarts. The error names the pod, the container, the reason, the message and the last exit code.
+      - The pods are looked at every 5 seconds of waiting; pods of an older revision being replaced do not count.
+      - V(false) waits until the timeout, for problems expected to clear by themselves within it.
+    type: bool
+    default: true
+  wait_crashloop_restarts:
+    description:
+      - Restarts of a crash-looping container after which O(wait_fail_fast) gives up, 0 or more.
+    type: int
+    default: 3
 """

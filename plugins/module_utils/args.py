@@ -69,6 +69,8 @@ WAIT_ARG_SPEC = {
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 120},
     "wait_condition": {"type": "dict", "options": CONDITION_SPEC},
+    "wait_fail_fast": {"type": "bool", "default": True},
+    "wait_crashloop_restarts": {"type": "int", "default": 3},
 }
 
 

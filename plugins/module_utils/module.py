@@ -101,7 +101,7 @@ def sensitive_values(params):
 
 
 # options every module checks the same way: (minimum, maximum)
-SECONDS_OPTIONS = {"wait_timeout": (0, limits.MAX_SECONDS)}
+SECONDS_OPTIONS = {"wait_timeout": (0, limits.MAX_SECONDS), "wait_crashloop_restarts": (0, limits.INT32_MAX)}
 
 
 class _AnsibleModule(AnsibleModule):

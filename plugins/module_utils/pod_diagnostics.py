@@ -10,6 +10,11 @@ from ansible_collections.mlops.k8s.plugins.module_utils.text import short, to_in
 
 # waiting reasons of a container that is simply starting
 STARTING_REASONS = ("ContainerCreating", "PodInitializing")
+# waiting reasons that waiting longer will not cure: the image, the pod spec or what it refers to must change
+FATAL_WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                         "CreateContainerConfigError", "CreateContainerError")
+# restarts after which a crash-looping container is taken as one that will not start
+CRASHLOOP_RESTARTS = 3
 
 
 def safe_list(client, api_version, kind, namespace, *, label_selector=None, field_selector=None, notes=None,
@@ -105,29 +110,94 @@ def selector_text(selector):
     return ",".join(parts) or None
 
 
+def container_problem(pod_name, label, cs):
+    """``pod <name> <label> <container>: <reason>: <message> (last exit code N, R restarts)`` for a container
+    waiting for another reason than starting, ``... exited with code N: <message>`` for one that failed, or None."""
+    waiting = waiting_problem(cs)
+    if waiting:
+        last = ((cs.get("lastState") or {}).get("terminated")) or {}
+        text = "%s: %s" % (waiting.get("reason"), short(waiting.get("message") or "", 300))
+        if last:
+            text += " (last exit code %s%s, %s restarts)" % (
+                last.get("exitCode"), ", %s" % last.get("reason") if last.get("reason") else "",
+                cs.get("restartCount", 0))
+        return "pod %s %s %s: %s" % (pod_name, label, cs.get("name"), text.rstrip(": "))
+    failed = failed_exit(cs)
+    if failed:
+        return "pod %s %s %s exited with code %s%s" % (
+            pod_name, label, cs.get("name"), failed.get("exitCode"),
+            ": %s" % short(failed.get("message") or failed.get("reason") or "", 300)
+            if failed.get("message") or failed.get("reason") else "")
+    return None
+
+
 def pod_problems(pod):
     """What keeps one pod from running: scheduling, containers waiting for another reason than starting
     (image pulls, crash loops with the last exit code), containers that exited with an error."""
     name = ((pod or {}).get("metadata") or {}).get("name")
     out = ["pod %s %s" % (name, p) for p in scheduling_problems(pod)]
     for label, cs in containers(pod):
-        waiting = waiting_problem(cs)
-        last = ((cs.get("lastState") or {}).get("terminated")) or {}
-        if waiting:
-            text = "%s: %s" % (waiting.get("reason"), short(waiting.get("message") or "", 300))
-            if last:
-                text += " (last exit code %s%s, %s restarts)" % (
-                    last.get("exitCode"), ", %s" % last.get("reason") if last.get("reason") else "",
-                    cs.get("restartCount", 0))
-            out.append("pod %s %s %s: %s" % (name, label, cs.get("name"), text.rstrip(": ")))
-            continue
-        failed = failed_exit(cs)
-        if failed:
-            out.append("pod %s %s %s exited with code %s%s" % (
-                name, label, cs.get("name"), failed.get("exitCode"),
-                ": %s" % short(failed.get("message") or failed.get("reason") or "", 300)
-                if failed.get("message") or failed.get("reason") else ""))
+        problem = container_problem(name, label, cs)
+        if problem:
+            out.append(problem)
     return out
+
+
+def is_fatal(cs, crashloop_restarts=CRASHLOOP_RESTARTS):
+    """Whether a container waits for something that waiting will not bring: an image that cannot be pulled, a
+    configuration it cannot be created with, or a crash loop of at least ``crashloop_restarts`` restarts."""
+    waiting = waiting_problem(cs)
+    if not waiting:
+        return False
+    reason = waiting.get("reason")
+    return reason in FATAL_WAITING_REASONS or (
+        reason == "CrashLoopBackOff" and to_int(cs.get("restartCount")) >= crashloop_restarts)
+
+
+def newest_template_hash(deployment_name, replica_sets):
+    """pod-template-hash of a Deployment's newest ReplicaSet (highest revision), or None when unknown."""
+    best = None
+    for rs in replica_sets:
+        meta = rs.get("metadata") or {}
+        owners = [o.get("name") for o in meta.get("ownerReferences") or [] if o.get("kind") == "Deployment"]
+        named = meta.get("name", "").startswith(deployment_name + "-")
+        if deployment_name not in owners and not (not owners and named):
+            continue
+        revision = to_int((meta.get("annotations") or {}).get("deployment.kubernetes.io/revision"))
+        if best is None or revision > best[0]:
+            best = (revision, (meta.get("labels") or {}).get("pod-template-hash"))
+    return best[1] if best else None
+
+
+def current_pods(client, kind, obj):
+    """The pods of a workload's current template: a Deployment's newest ReplicaSet, a StatefulSet's update
+    revision, every pod of a DaemonSet. Pods being replaced are left out (their problems end with them)."""
+    meta = (obj or {}).get("metadata") or {}
+    selector = selector_text(((obj or {}).get("spec") or {}).get("selector"))
+    if not selector or not meta.get("namespace"):
+        return []
+    pods = safe_list(client, "v1", "Pod", meta["namespace"], label_selector=selector)
+    if kind == "Deployment":
+        current = newest_template_hash(meta.get("name"), safe_list(client, "apps/v1", "ReplicaSet", meta["namespace"],
+                                                                   label_selector=selector))
+        return [p for p in pods if current and ((p.get("metadata") or {}).get("labels") or {}).get(
+            "pod-template-hash") == current]
+    if kind == "StatefulSet":
+        revision = ((obj or {}).get("status") or {}).get("updateRevision")
+        return [p for p in pods if not revision or ((p.get("metadata") or {}).get("labels") or {}).get(
+            "controller-revision-hash") == revision]
+    return pods
+
+
+def workload_fatal(client, kind, obj, crashloop_restarts=CRASHLOOP_RESTARTS):
+    """The first problem of a workload's current pods that waiting will not cure (is_fatal), in
+    container_problem's words, or None. Best effort: never raises."""
+    for pod in current_pods(client, kind, obj):
+        name = (pod.get("metadata") or {}).get("name")
+        for label, cs in containers(pod):
+            if is_fatal(cs, crashloop_restarts):
+                return container_problem(name, label, cs)
+    return None
 
 
 def workload_problems(client, obj, limit=3):

@@ -57,9 +57,8 @@ LABEL_SELDON_ID = "seldon-deployment-id"
 ANNOTATION_SVC_NAME = "seldon.io/svc-name"
 
 # Waiting reasons that do not heal by themselves: fail the wait at once.
-FATAL_WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-                         "CreateContainerConfigError", "CreateContainerError")
-CRASHLOOP_RESTARTS = 3
+FATAL_WAITING_REASONS = diag.FATAL_WAITING_REASONS
+CRASHLOOP_RESTARTS = diag.CRASHLOOP_RESTARTS
 # a SeldonDeployment name: the characters of a DNS-1123 label (it prefixes the names of Services and Deployments),
 # as long as any object name (the operator hashes derived names longer than 63 characters, see _bounded)
 MAX_NAME = 253
@@ -788,8 +787,7 @@ def _container_issues(pod, crashloop_restarts):
                 if last.get("message"):
                     text += ": %s" % short(last["message"])
             issues.append(text)
-            if waiting.get("reason") in FATAL_WAITING_REASONS or (
-                    waiting.get("reason") == "CrashLoopBackOff" and restarts >= crashloop_restarts):
+            if diag.is_fatal(cs, crashloop_restarts):
                 fatal = fatal or text
         elif terminated:
             why = " (%s)" % terminated["reason"] if terminated.get("reason") else ""
@@ -831,7 +829,7 @@ def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_REST
         involved.add(dep_name)
         entry = {"predictor": predictor_of(obj, dep_name) if obj else None, "deployment": dep_name,
                  "issues": _deployment_issues(dep), "pods": []}
-        current = _current_hash(dep_name, replica_sets)
+        current = diag.newest_template_hash(dep_name, replica_sets)
         for pod in pods:
             pmeta = pod.get("metadata") or {}
             if (pmeta.get("labels") or {}).get("app") == dep_name or pmeta.get("name", "").startswith(dep_name + "-"):
@@ -865,20 +863,6 @@ def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_REST
     }
     explanation["summary"] = summarize_explanation(obj, explanation, name, namespace)
     return explanation
-
-
-def _current_hash(dep_name, replica_sets):
-    """pod-template-hash of a Deployment's newest ReplicaSet (highest revision), or None when unknown."""
-    best = None
-    for rs in replica_sets:
-        meta = rs.get("metadata") or {}
-        owners = [o.get("name") for o in meta.get("ownerReferences") or [] if o.get("kind") == "Deployment"]
-        if dep_name not in owners and not (not owners and meta.get("name", "").startswith(dep_name + "-")):
-            continue
-        revision = to_int((meta.get("annotations") or {}).get("deployment.kubernetes.io/revision"))
-        if best is None or revision > best[0]:
-            best = (revision, (meta.get("labels") or {}).get("pod-template-hash"))
-    return best[1] if best else None
 
 
 def _pod_entry(pod, crashloop_restarts, old=False):

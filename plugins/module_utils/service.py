@@ -274,10 +274,12 @@ def _ready(check, failure, result):
     return bool(check(obj)[0]) and not (failure and failure(obj))
 
 
-def wait_all_applied(client, applied, *, timeout, condition=None, clock=None):
+def wait_all_applied(client, applied, *, timeout, condition=None, clock=None, fail_fast=True,
+                     crashloop_restarts=None):
     """Wait for applied objects to be ready, ``applied`` being (manifest, result) pairs: the objects of one kind and
     namespace share one list and one watch (waiter.wait_for_all), the kinds and namespaces one after the other
-    within ``timeout`` overall. Each result gets the object as last seen and the seconds it took."""
+    within ``timeout`` overall. Each result gets the object as last seen and the seconds it took. With
+    ``fail_fast``, a rollout whose current pods cannot start (waiter.rollout_probe) fails at once."""
     clock = clock or time.monotonic
     deadline = clock() + timeout
     groups = {}
@@ -296,10 +298,14 @@ def wait_all_applied(client, applied, *, timeout, condition=None, clock=None):
         outcomes = {name: waiter.WaitResult(results[0].get("object"), 0.0, "ready when applied")
                     for name, results in by_name.items() if name not in waiting}
         if waiting:
-            explain = waiter.rollout_explanation(client) if manifest.kind in waiter.ROLLOUT_KINDS else None
+            workload = manifest.kind in waiter.ROLLOUT_KINDS
+            explain = waiter.rollout_explanation(client) if workload else None
+            probe = (waiter.rollout_probe(client, manifest.kind, crashloop_restarts)
+                     if workload and fail_fast and not condition else None)
             outcomes.update(waiter.wait_for_all(client, manifest.resource, waiting, manifest.namespace, check=check,
                                                 failure=failure, timeout=max(0, deadline - clock()),
-                                                description=description, clock=clock, explain=explain))
+                                                description=description, clock=clock, explain=explain,
+                                                probe=probe))
         for name, results in by_name.items():
             for result in results:
                 result["object"] = public_object(outcomes[name].object)
@@ -367,7 +373,8 @@ def _run_parallel(group, func, concurrency):
 
 
 def apply_all(client, manifests, *, check_mode=False, field_manager=None, force_conflicts=False, want_diff=False,
-              wait=False, wait_timeout=120, wait_condition=None, clock=None, done=None, concurrency=1):
+              wait=False, wait_timeout=120, wait_condition=None, clock=None, done=None, concurrency=1,
+              fail_fast=True, crashloop_restarts=None):
     """Apply resolved manifests in order: namespaces, CRDs (each waited Established when changed), other
     cluster-scoped objects, then the rest; the objects of one group ``concurrency`` at a time. Then wait (one
     overall deadline) for readiness when asked.
@@ -404,7 +411,8 @@ def apply_all(client, manifests, *, check_mode=False, field_manager=None, force_
                           before_group=resolve_kinds)
     if wait and not check_mode:
         wait_all_applied(client, [(m, results[i]) for i, m in enumerate(ordered)], timeout=wait_timeout,
-                         condition=wait_condition, clock=clock)
+                         condition=wait_condition, clock=clock, fail_fast=fail_fast,
+                         crashloop_restarts=crashloop_restarts)
     return results
 
 

@@ -21,6 +21,7 @@ from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, 
 from ansible_collections.mlops.k8s.plugins.module_utils.text import compact_json, seconds, to_int
 
 ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+PROBE_EVERY = 5.0  # seconds between two probes of a wait that is not done (see wait_for's probe)
 _MISSING = object()
 
 
@@ -272,6 +273,15 @@ def rollout_explanation(client):
     return lambda obj: workload_problems(client, obj)
 
 
+def rollout_probe(client, kind, crashloop_restarts=None):
+    """``probe`` of a rollout wait: the first problem of the workload's current pods that waiting will not cure
+    (pod_diagnostics.workload_fatal: an image that cannot be pulled, a crash loop of ``crashloop_restarts``)."""
+    from ansible_collections.mlops.k8s.plugins.module_utils import pod_diagnostics
+
+    restarts = pod_diagnostics.CRASHLOOP_RESTARTS if crashloop_restarts is None else crashloop_restarts
+    return lambda obj: pod_diagnostics.workload_fatal(client, kind, obj, restarts)
+
+
 def rollout_failure(obj):
     """Fail fast on a Deployment whose progress deadline was exceeded."""
     if obj and obj.get("kind") == "Deployment":
@@ -334,9 +344,11 @@ class _Wait:
     """State of one wait: the last object seen and what its check said."""
 
     def __init__(self, client, resource, name, namespace, *, check, failure, timeout, description, clock, sleep,
-                 explain=None):
+                 explain=None, probe=None, probe_every=PROBE_EVERY):
         self.client = client
         self.explain = explain
+        self.probe = probe
+        self.probe_every = probe_every
         self.resource = resource
         self.name = name
         self.namespace = namespace if resource.namespaced else None
@@ -351,6 +363,7 @@ class _Wait:
         self.deadline = self.start + max(0, timeout)
         self.obj = None
         self.detail = "nothing observed yet"
+        self.probed = self.start
 
     def evaluate(self, obj):
         self.obj = obj
@@ -373,6 +386,26 @@ class _Wait:
         text = self.explain(self.obj)
         return "; %s" % text if text else ""
 
+    def probe_now(self):
+        """Every ``probe_every`` seconds of waiting, ask ``probe(obj)`` whether the object can still get there:
+        a reason (a pod that cannot pull its image, a crash loop) ends the wait at once instead of at the
+        timeout."""
+        if self.probe is None or self.clock() - self.probed < self.probe_every:
+            return
+        self.probed = self.clock()
+        for what, obj in self.probed_objects():
+            reason = self.probe(obj)
+            if reason:
+                raise WaitFailed("%s cannot become ready: %s" % (what, reason))
+
+    def probed_objects(self):
+        return [(self.what, self.obj)] if self.obj is not None else []
+
+    def watch_timeout(self):
+        """A watch lasts until the deadline, or until the next probe."""
+        remaining = self.remaining()
+        return min(remaining, max(0.5, self.probe_every - (self.clock() - self.probed))) if self.probe else remaining
+
     def timed_out(self):
         return WaitTimeout("timed out after %ss waiting for %s: %s; last seen: %s%s"
                            % (seconds(self.timeout), self.what, self.description, self.detail, self.why()))
@@ -388,7 +421,7 @@ class _Wait:
     def watch(self, version):
         """Follow one watch stream. Returns ("done"|"relist"|"again", version)."""
         events = self.client.watch(self.resource, namespace=self.namespace, name=self.name,
-                                   resource_version=version, timeout=self.remaining())
+                                   resource_version=version, timeout=self.watch_timeout())
         try:
             return self._follow(events, version)
         finally:
@@ -409,7 +442,7 @@ class _Wait:
             version = meta.get("resourceVersion") or version
             if etype != "BOOKMARK" and self._seen(meta.get("name"), None if etype == "DELETED" else obj):
                 return "done", version
-            if self.remaining() <= 0:
+            if self.remaining() <= 0 or (self.probe and self.clock() - self.probed >= self.probe_every):
                 break
         return "again", version
 
@@ -437,6 +470,7 @@ class _Wait:
                     continue
             if outcome == "done":
                 break
+            self.probe_now()
             if outcome == "relist":
                 done, version = self.list()
             elif self.clock() - opened < 0.5:  # the server closed the watch at once: do not spin
@@ -445,19 +479,22 @@ class _Wait:
 
 
 def wait_for(client, resource, name, namespace=None, *, check=None, timeout=120, failure=None,
-             description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None, current=None):
+             description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None, current=None,
+             probe=None):
     """Block until ``check(obj)`` is done and return a WaitResult (object, elapsed, detail).
 
     Raises K8sError when ``failure(obj)`` returns a reason, or on timeout with what was last seen (and
     ``explain(obj)``, when given: why it is not there yet). ``current``: the object as the caller has just read
-    or written it; when it already passes the check, no request is made.
+    or written it; when it already passes the check, no request is made. ``probe(obj)``, asked every
+    PROBE_EVERY seconds while the object is not done: a reason why it never will be, which fails the wait
+    (WaitFailed) at once.
     """
     if current is not None and check is not None:
         done, detail = check(current)
         if done and not (failure and failure(current)):
             return WaitResult(current, 0.0, detail)
     return _Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
-                 description=description, clock=clock, sleep=sleep, explain=explain).run()
+                 description=description, clock=clock, sleep=sleep, explain=explain, probe=probe).run()
 
 
 class _WaitAll(_Wait):
@@ -468,7 +505,7 @@ class _WaitAll(_Wait):
         first = waits[0]
         super().__init__(first.client, first.resource, None, first.namespace, check=first.check,
                          failure=first.failure, timeout=timeout, description=first.description, clock=clock,
-                         sleep=sleep)
+                         sleep=sleep, probe=first.probe, probe_every=first.probe_every)
         self.what = "%d %s objects%s" % (len(waits), first.resource.kind,
                                          " in namespace %s" % self.namespace if self.namespace else "")
         self.waits = {w.name: w for w in waits}
@@ -490,6 +527,9 @@ class _WaitAll(_Wait):
             self._seen(name, found.get(name))
         return not self.pending, (listing.get("metadata") or {}).get("resourceVersion")
 
+    def probed_objects(self):
+        return [(self.waits[n].what, self.waits[n].obj) for n in sorted(self.pending) if self.waits[n].obj is not None]
+
     def timed_out(self):
         late = sorted(self.pending)
         return WaitTimeout("timed out after %ss waiting for %s: %s; %s" % (
@@ -504,17 +544,18 @@ class _WaitAll(_Wait):
 
 
 def wait_for_all(client, resource, names, namespace=None, *, check=None, timeout=120, failure=None,
-                 description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None):
+                 description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None, probe=None):
     """wait_for for several objects of one kind in one namespace, sharing one list and one watch (one object:
-    wait_for itself). Returns {name: WaitResult}; fails on the first failure, or on timeout naming each object
-    not done with what was last seen of it."""
+    wait_for itself). Returns {name: WaitResult}; fails on the first failure (or probe reason), or on timeout
+    naming each object not done with what was last seen of it."""
     names = list(dict.fromkeys(names))
     if len(names) == 1:
         return {names[0]: wait_for(client, resource, names[0], namespace, check=check, timeout=timeout,
                                    failure=failure, description=description, clock=clock, sleep=sleep,
-                                   explain=explain)}
+                                   explain=explain, probe=probe)}
     waits = [_Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
-                   description=description, clock=clock, sleep=sleep, explain=explain) for name in names]
+                 description=description, clock=clock, sleep=sleep, explain=explain, probe=probe)
+             for name in names]
     group = _WaitAll(waits, timeout=timeout, clock=clock, sleep=sleep)
     group.run()
     return group.results()

@@ -433,7 +433,8 @@ def run(module):
                 client, manifests, check_mode=module.check_mode, field_manager=params["field_manager"],
                 force_conflicts=params["force_conflicts"], want_diff=module.diff_mode, wait=params["wait"],
                 wait_timeout=params["wait_timeout"], wait_condition=params["wait_condition"], done=done,
-                concurrency=concurrency,
+                concurrency=concurrency, fail_fast=params["wait_fail_fast"],
+                crashloop_restarts=params["wait_crashloop_restarts"],
             )
         else:
             results = delete_all(

@@ -79,6 +79,22 @@ options:
       - How many seconds to wait, from 0 to 31622400 (a year).
     type: int
     default: 120
+  fail_fast:
+    description:
+      - With O(for=rollout), fail as soon as a pod of the workload's current revision cannot start, instead of
+        waiting out O(timeout).
+      - It gives up on an image that cannot be pulled (C(ErrImagePull), C(ImagePullBackOff), C(InvalidImageName),
+        C(ErrImageNeverPull)), a container that cannot be created (C(CreateContainerConfigError),
+        C(CreateContainerError)) and a container in C(CrashLoopBackOff) after O(crashloop_restarts) restarts.
+        The error names the pod, the container, the reason, the message and the last exit code.
+      - The pods are looked at every 5 seconds of waiting; pods of an older revision being replaced do not count.
+    type: bool
+    default: true
+  crashloop_restarts:
+    description:
+      - Restarts of a crash-looping container after which O(fail_fast) gives up, 0 or more.
+    type: int
+    default: 3
 extends_documentation_fragment:
   - mlops.k8s.k8s_auth
   - mlops.k8s.k8s_output
@@ -170,6 +186,8 @@ def argument_spec():
         "jsonpath": {"type": "str"},
         "value": {"type": "str"},
         "timeout": {"type": "int", "default": 120},
+        "fail_fast": {"type": "bool", "default": True},
+        "crashloop_restarts": {"type": "int", "default": 3},
         **output_spec(),
     }
 
@@ -197,6 +215,7 @@ def build_check(params):
 def run(module):
     params = module.params
     limits.check_int(params["timeout"], "timeout", 0, limits.MAX_SECONDS)
+    limits.check_int(params["crashloop_restarts"], "crashloop_restarts")
     names.check_path_segment(params["name"], "name")
     if params["namespace"]:
         names.check_label(params["namespace"], "namespace")
@@ -210,9 +229,12 @@ def run(module):
         resource = client.resource(params["api_version"], params["kind"])
     if resource.namespaced and not params["namespace"]:
         raise K8sError("namespace is required for %s %s" % (resource.kind, params["name"]))
-    explain = waiter.rollout_explanation(client) if params["for"] == "rollout" else None
+    rollout = params["for"] == "rollout"
+    explain = waiter.rollout_explanation(client) if rollout else None
+    probe = waiter.rollout_probe(client, resource.kind, params["crashloop_restarts"]) \
+        if rollout and params["fail_fast"] else None
     outcome = waiter.wait_for(client, resource, params["name"], params["namespace"], check=check, failure=failure,
-                              timeout=params["timeout"], description=description, explain=explain)
+                              timeout=params["timeout"], description=description, explain=explain, probe=probe)
     obj = None
     if params["for"] != "delete":
         obj = present_object(outcome.object, params["reveal_secrets"], params["hide_fields"])

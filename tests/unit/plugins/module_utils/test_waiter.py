@@ -568,3 +568,83 @@ def test_a_rollout_timeout_says_what_its_pods_wait_for(tmp_path):
            "restarts)" in text
     assert "pod iris-2 not scheduled: Unschedulable 0/2 nodes are available: 2 Insufficient cpu." in text
     assert "other" not in text
+
+
+def test_a_probe_reason_ends_the_wait_long_before_the_timeout():
+    clock = Clock()
+    client = FakeWatchClient(clock, [listing(5, deploy(5, available=0))], [])
+    asked = []
+
+    def probe(obj):
+        asked.append((clock(), obj["metadata"]["resourceVersion"]))
+        return "pod iris-1 container model: ImagePullBackOff: not found" if len(asked) == 2 else None
+
+    with pytest.raises(WaitFailed, match=r"^Deployment models/iris cannot become ready: pod iris-1 container model: "
+                                         r"ImagePullBackOff: not found$"):
+        run(client, clock, check=waiter.rollout(), timeout=600, probe=probe)
+    assert asked == [(5.0, "5"), (10.0, "5")]  # every PROBE_EVERY seconds, not before the first interval
+    assert all(call["timeout"] <= waiter.PROBE_EVERY for call in client.watch_calls)
+
+
+def test_a_probe_that_finds_nothing_leaves_the_wait_to_its_end():
+    clock = Clock()
+    client = FakeWatchClient(clock, [listing(5, deploy(5, available=0))], [[], [("MODIFIED", deploy(6))]])
+    result = run(client, clock, check=waiter.rollout(), timeout=600, probe=lambda obj: None)
+    assert result.object["metadata"]["resourceVersion"] == "6"
+    clock = Clock()
+    client = FakeWatchClient(clock, [listing(5, deploy(5, available=0))], [])
+    with pytest.raises(WaitTimeout):
+        run(client, clock, check=waiter.rollout(), timeout=12, probe=lambda obj: None)
+
+
+def test_a_group_probes_only_the_objects_not_done():
+    clock = Clock()
+    client = FakeWatchClient(clock, [listing(5, named("a", 4), named("b", 5, available=0))], [])
+    probed = []
+
+    def probe(obj):
+        probed.append(obj["metadata"]["name"])
+        return "CrashLoopBackOff" if obj["metadata"]["name"] == "b" else None
+
+    with pytest.raises(WaitFailed, match=r"^Deployment models/b cannot become ready: CrashLoopBackOff$"):
+        run_all(client, clock, ["a", "b"], timeout=600, probe=probe)
+    assert probed == ["b"]
+
+
+def _pod(name, template_hash, waiting_reason, restarts=0, message="m"):
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "models",
+                         "labels": {"app": "iris", "pod-template-hash": template_hash}},
+            "status": {"containerStatuses": [{"name": "model", "restartCount": restarts,
+                                              "state": {"waiting": {"reason": waiting_reason, "message": message}},
+                                              "lastState": {"terminated": {"exitCode": 3}} if restarts else {}}]}}
+
+
+def _replica_set(template_hash, revision):
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "iris-" + template_hash, "namespace": "models",
+                         "labels": {"app": "iris", "pod-template-hash": template_hash},
+                         "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+                         "ownerReferences": [{"kind": "Deployment", "name": "iris"}]}}
+
+
+def test_rollout_probe_looks_at_the_pods_of_the_newest_replica_set(tmp_path):
+    cluster = FakeCluster()
+    cluster.add_kind("apps/v1", "ReplicaSet", "replicasets")
+    client = make_client(cluster, cache_file=str(tmp_path / "d.json"))
+    dep = deploy(5, available=0)
+    dep["spec"]["selector"] = {"matchLabels": {"app": "iris"}}
+    probe = waiter.rollout_probe(client, "Deployment", crashloop_restarts=3)
+    for obj in (_replica_set("old", 1), _replica_set("new", 2),
+                # the old revision's pod crash-loops: it is being replaced, so it does not count
+                _pod("iris-old-1", "old", "CrashLoopBackOff", restarts=9),
+                _pod("iris-new-1", "new", "CrashLoopBackOff", restarts=2)):
+        cluster.put(obj)
+    assert probe(dep) is None  # 2 restarts: not yet given up
+    cluster.put(_pod("iris-new-1", "new", "CrashLoopBackOff", restarts=3, message="back-off 40s"))
+    assert probe(dep) == ("pod iris-new-1 container model: CrashLoopBackOff: back-off 40s (last exit code 3, "
+                          "3 restarts)")
+    cluster.put(_pod("iris-new-1", "new", "ImagePullBackOff", message='Back-off pulling image "ghost:1"'))
+    assert probe(dep) == 'pod iris-new-1 container model: ImagePullBackOff: Back-off pulling image "ghost:1"'
+    cluster.put(_pod("iris-new-1", "new", "ContainerCreating"))
+    assert probe(dep) is None
