@@ -554,7 +554,7 @@ def wait_for_all(client, resource, names, namespace=None, *, check=None, timeout
                                    failure=failure, description=description, clock=clock, sleep=sleep,
                                    explain=explain, probe=probe)}
     waits = [_Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
-                 description=description, clock=clock, sleep=sleep, explain=explain, probe=probe)
+                   description=description, clock=clock, sleep=sleep, explain=explain, probe=probe)
              for name in names]
     group = _WaitAll(waits, timeout=timeout, clock=clock, sleep=sleep)
     group.run()
