@@ -169,17 +169,26 @@ def newest_template_hash(deployment_name, replica_sets):
     return best[1] if best else None
 
 
-def current_pods(client, kind, obj):
-    """The pods of a workload's current template: a Deployment's newest ReplicaSet, a StatefulSet's update
-    revision, every pod of a DaemonSet. Pods being replaced are left out (their problems end with them)."""
+def workload_pods(client, obj):
+    """(namespace, label selector text, pods) of a Deployment, StatefulSet or DaemonSet, or None when it has no
+    selector or namespace to list them by."""
     meta = (obj or {}).get("metadata") or {}
     selector = selector_text(((obj or {}).get("spec") or {}).get("selector"))
     if not selector or not meta.get("namespace"):
+        return None
+    return meta["namespace"], selector, safe_list(client, "v1", "Pod", meta["namespace"], label_selector=selector)
+
+
+def current_pods(client, kind, obj):
+    """The pods of a workload's current template: a Deployment's newest ReplicaSet, a StatefulSet's update
+    revision, every pod of a DaemonSet. Pods being replaced are left out (their problems end with them)."""
+    found = workload_pods(client, obj)
+    if found is None:
         return []
-    pods = safe_list(client, "v1", "Pod", meta["namespace"], label_selector=selector)
+    namespace, selector, pods = found
     if kind == "Deployment":
-        current = newest_template_hash(meta.get("name"), safe_list(client, "apps/v1", "ReplicaSet", meta["namespace"],
-                                                                   label_selector=selector))
+        replica_sets = safe_list(client, "apps/v1", "ReplicaSet", namespace, label_selector=selector)
+        current = newest_template_hash(obj["metadata"].get("name"), replica_sets)
         return [p for p in pods if current and ((p.get("metadata") or {}).get("labels") or {}).get(
             "pod-template-hash") == current]
     if kind == "StatefulSet":
@@ -203,11 +212,10 @@ def workload_fatal(client, kind, obj, crashloop_restarts=CRASHLOOP_RESTARTS):
 def workload_problems(client, obj, limit=3):
     """The pod problems of a Deployment, StatefulSet or DaemonSet (its selector's pods), at most ``limit``;
     "" when none is seen. Best effort: never raises."""
-    meta = (obj or {}).get("metadata") or {}
-    selector = selector_text(((obj or {}).get("spec") or {}).get("selector"))
-    if not selector or not meta.get("namespace"):
+    found = workload_pods(client, obj)
+    if found is None:
         return ""
     problems = []
-    for pod in safe_list(client, "v1", "Pod", meta["namespace"], label_selector=selector):
+    for pod in found[2]:
         problems.extend(pod_problems(pod))
     return "; ".join(problems[:limit]) + (" and %d more" % (len(problems) - limit) if len(problems) > limit else "")

@@ -56,9 +56,6 @@ EXECUTOR_GRPC_PORT = 5001
 LABEL_SELDON_ID = "seldon-deployment-id"
 ANNOTATION_SVC_NAME = "seldon.io/svc-name"
 
-# Waiting reasons that do not heal by themselves: fail the wait at once.
-FATAL_WAITING_REASONS = diag.FATAL_WAITING_REASONS
-CRASHLOOP_RESTARTS = diag.CRASHLOOP_RESTARTS
 # a SeldonDeployment name: the characters of a DNS-1123 label (it prefixes the names of Services and Deployments),
 # as long as any object name (the operator hashes derived names longer than 63 characters, see _bounded)
 MAX_NAME = 253
@@ -801,7 +798,7 @@ def _container_issues(pod, crashloop_restarts):
     return issues, fatal
 
 
-def explain(client, name, namespace, obj=None, crashloop_restarts=CRASHLOOP_RESTARTS):
+def explain(client, name, namespace, obj=None, crashloop_restarts=diag.CRASHLOOP_RESTARTS):
     """Why the SeldonDeployment is not Available, gathered from the namespace (best effort, never raises).
 
     Returns {summary, state, description, components: [{predictor, deployment, issues, pods: [{name, issues}]}],
@@ -904,7 +901,7 @@ def summarize_explanation(obj, explanation, name=None, namespace=None):
 
 # -- waiting ------------------------------------------------------------------------------------------------
 def wait_available(client, name, namespace, *, applied=None, spec_changed=True, timeout=600, fail_fast=True,
-                   crashloop_restarts=CRASHLOOP_RESTARTS, tick=5.0, settle=10.0, clock=time.monotonic,
+                   crashloop_restarts=diag.CRASHLOOP_RESTARTS, tick=5.0, settle=10.0, clock=time.monotonic,
                    sleep=time.sleep):
     """Watch until the SeldonDeployment is Available after our change; return the waiter.WaitResult.
 

@@ -266,14 +266,6 @@ def wait_check(kind, condition=None):
     return check, failure, "rollout to complete" if kind in waiter.ROLLOUT_KINDS else "readiness"
 
 
-def _ready(check, failure, result):
-    """Whether the object an apply result holds (as the server returned it) already passes the wait's check."""
-    obj = result.get("object")
-    if not obj:
-        return False
-    return bool(check(obj)[0]) and not (failure and failure(obj))
-
-
 def wait_all_applied(client, applied, *, timeout, condition=None, clock=None, fail_fast=True,
                      crashloop_restarts=None):
     """Wait for applied objects to be ready, ``applied`` being (manifest, result) pairs: the objects of one kind and
@@ -294,7 +286,8 @@ def wait_all_applied(client, applied, *, timeout, condition=None, clock=None, fa
         # an object the apply has just read or written and that is ready as the server returned it (an unchanged
         # Deployment that is Available, a CRD already Established, any object of a kind without readiness) needs
         # no list: only the others are watched
-        waiting = [name for name, results in by_name.items() if not all(_ready(check, failure, r) for r in results)]
+        waiting = [name for name, results in by_name.items()
+                   if not all(waiter.done_as_is(check, failure, r.get("object"))[0] for r in results)]
         outcomes = {name: waiter.WaitResult(results[0].get("object"), 0.0, "ready when applied")
                     for name, results in by_name.items() if name not in waiting}
         if waiting:
@@ -375,9 +368,9 @@ def _run_parallel(group, func, concurrency):
 def apply_all(client, manifests, *, check_mode=False, field_manager=None, force_conflicts=False, want_diff=False,
               wait=False, wait_timeout=120, wait_condition=None, clock=None, done=None, concurrency=1,
               fail_fast=True, crashloop_restarts=None):
-    """Apply resolved manifests in order: namespaces, CRDs (each waited Established when changed), other
-    cluster-scoped objects, then the rest; the objects of one group ``concurrency`` at a time. Then wait (one
-    overall deadline) for readiness when asked.
+    """Apply resolved manifests in order (manifests.apply_rank): namespaces, CRDs (each waited Established when
+    changed), other cluster-scoped objects, what pods use, then the rest; the objects of one group ``concurrency``
+    at a time. Then wait (one overall deadline) for readiness when asked.
 
     ``done`` (a list), when given, receives the results of each group once it is applied, so a caller can report
     what was already applied when a later object fails.

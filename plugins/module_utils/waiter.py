@@ -478,6 +478,15 @@ class _Wait:
         return self.result()
 
 
+def done_as_is(check, failure, obj):
+    """(done, detail) of an object the caller already holds (None: nothing held, never done): done when it passes
+    ``check`` and ``failure`` finds nothing, so a wait for it needs no request."""
+    if not obj:
+        return False, "nothing observed yet"
+    done, detail = check(obj)
+    return bool(done) and not (failure and failure(obj)), detail
+
+
 def wait_for(client, resource, name, namespace=None, *, check=None, timeout=120, failure=None,
              description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None, current=None,
              probe=None):
@@ -489,9 +498,9 @@ def wait_for(client, resource, name, namespace=None, *, check=None, timeout=120,
     PROBE_EVERY seconds while the object is not done: a reason why it never will be, which fails the wait
     (WaitFailed) at once.
     """
-    if current is not None and check is not None:
-        done, detail = check(current)
-        if done and not (failure and failure(current)):
+    if check is not None:
+        done, detail = done_as_is(check, failure, current)
+        if done:
             return WaitResult(current, 0.0, detail)
     return _Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
                  description=description, clock=clock, sleep=sleep, explain=explain, probe=probe).run()
