@@ -371,7 +371,10 @@ def test_delete_stops_processes(sandbox, model_ns, iris_uri):
     call(sandbox, "POST", SDEP_PATH.format(ns=ns), sdep_body("gone", [predictor("default", iris_uri)]))
     wait_state(sandbox, ns, "gone")
     ports = [e["port"] for e in _endpoints(sandbox, ns, "gone-default-0-classifier")]
-    assert ports and all(_listening(p) for p in ports)
+    assert ports
+    # Available means the REST port answers its readiness probe; the server's other ports (gRPC, metrics) may
+    # open a moment later, as the last CI run under load found: wait until every one listens
+    wait_for(lambda: all(_listening(p) for p in ports), 30, 0.2, "every port of the model server to listen")
     code, out = call(sandbox, "DELETE", f"{SDEP_PATH.format(ns=ns)}/gone")
     assert code == 200, out
 
