@@ -296,7 +296,7 @@ def wait_all_applied(client, applied, *, timeout, condition=None, clock=None, fa
             probe = (waiter.rollout_probe(client, manifest.kind, crashloop_restarts)
                      if workload and fail_fast and not condition else None)
             outcomes.update(waiter.wait_for_all(client, manifest.resource, waiting, manifest.namespace, check=check,
-                                                failure=failure, timeout=max(0, deadline - clock()),
+                                                failure=failure, timeout=timeout, deadline=deadline,
                                                 description=description, clock=clock, explain=explain,
                                                 probe=probe))
         for name, results in by_name.items():

@@ -344,7 +344,7 @@ class _Wait:
     """State of one wait: the last object seen and what its check said."""
 
     def __init__(self, client, resource, name, namespace, *, check, failure, timeout, description, clock, sleep,
-                 explain=None, probe=None, probe_every=PROBE_EVERY):
+                 explain=None, probe=None, probe_every=PROBE_EVERY, deadline=None):
         self.client = client
         self.explain = explain
         self.probe = probe
@@ -360,7 +360,8 @@ class _Wait:
         self.sleep = sleep
         self.what = ref(resource.kind, self.namespace, name)
         self.start = clock()
-        self.deadline = self.start + max(0, timeout)
+        # ``deadline``: a clock time shared with earlier waits of one overall ``timeout`` (the one messages name)
+        self.deadline = self.start + max(0, timeout) if deadline is None else deadline
         self.obj = None
         self.detail = "nothing observed yet"
         self.probed = self.start
@@ -489,32 +490,34 @@ def done_as_is(check, failure, obj):
 
 def wait_for(client, resource, name, namespace=None, *, check=None, timeout=120, failure=None,
              description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None, current=None,
-             probe=None):
+             probe=None, deadline=None):
     """Block until ``check(obj)`` is done and return a WaitResult (object, elapsed, detail).
 
     Raises K8sError when ``failure(obj)`` returns a reason, or on timeout with what was last seen (and
     ``explain(obj)``, when given: why it is not there yet). ``current``: the object as the caller has just read
     or written it; when it already passes the check, no request is made. ``probe(obj)``, asked every
     PROBE_EVERY seconds while the object is not done: a reason why it never will be, which fails the wait
-    (WaitFailed) at once.
+    (WaitFailed) at once. ``deadline``: a ``clock()`` time that ends the wait instead of ``timeout`` from now,
+    for waits that share one ``timeout`` (which the timeout message then names).
     """
     if check is not None:
         done, detail = done_as_is(check, failure, current)
         if done:
             return WaitResult(current, 0.0, detail)
     return _Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
-                 description=description, clock=clock, sleep=sleep, explain=explain, probe=probe).run()
+                 description=description, clock=clock, sleep=sleep, explain=explain, probe=probe,
+                 deadline=deadline).run()
 
 
 class _WaitAll(_Wait):
     """Several objects of one kind in one namespace with one list and one watch: done when every check is done,
     failed as soon as one object fails. ``waits`` are _Wait of those objects (their own checks)."""
 
-    def __init__(self, waits, *, timeout, clock, sleep):
+    def __init__(self, waits, *, timeout, clock, sleep, deadline=None):
         first = waits[0]
         super().__init__(first.client, first.resource, None, first.namespace, check=first.check,
                          failure=first.failure, timeout=timeout, description=first.description, clock=clock,
-                         sleep=sleep, probe=first.probe, probe_every=first.probe_every)
+                         sleep=sleep, probe=first.probe, probe_every=first.probe_every, deadline=deadline)
         self.what = "%d %s objects%s" % (len(waits), first.resource.kind,
                                          " in namespace %s" % self.namespace if self.namespace else "")
         self.waits = {w.name: w for w in waits}
@@ -553,7 +556,8 @@ class _WaitAll(_Wait):
 
 
 def wait_for_all(client, resource, names, namespace=None, *, check=None, timeout=120, failure=None,
-                 description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None, probe=None):
+                 description="the condition", clock=time.monotonic, sleep=time.sleep, explain=None, probe=None,
+                 deadline=None):
     """wait_for for several objects of one kind in one namespace, sharing one list and one watch (one object:
     wait_for itself). Returns {name: WaitResult}; fails on the first failure (or probe reason), or on timeout
     naming each object not done with what was last seen of it."""
@@ -561,11 +565,11 @@ def wait_for_all(client, resource, names, namespace=None, *, check=None, timeout
     if len(names) == 1:
         return {names[0]: wait_for(client, resource, names[0], namespace, check=check, timeout=timeout,
                                    failure=failure, description=description, clock=clock, sleep=sleep,
-                                   explain=explain, probe=probe)}
+                                   explain=explain, probe=probe, deadline=deadline)}
     waits = [_Wait(client, resource, name, namespace, check=check, failure=failure, timeout=timeout,
                    description=description, clock=clock, sleep=sleep, explain=explain, probe=probe)
              for name in names]
-    group = _WaitAll(waits, timeout=timeout, clock=clock, sleep=sleep)
+    group = _WaitAll(waits, timeout=timeout, clock=clock, sleep=sleep, deadline=deadline)
     group.run()
     return group.results()
 

@@ -346,6 +346,17 @@ def test_timeout_says_what_was_last_seen():
         run(client, clock, check=waiter.condition("Available"), timeout=10)
 
 
+def test_a_shared_deadline_ends_the_wait_and_the_message_names_the_whole_timeout():
+    # apply waits kind after kind within one wait_timeout: a later wait ends at the shared deadline, and the
+    # message gives the option's value, not the seconds that were left of it
+    clock = Clock()
+    clock.now = 100.0
+    client = FakeWatchClient(clock, [listing(5, deploy(5, available=0))], [])
+    with pytest.raises(WaitTimeout, match=r"^timed out after 30s waiting for Deployment models/iris"):
+        run(client, clock, check=waiter.rollout(), timeout=30, deadline=108.0)
+    assert 108.0 <= clock.now < 109.0
+
+
 def test_failure_predicate_fails_fast():
     clock = Clock()
     failed = {
