@@ -17,18 +17,24 @@ the sandbox whose class ``Echo`` returns its input, run by the sandbox's Seldon 
 sandbox Seldon operator keeps upstream's readiness probe delays (real time), so the floor of a wait is about
 20 s whatever the client.
 
-Setup (untimed): one fresh sandbox, ``playbooks/install_platform.yml`` with Seldon Core only. Between runs the
-namespace of the previous run is deleted and its model servers stopped. Measured per size and side: the
-ansible-playbook wall time; from the sandbox audit log the writes, object reads, watches, discovery requests and
-SeldonDeployment lists (one per poll on the kubernetes.core side); the model server processes and their resident
-memory once all are Available. A size whose model servers would need more than ``--max-memory`` (0.6)
-of the available memory, estimated from the previous size, is not run, and the output says so. The sides
-alternate which goes first per size. Results also go to ``benchmarks/results/seldon_scale.json``.
+Setup (untimed): one fresh sandbox with enough simulated nodes for the largest size (``--nodes``; by default one per
+14 SeldonDeployments: upstream's executor container requests 500m CPU and a sandbox node has 8, so a cluster needs
+that many nodes too, else the scheduler leaves the pods Pending with "Insufficient cpu"), then
+``playbooks/install_platform.yml`` with Seldon Core only. Between runs the namespace of the previous run is deleted
+and its model servers stopped. Measured per size and side: the ansible-playbook wall time; from the sandbox audit
+log the writes, object reads, watches, discovery requests and SeldonDeployment lists (one per poll on the
+kubernetes.core side); the model server processes and their memory once all are Available: resident (RSS, which
+counts the pages forked workers share once per process) and proportional (PSS, each shared page divided among the
+processes that map it: what the servers take of the machine). A size whose model servers would need more than
+``--max-memory`` (0.6) of the available memory, estimated from the proportional memory per SeldonDeployment at the
+previous sizes, is not run, and the output says so. The sides alternate which goes first per size. Results also go
+to ``benchmarks/results/seldon_scale.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -37,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 
 SIDES = ("mlops.k8s", "kubernetes.core")
+PER_NODE = 14  # model pods a sandbox node fits: 8 CPUs, 500m requested by each pod's executor, room for the operator
 IMAGE = "bench/echo:0.1"
 ECHO = '''class Echo:
     """Returns its input (the cheapest model server: nothing to load)."""
@@ -82,12 +89,15 @@ def main() -> int:
     ap.add_argument("--max-memory", type=float, default=0.6,
                     help="skip a size whose model servers would need more than this fraction of the available "
                          "memory, estimated from the previous size (default 0.6)")
+    ap.add_argument("--nodes", type=int, default=None,
+                    help="simulated nodes (default: one per %d SeldonDeployments of the largest size)" % PER_NODE)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    nodes = args.nodes or max(1, math.ceil(max(sizes) / PER_NODE))
     info = benchlib.machine()
     started = time.perf_counter()
     rows, skipped = [], []
-    with benchlib.Bench("bench-seldon-scale-") as bench:
+    with benchlib.Bench("bench-seldon-scale-", nodes=nodes) as bench:
         # a custom image is a directory <sandbox>/images/<name>/<tag>/ (sandbox/servers/README.md)
         image = bench.sandbox_dir / "images" / "echo" / "0.1"
         (image / ".s2i").mkdir(parents=True)
@@ -95,13 +105,13 @@ def main() -> int:
         (image / ".s2i" / "environment").write_text("MODEL_NAME=Echo\nSERVICE_TYPE=MODEL\n")
         bench.playbook(benchlib.REPO / "playbooks" / "install_platform.yml", {"platform_components": ["seldon_core"]},
                        title="setup: install_platform.yml (seldon_core)")
-        per_sdep_mb = None  # resident memory of one SeldonDeployment's model server processes, measured
+        per_sdep_mb = None  # proportional memory (PSS) of one SeldonDeployment's model servers, measured
         for k, n in enumerate(sizes):
             available = benchlib.mem_available_mb()
             if per_sdep_mb and per_sdep_mb * n > args.max_memory * available:
-                why = ("%d model servers would need about %.0f MB (%.0f MB each, measured at the previous size), "
-                       "more than %.0f%% of the %.0f MB available" % (n, per_sdep_mb * n, per_sdep_mb,
-                                                                      100 * args.max_memory, available))
+                why = ("%d model servers would need about %.0f MB (%.0f MB of proportional memory each, measured "
+                       "at the previous sizes), more than %.0f%% of the %.0f MB available" % (
+                           n, per_sdep_mb * n, per_sdep_mb, 100 * args.max_memory, available))
                 print("n=%d not run: %s" % (n, why), file=sys.stderr)
                 skipped += [{"side": side, "n": n, "why": why} for side in SIDES]
                 continue
@@ -126,21 +136,22 @@ def main() -> int:
                                  "writes": req["writes"], "reads": req["reads"], "sdep_lists": sdep_lists,
                                  "watches": req["watches"], "watch_paths": sorted(set(req["watch_paths"])),
                                  "discovery": req["discovery"], "load_before": round(load_before, 2)})
-                    procs, mb = benchlib.descendants_rss_mb("seldon-core-microservice")
-                    rows[-1].update(server_processes=procs, server_rss_mb=round(mb))
-                    per_sdep_mb = max(per_sdep_mb or 0, mb / n)
+                    procs, rss, pss = benchlib.descendants_memory_mb("seldon-core-microservice")
+                    rows[-1].update(server_processes=procs, server_rss_mb=round(rss), server_pss_mb=round(pss))
+                    per_sdep_mb = max(per_sdep_mb or 0, pss / n)
                 bench.playbook([{"hosts": "localhost", "gather_facts": False, "tasks": [
                     {"mlops.k8s.namespace": {"name": namespace, "state": "absent", "wait": True,
                                              "wait_timeout": 600}}]}], title="cleanup %s" % namespace)
     benchlib.print_header("bench_seldon_scale.py", info, started, ". Model server per SeldonDeployment: %s (custom "
-                          "class Echo, seldon-core-microservice)." % IMAGE)
+                          "class Echo, seldon-core-microservice); %d simulated nodes." % (IMAGE, nodes))
     print(benchlib.table(
         ["SeldonDeployments", "client", "ansible-playbook wall s (apply + wait)", "writes", "object reads",
-         "of which SeldonDeployment lists", "watches", "discovery", "model server processes (RSS MB)",
+         "of which SeldonDeployment lists", "watches", "discovery", "model server processes (RSS / PSS MB)",
          "load before"],
         [[r["n"], r["side"], "%.2f" % r["wall"], r["writes"], r["reads"],
           r["sdep_lists"], r["watches"], r["discovery"],
-          "%s (%s)" % (r.get("server_processes", "-"), r.get("server_rss_mb", "-")), r["load_before"]]
+          "%s (%s / %s)" % (r.get("server_processes", "-"), r.get("server_rss_mb", "-"),
+                             r.get("server_pss_mb", "-")), r["load_before"]]
          for r in rows]))
     print()
     by = {(r["n"], r["side"]): r for r in rows}
@@ -152,7 +163,7 @@ def main() -> int:
     for s in skipped:
         print("- not measured: %s n=%d: %s" % (s["side"], s["n"], s["why"]))
     path = benchlib.write_json("seldon_scale.json", {"date": benchlib.utc_now(), "machine": info, "rows": rows,
-                                                      "skipped": skipped, "delay": args.delay,
+                                                      "skipped": skipped, "delay": args.delay, "nodes": nodes,
                                                       "model_server": IMAGE + " (Echo, seldon-core-microservice)"})
     print("- results: %s" % path.relative_to(benchlib.REPO))
     return 0

@@ -109,7 +109,7 @@ class Bench:
     """A fresh sandbox in a temporary directory and the collection from the checkout (ansible_collections/mlops/k8s
     -> the repository, as tests/integration/conftest.py does); kubernetes.core is the one installed in .venv."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, nodes: int | None = None):
         from sandbox import cli
 
         # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the sandbox and its model servers are stopped
@@ -126,7 +126,7 @@ class Bench:
                     break
         self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
         self.sandbox_dir = self.workdir / "sandbox"
-        self.handle = SandboxHandle(cli.start(str(self.sandbox_dir), snapshot=False))
+        self.handle = SandboxHandle(cli.start(str(self.sandbox_dir), snapshot=False, nodes=nodes))
         root = self.workdir / "collections"
         (root / "ansible_collections" / "mlops").mkdir(parents=True)
         (root / "ansible_collections" / "mlops" / "k8s").symlink_to(REPO, target_is_directory=True)
@@ -197,11 +197,16 @@ def slowest_tasks(stdout: str) -> list[tuple[str, float]]:
     return out
 
 
-def descendants_rss_mb(match: str) -> tuple[int, float]:
-    """(number, total resident MB) of this process's descendants whose command line contains ``match``."""
+def descendants_memory_mb(match: str) -> tuple[int, float, float]:
+    """(number, total resident MB, total proportional MB) of this process's descendants whose command line
+    contains ``match``.
+
+    Resident memory counts a page shared by forked workers (and shared libraries) once per process; the
+    proportional set size (``Pss`` in ``/proc/PID/smaps_rollup``) divides each shared page among the processes
+    that map it, so its sum is what the processes take of the machine's memory.
+    """
     children: dict[int, list[int]] = {}
     cmdlines: dict[int, str] = {}
-    rss: dict[int, int] = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -209,7 +214,6 @@ def descendants_rss_mb(match: str) -> tuple[int, float]:
             stat = (proc / "stat").read_text()
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
             cmdlines[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            rss[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(proc.name))
@@ -220,7 +224,16 @@ def descendants_rss_mb(match: str) -> tuple[int, float]:
             todo.append(child)
             if match in cmdlines.get(child, ""):
                 found.append(child)
-    return len(found), sum(rss.get(p, 0) for p in found) / 2**20
+    kib = {"Rss": 0, "Pss": 0}
+    for pid in found:
+        try:
+            for line in Path("/proc/%d/smaps_rollup" % pid).read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in kib:
+                    kib[key] += int(value.split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended meanwhile
+    return len(found), kib["Rss"] / 1024, kib["Pss"] / 1024
 
 
 def mem_available_mb() -> float:

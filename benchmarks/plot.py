@@ -34,12 +34,16 @@ def load(name: str) -> dict | None:
 
 
 def curve(ax, rows: list[dict], key: str, label_of, xlabel: str, title: str, note: str = "") -> None:
-    for i, side in enumerate(sorted({r["side"] for r in rows})):
+    highest = {}  # x -> the largest value there: its label goes above the point, the others' below
+    for r in rows:
+        if r.get(key) == r.get(key):
+            highest[r["n"]] = max(highest.get(r["n"], r[key]), r[key])
+    for side in sorted({r["side"] for r in rows}):
         pts = sorted((r["n"], r[key]) for r in rows if r["side"] == side and r.get(key) == r.get(key))
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=COLORS.get(side), label=label_of(side))
             for x, y in pts:
-                ax.annotate("%.1f" % y, (x, y), textcoords="offset points", xytext=(4, 5 if i == 0 else -12),
+                ax.annotate("%.1f" % y, (x, y), textcoords="offset points", xytext=(4, 5 if y >= highest[x] else -12),
                             fontsize=7, color=COLORS.get(side))
     if note:
         ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, va="bottom")
