@@ -88,7 +88,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=int, default=1500, help="wait timeout per run in seconds (default 1500)")
     ap.add_argument("--max-memory", type=float, default=0.6,
                     help="skip a size whose model servers would need more than this fraction of the available "
-                         "memory, estimated from the previous size (default 0.6)")
+                         "memory, estimated from their proportional memory at the previous sizes (default 0.6)")
     ap.add_argument("--nodes", type=int, default=None,
                     help="simulated nodes (default: one per %d SeldonDeployments of the largest size)" % PER_NODE)
     args = ap.parse_args()

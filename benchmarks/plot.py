@@ -34,12 +34,12 @@ def load(name: str) -> dict | None:
 
 
 def curve(ax, rows: list[dict], key: str, label_of, xlabel: str, title: str, note: str = "") -> None:
+    measured = [r for r in rows if r.get(key) == r.get(key)]  # leaves out missing values and NaN
     highest = {}  # x -> the largest value there: its label goes above the point, the others' below
-    for r in rows:
-        if r.get(key) == r.get(key):
-            highest[r["n"]] = max(highest.get(r["n"], r[key]), r[key])
+    for r in measured:
+        highest[r["n"]] = max(highest.get(r["n"], r[key]), r[key])
     for side in sorted({r["side"] for r in rows}):
-        pts = sorted((r["n"], r[key]) for r in rows if r["side"] == side and r.get(key) == r.get(key))
+        pts = sorted((r["n"], r[key]) for r in measured if r["side"] == side)
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=COLORS.get(side), label=label_of(side))
             for x, y in pts:
