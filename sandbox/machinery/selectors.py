@@ -262,7 +262,7 @@ class _Parser:
         t, key = self.nxt(values=True)
         if t != "id":
             raise ValueError("found '%s', expected: identifier" % key)
-        _check_key(key)
+        _check_key(key, "<nil>")  # labels.Parser validates the key with its own path, nil for a query's selector
         nt = self.peek()
         if negate:
             return Requirement(key, "!")

@@ -67,6 +67,9 @@ def test_label_value_message_is_kubernetes_like():
         parse_label_selector("app=_x")
     with pytest.raises(ValueError, match="values set can't be empty"):
         parse_label_selector("env in ()")
+    # the parser validates a key with its own field path, which is nil for a query's selector (kube-apiserver 1.37)
+    with pytest.raises(ValueError, match=r'^unable to parse requirement: <nil>: Invalid value: "-app": name part'):
+        parse_label_selector("-app!=x")
 
 
 def test_label_selector_string_is_canonical():
