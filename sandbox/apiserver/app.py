@@ -46,6 +46,7 @@ class App:
 
     def _stats_route(self, req: Request) -> Response:
         return Response(200, {"resourceVersion": self.store.rv, "watchers": self.store.watcher_count,
+                              "watchersByNamespace": self.store.watchers_by_namespace(),
                               "threads": threading.active_count()})
 
     # ------------------------------------------------------------------ entry

@@ -117,6 +117,14 @@ class Store:
     def watcher_count(self) -> int:
         return len(self._watchers)
 
+    def watchers_by_namespace(self) -> dict[str, int]:
+        """Open watches per namespace ("" for those of every namespace), for tests that share a server."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            for w in self._watchers:
+                counts[w.namespace or ""] = counts.get(w.namespace or "", 0) + 1
+        return counts
+
     # -- persistence --
     def dump(self) -> str:
         with self.lock:
