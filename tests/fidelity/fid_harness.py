@@ -39,6 +39,8 @@ _JWT = re.compile(r"^eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _TOO_OLD = re.compile(r"too old resource version: (\d+) \((\d+)\)")
 _RV_IN_MSG = re.compile(r"(resourceVersion|resource version)[:=] ?\"?\d+\"?")
 _RV_IN_RECORD = re.compile(r"ResourceVersion in record \(\d+\)")
+# a Table's "date" column is an age rendered at the moment of the request (HumanDuration: 0s, 95s, 3m2s, 2d5h, ...)
+_AGE = re.compile(r"^(\d+[smhdy])+$|^<invalid>$")
 
 
 class Side:
@@ -222,6 +224,8 @@ class Normalizer:
                 gen, name = meta["generateName"], meta["name"]
                 if name.startswith(gen) and len(name) == len(gen) + 5:
                     meta["name"] = gen + "<random>"
+            if out.get("kind") == "Table":
+                _ages(out)
             return out
         if isinstance(node, list):
             out = [self.walk(v, key) for v in node]
@@ -234,6 +238,22 @@ class Normalizer:
         if isinstance(node, str):
             return self.string(key, node)
         return node
+
+
+def _ages(table: dict) -> None:
+    """An age cell is a timestamp seen from the clock at the moment of the request: "<age>" as a time is "<time>"
+    (two servers answer a second apart). Only a well-formed duration, in a built-in printer's "Age" column
+    (type string, no format) or a custom resource's column of type "date"."""
+    columns = table.get("columnDefinitions")
+    if not isinstance(columns, list):
+        return
+    dates = [i for i, c in enumerate(columns)
+             if isinstance(c, dict) and (c.get("name") == "Age" or c.get("type") == "date")]
+    for row in table.get("rows") or []:
+        cells = row.get("cells") if isinstance(row, dict) else None
+        for i in dates:
+            if isinstance(cells, list) and i < len(cells) and isinstance(cells[i], str) and _AGE.match(cells[i]):
+                cells[i] = "<age>"
 
 
 _LABEL_RV = re.compile(r"(resourceVersion|continue)=[^&\s]+")
