@@ -68,12 +68,15 @@ options:
     aliases: [key_file]
   proxy:
     description:
-      - URL of an HTTP (or SOCKS) proxy for the API connection. E(HTTP_PROXY) and friends are not used.
+      - URL of an HTTP proxy for the API connection, C(http://host:port) (C(http://user:password@host:port) sends
+        the credentials as C(Proxy-Authorization)). HTTPS to the API server goes through it in a CONNECT tunnel.
+        E(HTTP_PROXY) and friends are not used.
       - Can also be set with E(K8S_AUTH_PROXY).
     type: str
   no_proxy:
     description:
-      - Comma-separated hosts, domains or CIDRs reached without O(proxy).
+      - Comma-separated hosts (C(host) or C(host:port)), domains (C(.example.com)), CIDRs (C(10.0.0.0/8)) or C(*),
+        reached without O(proxy).
       - Can also be set with E(K8S_AUTH_NO_PROXY).
     type: str
   proxy_headers:
@@ -125,12 +128,11 @@ notes:
     directory cannot be made or can be written by other users.
   - Transient API failures (HTTP 429, 500, 502, 503, 504, dropped connections and timeouts) are retried a few times
     with backoff, honouring C(Retry-After).
-  - Requests go through C(urllib3) directly. Kubeconfig users with a C(token), C(tokenFile), client certificates
+  - Requests go through the Python standard library (C(http.client) and C(ssl)) directly. Kubeconfig users with a C(token), C(tokenFile), client certificates
     (files or data), C(username)/C(password) or an C(exec) credential plugin (such as C(aws eks get-token)) and the
     in-cluster service account need nothing else; a user with a legacy C(auth-provider) (OIDC refresh, the old gcp
     and azure plugins) is read with the C(kubernetes) Python library, which must then be installed.
 requirements:
-  - urllib3
   - PyYAML >= 6.0
   - kubernetes >= 29.0.0 (only for kubeconfig users with an C(auth-provider))
 """

@@ -5,9 +5,10 @@
 * ``resolve_auth(params)``: task arguments > K8S_AUTH_* environment.
 * ``build_settings(auth)``: explicit credentials > kubeconfig (path or dict, context) > default kubeconfig
   (KUBECONFIG / ~/.kube/config) > in-cluster service account (kubeconfig.py).
-* ``K8sClient``: plain dicts in and out over transport.py (urllib3, no ``kubernetes`` package: importing it would
-  cost most of a task's start-up), every error a ``K8sError`` with one readable line, discovery cached in a file
-  across tasks (discovery.py), transient failures retried (retries.py's K8S_API policy).
+* ``K8sClient``: plain dicts in and out over transport.py (the standard library's http.client: importing the
+  ``kubernetes`` package, or even urllib3, would cost much of a task's start-up), every error a ``K8sError``
+  with one readable line, discovery cached in a file across tasks (discovery.py), transient failures retried
+  (retries.py's K8S_API policy).
 """
 
 from __future__ import annotations
@@ -38,11 +39,6 @@ from ansible_collections.mlops.k8s.plugins.module_utils.kubeconfig import (
 )
 from ansible_collections.mlops.k8s.plugins.module_utils.limits import MAX_SECONDS
 from ansible_collections.mlops.k8s.plugins.module_utils.transport import Transport
-
-try:
-    import urllib3
-except ImportError:  # pragma: no cover - K8sAnsibleModule reports the missing library before any request
-    urllib3 = None
 
 FIELD_MANAGER = "mlops.k8s"
 CACHE_DIR_ENV = "MLOPS_K8S_CACHE_DIR"
@@ -206,7 +202,19 @@ def _apply_overrides(settings, auth):
         settings.no_proxy = auth["no_proxy"]
     if auth.get("proxy_headers"):
         headers = {k: v for k, v in auth["proxy_headers"].items() if v is not None}
-        settings.proxy_headers = urllib3.util.make_headers(**headers)
+        settings.proxy_headers = proxy_headers(**headers)
+
+
+def proxy_headers(proxy_basic_auth=None, basic_auth=None, user_agent=None):
+    """The headers the ``proxy_headers`` option asks for (``user:password`` pairs sent as Basic credentials)."""
+    headers = {}
+    if proxy_basic_auth:
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(proxy_basic_auth.encode()).decode()
+    if basic_auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(basic_auth.encode()).decode()
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    return headers
 
 
 def _set_authorization(settings, value):

@@ -41,6 +41,16 @@ class ApiStatusError(Exception):
         self.body = body
 
 
+class TransportError(OSError):
+    """A request that could not be completed once its retries were spent (http_pool.py): the ``url`` and the last
+    failure, ``reason`` (an OSError, a timeout, an SSL or HTTP protocol error)."""
+
+    def __init__(self, url, reason):
+        super().__init__("%s: %s" % (url, reason))
+        self.url = url
+        self.reason = reason
+
+
 class WaitTimeout(K8sError):
     """A wait ran out of time; ``msg`` says what was last seen. Returned to the user as reason Timeout."""
 
@@ -182,14 +192,15 @@ def to_k8s_error(exc, what=None):  # noqa: PLR0911 - one return per family of er
         return K8sError("%s%s" % (prefix, exc), status=404, reason="ResourceNotFound")
     if _is_instance(exc, "kubernetes", ("ConfigException",)):
         return K8sError("%sinvalid Kubernetes configuration: %s" % (prefix, exc))
-    if _is_instance(exc, "urllib3", ("MaxRetryError",)):
+    if isinstance(exc, TransportError) or _is_instance(exc, "urllib3", ("MaxRetryError",)):
         inner = getattr(exc, "reason", None) or exc
         url = getattr(exc, "url", None)
         return K8sError(
             "%scannot reach the Kubernetes API%s: %s%s"
             % (prefix, " (%s)" % url if url else "", _one_line(inner), _timeout_hint(inner))
         )
-    if _is_instance(exc, "urllib3", ("HTTPError",)) or isinstance(exc, (OSError, ConnectionError)):
+    if (_is_instance(exc, "urllib3", ("HTTPError",)) or _is_instance(exc, "http.client", ("HTTPException",))
+            or isinstance(exc, (OSError, ConnectionError))):
         return K8sError("%scannot reach the Kubernetes API: %s%s" % (prefix, _one_line(exc), _timeout_hint(exc)))
     return K8sError("%s%s: %s" % (prefix, type(exc).__name__, _one_line(exc)))
 

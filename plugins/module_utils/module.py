@@ -20,17 +20,6 @@ from ansible_collections.mlops.k8s.plugins.module_utils.manifests import load_ma
 from ansible_collections.mlops.k8s.plugins.module_utils.service import is_secret
 
 try:
-    # the client speaks HTTP through urllib3 (a dependency of the kubernetes package, which is only imported for
-    # kubeconfig users with an auth-provider)
-    import urllib3  # noqa: F401  # pylint: disable=unused-import
-
-    HAS_URLLIB3 = True
-    URLLIB3_IMP_ERR = None
-except ImportError:
-    HAS_URLLIB3 = False
-    URLLIB3_IMP_ERR = traceback.format_exc()
-
-try:
     import yaml  # noqa: F401  # pylint: disable=unused-import
 
     HAS_YAML = True
@@ -200,7 +189,7 @@ class MlopsModule:
 
 class K8sAnsibleModule(MlopsModule):
     """A module that talks to Kubernetes: the connection options (and the wait options) merged into its argument
-    spec, the kubernetes library (and PyYAML) required, and the task's one client, built on first use."""
+    spec, PyYAML required where a module reads manifests, and the task's one client, built on first use."""
 
     def __init__(self, argument_spec=None, auth=True, wait=False, requires_yaml=False, **kwargs):
         spec = {}
@@ -211,7 +200,6 @@ class K8sAnsibleModule(MlopsModule):
         spec.update(argument_spec or {})
         super().__init__(spec, **kwargs)
         self._client = None
-        self.require("urllib3", HAS_URLLIB3, URLLIB3_IMP_ERR)
         if requires_yaml:
             self.require("PyYAML", HAS_YAML, YAML_IMP_ERR)
 

@@ -14,7 +14,7 @@ import io
 from urllib.parse import quote, urlsplit
 
 from ansible_collections.mlops.k8s.plugins.module_utils import names
-from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError, TransportError
 from ansible_collections.mlops.k8s.plugins.module_utils.predict import PredictError
 
 CONNECT_TIMEOUT = 10
@@ -98,22 +98,24 @@ class ServiceProxy:
         self.pool_size = pool_size
 
     def _headers(self, extra):
-        hdrs = self.transport.headers_for(JSON_HEADERS)  # the API server's credentials (refreshed as needed)
-        for key, value in (extra or {}).items():
-            if key.lower() != "authorization":  # the API server's credentials, never the model's
-                hdrs[key] = value
-        return hdrs
+        """(name, value) pairs: the API server's credentials (refreshed as needed), never the model's."""
+        extra = {k: v for k, v in (extra or {}).items() if k.lower() != "authorization"}
+        replaced = {k.lower() for k in extra}
+        pairs = [(k, v) for k, v in self.transport.headers_for(JSON_HEADERS) if k.lower() not in replaced]
+        return pairs + list(extra.items())
 
     def url(self, path):
         return self.host + path
 
     def request(self, path, data, headers=None, timeout=30, method="POST"):
-        urllib3 = _urllib3()
+        from ansible_collections.mlops.k8s.plugins.module_utils.http_pool import Timeout
+
         hdrs = self._headers(headers)
         try:
             response = self.pool.request(method, self.url(path), body=data, headers=hdrs, redirect=False,
-                                         retries=False, preload_content=True, timeout=_timeout(urllib3, timeout))
-        except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out, TLS: as open_url's URLError
+                                         retries=False, preload_content=True,
+                                         timeout=Timeout(min(CONNECT_TIMEOUT, timeout), timeout))
+        except TransportError as exc:  # refused, reset, timed out, TLS: as open_url's URLError
             raise ConnectionError("%s: %s" % (self.host, _reason_of(exc))) from None
         return response.status, response.data, response.headers
 

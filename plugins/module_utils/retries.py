@@ -2,12 +2,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The collection's retry policies: all three are documented here, and each is named where it is used.
 
-``K8S_API`` (client.py: ``configuration.retries = retries.k8s_api_retry()``)
-    Every request to the Kubernetes API, retried by urllib3 on the connection pool: connection failures and
-    HTTP 429/500/502/503/504 up to 5 times (reads of a half-received answer twice), exponential backoff from
-    0.5 s up to 10 s, a ``Retry-After`` header honoured up to 30 s. Only idempotent methods: GET, HEAD, PUT,
-    DELETE, OPTIONS and PATCH (every PATCH this collection sends is a server-side apply); never POST (a create
-    with generateName would make a second object). Redirects are not followed.
+``K8S_API`` (client.py: ``Transport(settings, timeouts, retries.k8s_api_retry())``)
+    Every request to the Kubernetes API, retried on the connection pool (http_pool.py): connection failures and
+    HTTP 429/500/502/503/504 up to 5 times (reads of a half-received answer twice), no pause before the first
+    retry, then 1, 2, 4 s ... up to 10 s, a ``Retry-After`` header (413, 429, 503) honoured up to 30 s. A
+    certificate the CA does not vouch for is not retried. A connection that could not be made is retried for any
+    method (nothing was sent); statuses and lost answers only for idempotent methods: GET, HEAD, PUT, DELETE,
+    OPTIONS and PATCH (every PATCH this collection sends is a server-side apply); never POST (a create with
+    generateName would make a second object). Redirects are not followed.
 
 ``S3`` (s3.py: ``Config(retries=retries.s3_retry_config())``)
     Every S3 request, retried by botocore's ``standard`` mode: 5 attempts in all (throttling, 5xx, connection
@@ -42,27 +44,21 @@ PREDICTION_BACKOFF_START = 0.5
 PREDICTION_BACKOFF_MAX = 5.0
 
 
-def k8s_api_retry():
-    """The K8S_API policy as a urllib3 ``Retry`` for the kubernetes client's connection pool."""
-    import urllib3
+def k8s_api_retry(sleep=None):
+    """The K8S_API policy as an ``http_pool.Retry`` for the client's connection pool."""
+    from ansible_collections.mlops.k8s.plugins.module_utils.http_pool import Retry
 
-    class BoundedRetry(urllib3.util.retry.Retry):
-        def get_retry_after(self, response):
-            seconds = super().get_retry_after(response)
-            return None if seconds is None else min(seconds, K8S_API_RETRY_AFTER_MAX)
-
-    return BoundedRetry(
+    return Retry(
         total=K8S_API_RETRIES,
         connect=K8S_API_RETRIES,
         read=K8S_API_READ_RETRIES,
-        redirect=0,
         status=K8S_API_RETRIES,
-        status_forcelist=K8S_API_RETRY_STATUSES,
-        allowed_methods=K8S_API_RETRY_METHODS,
-        backoff_factor=K8S_API_BACKOFF,
+        statuses=K8S_API_RETRY_STATUSES,
+        methods=K8S_API_RETRY_METHODS,
+        backoff=K8S_API_BACKOFF,
         backoff_max=K8S_API_BACKOFF_MAX,
-        respect_retry_after_header=True,
-        raise_on_status=False,
+        retry_after_max=K8S_API_RETRY_AFTER_MAX,
+        **({"sleep": sleep} if sleep else {}),
     )
 
 

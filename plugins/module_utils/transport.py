@@ -1,40 +1,42 @@
 # Copyright: mlops.k8s contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""HTTPS to the Kubernetes API on one urllib3 pool: TLS and credentials from ``kubeconfig.Settings``, a timeout
-on every request, the K8S_API retry policy (retries.py), a credential refreshed once after a 401, and every
-error status raised as ``ApiStatusError`` (errors.py turns it into one readable line)."""
+"""HTTPS to the Kubernetes API on one connection pool (http_pool.py): TLS and credentials from
+``kubeconfig.Settings``, a timeout on every request, the K8S_API retry policy (retries.py), a credential
+refreshed once after a 401, and every error status raised as ``ApiStatusError`` (errors.py turns it into one
+readable line)."""
 
 from __future__ import annotations
 
 import atexit
+import base64
 import json
 import os
 import shutil
 import tempfile
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
+from ansible_collections.mlops.k8s.plugins.module_utils import http_pool
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import ApiStatusError, K8sError
-
-try:
-    import urllib3
-except ImportError:  # pragma: no cover - K8sAnsibleModule reports the missing library before any request
-    urllib3 = None
 
 USER_AGENT = "mlops.k8s"
 
 
 def _bypass_proxy(host, no_proxy):
-    """True when ``host`` (a URL) matches NO_PROXY-style ``no_proxy`` (names, .suffixes, *, host:port)."""
+    """True when ``host`` (a URL) matches NO_PROXY-style ``no_proxy`` (names, .suffixes, *, host:port, CIDRs)."""
     if not no_proxy:
         return False
-    netloc = urllib3.util.parse_url(host)
-    name = (netloc.host or "").strip("[]").lower()
+    netloc = urlsplit(host)
+    name = (netloc.hostname or "").lower()
     for item in str(no_proxy).split(","):
         entry = item.strip().lower()
         if not entry:
             continue
         if entry == "*":
             return True
+        if "/" in entry:
+            if _in_network(name, entry):
+                return True
+            continue
         entry_host, _sep, port = entry.partition(":") if entry.count(":") == 1 else (entry, "", "")
         if port and str(netloc.port or "") != port:
             continue
@@ -44,8 +46,32 @@ def _bypass_proxy(host, no_proxy):
     return False
 
 
+def _in_network(name, cidr):
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(name) in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:  # a name, or not a network
+        return False
+
+
+def _proxy(settings):
+    """(proxy URL without credentials, headers for the proxy): credentials in the URL become Proxy-Authorization
+    unless proxy_headers gave one."""
+    parts = urlsplit(settings.proxy)
+    if parts.scheme != "http" or not parts.hostname:
+        raise K8sError("proxy %s: give an http:// proxy URL (HTTPS to the API server goes through it in a CONNECT "
+                       "tunnel)" % parts._replace(netloc=parts.hostname or "").geturl())
+    headers = dict(settings.proxy_headers or {})
+    if parts.username is not None and "Proxy-Authorization" not in headers:
+        pair = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    netloc = parts.hostname + (":%d" % parts.port if parts.port else "")
+    return "http://" + netloc, headers
+
+
 class Transport:
-    """Requests to one API server. ``pool`` (tests) replaces the urllib3 pool the settings would build."""
+    """Requests to one API server. ``pool`` (tests) replaces the connection pool the settings would build."""
 
     def __init__(self, settings, timeouts, retry=None, *, pool_maxsize=None, headers=None, repeated_headers=(),
                  pool=None):
@@ -75,32 +101,26 @@ class Transport:
 
     def _pool(self, pool_maxsize):
         s = self.settings
-        kwargs = {"num_pools": 4, "maxsize": max(4, pool_maxsize or 0)}
+        tls = {}
         if self.base.startswith("https:"):
-            kwargs["cert_reqs"] = "CERT_REQUIRED" if s.verify_ssl else "CERT_NONE"
-            if s.verify_ssl:
-                if s.ca_data:
-                    kwargs["ca_cert_data"] = s.ca_data
-                elif s.ssl_ca_cert:
-                    kwargs["ca_certs"] = s.ssl_ca_cert
-                if s.tls_server_name:
-                    kwargs["server_hostname"] = s.tls_server_name
-                    kwargs["assert_hostname"] = s.tls_server_name
-            else:
-                kwargs["assert_hostname"] = False
-                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            cert = key = None
             pair = s.exec_client_certificate()
             if pair:
-                kwargs["cert_file"], kwargs["key_file"] = self._pem_file("exec.crt", pair[0]), self._pem_file(
-                    "exec.key", pair[1])
+                cert, key = self._pem_file("exec.crt", pair[0]), self._pem_file("exec.key", pair[1])
             else:
                 cert = s.cert_file or (self._pem_file("client.crt", s.cert_data) if s.cert_data else None)
                 key = s.key_file or (self._pem_file("client.key", s.key_data) if s.key_data else None)
-                if cert:
-                    kwargs["cert_file"], kwargs["key_file"] = cert, key
+            try:
+                context = http_pool.tls_context(
+                    verify=s.verify_ssl, ca_file=s.ssl_ca_cert if s.verify_ssl and not s.ca_data else None,
+                    ca_data=s.ca_data if s.verify_ssl else None, cert_file=cert, key_file=key)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                raise K8sError("TLS settings: cannot load the CA or the client certificate: %s" % exc) from None
+            tls = {"context": context, "server_name": s.tls_server_name if s.verify_ssl else None}
+        proxy = headers = None
         if s.proxy and not _bypass_proxy(self.base, s.no_proxy):
-            return urllib3.ProxyManager(s.proxy, proxy_headers=s.proxy_headers, **kwargs)
-        return urllib3.PoolManager(**kwargs)
+            proxy, headers = _proxy(s)
+        return http_pool.Pool(self.base, proxy=proxy, proxy_headers=headers, maxsize=max(4, pool_maxsize or 0), **tls)
 
     # -- requests ----------------------------------------------------------------------------------------------
     def url(self, path, query=None):
@@ -108,20 +128,18 @@ class Transport:
         return self.base + path + ("?" + urlencode(query, doseq=True) if query else "")
 
     def headers_for(self, extra=None):
-        headers = urllib3.HTTPHeaderDict(self.headers)
+        """The request's headers as (name, value) pairs: a repeated header (Impersonate-Group) once per value."""
+        headers = dict(self.headers)
         auth = self.settings.authorization()
         if auth:
             headers["Authorization"] = auth
-        for name, value in self.repeated_headers:
-            headers.add(name, value)
-        for name, value in (extra or {}).items():
-            headers[name] = value
-        return headers
+        headers.update(extra or {})
+        return list(headers.items()) + list(self.repeated_headers)
 
     def send(self, method, path, *, query=None, body=None, headers=None, read_timeout=None, stream=False,
              retries=None):
-        """The raw urllib3 response, whatever its status (after one credential refresh on a 401)."""
-        timeout = urllib3.Timeout(connect=self.timeouts[0], read=read_timeout or self.timeouts[1])
+        """The raw response (http_pool.Response), whatever its status (after one credential refresh on a 401)."""
+        timeout = http_pool.Timeout(self.timeouts[0], read_timeout or self.timeouts[1])
         url = self.url(path, query)
         retry = self.retry if retries is None else retries
         for attempt in (1, 2):

@@ -216,8 +216,9 @@ attributes:
 notes:
   - One request uses C(ansible.module_utils.urls); no Kubernetes client is needed except with
     O(target=service_proxy).
-  - A batch needs C(urllib3) (it comes with the C(kubernetes) client); its connections honour the proxy of the
-    environment (C(https_proxy), C(no_proxy)) as a single request does.
+  - A batch sent to O(url) needs C(urllib3) (it comes with the C(kubernetes) client and with botocore); its
+    connections honour the proxy of the environment (C(https_proxy), C(no_proxy)) as a single request does. A
+    batch through O(target=service_proxy) uses the task's Kubernetes connection.
   - The module is not in the C(group/mlops.k8s.k8s) action group, as its O(validate_certs) and O(request_timeout)
     are about the model's URL, not the API server. Give the connection options on the task, or through the
     C(K8S_AUTH_*) variables and the kubeconfig (E(KUBECONFIG)).

@@ -178,9 +178,9 @@ def test_missing_and_broken_kubeconfig(tmp_path):
 def test_retry_policy_is_set_once():
     retry = build_client({"host": "https://h", "api_key": "t"}, discovery_cache=False).transport.retry
     assert retry.total == retries.K8S_API_RETRIES
-    assert set(retry.status_forcelist) == {429, 500, 502, 503, 504}
-    assert "PATCH" in retry.allowed_methods and "POST" not in retry.allowed_methods
-    assert retry.respect_retry_after_header and not retry.raise_on_status
+    assert set(retry.statuses) == {429, 500, 502, 503, 504}
+    assert "PATCH" in retry.methods and "POST" not in retry.methods
+    assert (retry.connect, retry.read, retry.retry_after_max) == (5, 2, 30)
 
 
 def test_build_client_headers_and_cache_file(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.mlops.k8s.plugins.module_utils import module as module_mod
 from ansible_collections.mlops.k8s.plugins.modules import apply
 
 MANIFESTS = """
@@ -116,10 +115,19 @@ def test_empty_definition_is_a_no_op(fake_cluster, run_module):
     assert not failed and result["changed"] is False and result["results"] == []
 
 
-def test_missing_http_library(monkeypatch, run_module):
-    monkeypatch.setattr(module_mod, "HAS_URLLIB3", False)
-    failed, result = run_module(apply, {"definition": []})
-    assert failed and "Failed to import the required Python library (urllib3)" in result["msg"]
+def test_a_module_imports_no_http_library_and_no_kubernetes_package():
+    """The client is on the standard library: urllib3 and the kubernetes package cost a task's start-up (#16)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from ansible_collections.mlops.k8s.plugins.modules import apply, info, wait; "
+            "from ansible_collections.mlops.k8s.plugins.module_utils import client, http_pool, transport; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('urllib3', 'kubernetes', 'requests')))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                         env=env)
+    assert out.stdout.strip() == "[]"
 
 
 def test_no_connection_settings(run_module):

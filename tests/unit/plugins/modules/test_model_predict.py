@@ -307,7 +307,7 @@ def test_service_proxy_sends_with_the_kubernetes_credentials_and_never_retries_a
 
     host, seen, plan = api_server
     client = build_client({"host": host, "api_key": "s3cret"}, discovery_cache=False, pool_maxsize=64)
-    assert client.transport.pool.connection_pool_kw["maxsize"] >= 64
+    assert client.transport.pool.maxsize >= 64
     proxy = predict_http.ServiceProxy(client)
     path = predict_http.service_proxy_path("models", "iris-main", "http", "/api/v1.0/predictions")
     plan.append((503, b'{"kind": "Status", "code": 503, "message": "no endpoints available for service"}'))
