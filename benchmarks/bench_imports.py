@@ -20,15 +20,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 MODULES = [
     "ansible.module_utils.basic",
+    "http.client",
+    "ssl",
     "urllib3",
     "yaml",
     "kubernetes",
     "kubernetes.config",
     "kubernetes.client",
     "kubernetes.dynamic",
+    "ansible_collections.mlops.k8s.plugins.module_utils.http_pool",
     "ansible_collections.mlops.k8s.plugins.module_utils.client",
     "ansible_collections.mlops.k8s.plugins.module_utils.module",
     "ansible_collections.mlops.k8s.plugins.modules.info",
+    "ansible_collections.mlops.k8s.plugins.modules.apply",
     "ansible_collections.kubernetes.core.plugins.module_utils.k8s.client",
 ]
 

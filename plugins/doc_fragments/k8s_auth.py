@@ -128,10 +128,11 @@ notes:
     directory cannot be made or can be written by other users.
   - Transient API failures (HTTP 429, 500, 502, 503, 504, dropped connections and timeouts) are retried a few times
     with backoff, honouring C(Retry-After).
-  - Requests go through the Python standard library (C(http.client) and C(ssl)) directly. Kubeconfig users with a C(token), C(tokenFile), client certificates
-    (files or data), C(username)/C(password) or an C(exec) credential plugin (such as C(aws eks get-token)) and the
-    in-cluster service account need nothing else; a user with a legacy C(auth-provider) (OIDC refresh, the old gcp
-    and azure plugins) is read with the C(kubernetes) Python library, which must then be installed.
+  - Requests go through the Python standard library (C(http.client) and C(ssl)) directly. Kubeconfig users with a
+    C(token), C(tokenFile), client certificates (files or data), C(username)/C(password) or an C(exec) credential
+    plugin (such as C(aws eks get-token)) and the in-cluster service account need nothing else; a user with a
+    legacy C(auth-provider) (OIDC refresh, the old gcp and azure plugins) is read with the C(kubernetes) Python
+    library, which must then be installed.
 requirements:
   - PyYAML >= 6.0
   - kubernetes >= 29.0.0 (only for kubeconfig users with an C(auth-provider))

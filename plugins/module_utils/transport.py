@@ -146,6 +146,7 @@ class Transport:
             response = self.pool.request(method, url, body=body, headers=self.headers_for(headers), timeout=timeout,
                                          retries=retry, preload_content=not stream, redirect=False)
             if response.status == 401 and attempt == 1 and self.settings.can_refresh():
+                response.release_conn()  # a stream's unread answer: its connection is not used again
                 self.settings.refresh()
                 continue
             return response
