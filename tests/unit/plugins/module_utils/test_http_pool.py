@@ -100,7 +100,7 @@ def _url(srv, path="/x", scheme="http"):
 # -- keep-alive ---------------------------------------------------------------------------------------------------
 def test_one_connection_carries_sequential_requests_and_repeated_headers(server):
     pool = _pool(server)
-    for _ in range(3):
+    for _attempt in range(3):
         response = pool.request("GET", _url(server, "/a?b=1"), headers=[("X-G", "1"), ("X-G", "2")], timeout=T)
         assert (response.status, response.data) == (200, b'{"ok": true}')
     assert len({peer for *_r, peer in server.seen}) == 1
@@ -119,7 +119,7 @@ def test_threads_share_the_pool_and_it_keeps_at_most_maxsize_idle(server):
     pool = _pool(server, maxsize=2)
     results = []
     threads = [threading.Thread(target=lambda: results.append(pool.request("GET", _url(server), timeout=T).status))
-               for _ in range(8)]
+               for _thread in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -314,7 +314,7 @@ def test_https_through_an_http_proxy_tunnel(pki):
         auth = "Basic " + base64.b64encode(b"u:p").decode()
         pool = _pool(srv, "https", context=http_pool.tls_context(ca_file=paths["ca.crt"]),
                      proxy="http://127.0.0.1:%d" % proxy.server_address[1], proxy_headers={"Proxy-Authorization": auth})
-        for _ in range(2):
+        for _attempt in range(2):
             assert pool.request("GET", _url(srv, "/v", "https"), timeout=T, headers={"Authorization": "Bearer t"}
                                 ).status == 200
         assert len(proxy.heads) == 1  # one tunnel, kept alive
