@@ -281,10 +281,14 @@ def test_canary_rollout_rolls_back_a_wrong_model_and_promotes_a_good_one(seldon_
     url = seldon_env["MLOPS_K8S_GATEWAY_URL"].rstrip("/") + "/seldon/%s/iris-cn/api/v1.0/predictions" % NAMESPACE
 
     def rollout(model_uri):
+        # judged by its answers here, not its latency: on a loaded 2-core CI host one slow answer of a canary's 19
+        # is its p99 (CI failed once: 325 ms against the main predictor's 149 ms, over the 2x bound); the latency
+        # rule has its unit tests (tests/unit/plugins/module_utils/test_canary.py)
         return dict(task("rollout", "mlops.k8s.canary_rollout", name="iris-cn", namespace=NAMESPACE,
                          canary={"implementation": "SKLEARN_SERVER", "model_uri": model_uri,
                                  "env_secret_ref_name": SECRET},
-                         data=IRIS, expected_classes=[0, 1, 2], steps=[20, 50], requests=100, wait_timeout=300),
+                         data=IRIS, expected_classes=[0, 1, 2], steps=[20, 50], requests=100, wait_timeout=300,
+                         latency_slack_ms=5000),
                     register="rollout")
 
     with predictions_meanwhile(url) as answers:
