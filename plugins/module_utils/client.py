@@ -13,14 +13,13 @@
 
 from __future__ import annotations
 
-import base64
 import codecs
 import hashlib
 import json
 import os
 from urllib.parse import quote
 
-from ansible_collections.mlops.k8s.plugins.module_utils import retries
+from ansible_collections.mlops.k8s.plugins.module_utils import http_pool, retries
 from ansible_collections.mlops.k8s.plugins.module_utils.args import (
     AUTH_ARG_SPEC,
     AUTH_ENV,
@@ -185,8 +184,7 @@ def _apply_overrides(settings, auth):
     if auth.get("api_key"):
         _set_authorization(settings, "Bearer %s" % auth["api_key"])
     elif auth.get("username") and auth.get("password"):
-        token = base64.b64encode(("%s:%s" % (auth["username"], auth["password"])).encode()).decode()
-        _set_authorization(settings, "Basic %s" % token)
+        _set_authorization(settings, http_pool.basic_auth("%s:%s" % (auth["username"], auth["password"])))
         settings.username = auth["username"]
     if auth.get("validate_certs") is not None:
         settings.verify_ssl = bool(auth["validate_certs"])
@@ -209,9 +207,9 @@ def proxy_headers(proxy_basic_auth=None, basic_auth=None, user_agent=None):
     """The headers the ``proxy_headers`` option asks for (``user:password`` pairs sent as Basic credentials)."""
     headers = {}
     if proxy_basic_auth:
-        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(proxy_basic_auth.encode()).decode()
+        headers["Proxy-Authorization"] = http_pool.basic_auth(proxy_basic_auth)
     if basic_auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(basic_auth.encode()).decode()
+        headers["Authorization"] = http_pool.basic_auth(basic_auth)
     if user_agent:
         headers["User-Agent"] = user_agent
     return headers

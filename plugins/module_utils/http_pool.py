@@ -12,6 +12,7 @@ never an exception here (transport.py decides what a status means).
 
 from __future__ import annotations
 
+import base64
 import http.client
 import select
 import ssl
@@ -111,6 +112,11 @@ class _HTTPSConnection(http.client.HTTPSConnection):
         http.client.HTTPConnection.connect(self)  # TCP, and the proxy's CONNECT when tunnelled
         name = self.server_name or self._tunnel_host or self.host
         self.sock = self._context.wrap_socket(self.sock, server_hostname=name)
+
+
+def basic_auth(pair):
+    """The value of an Authorization (or Proxy-Authorization) header for a ``user:password`` pair."""
+    return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
 def _host_port(url, default_port):

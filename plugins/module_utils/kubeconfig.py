@@ -24,6 +24,7 @@ import threading
 import time
 
 from ansible_collections.mlops.k8s.plugins.module_utils.errors import K8sError
+from ansible_collections.mlops.k8s.plugins.module_utils.http_pool import basic_auth
 from ansible_collections.mlops.k8s.plugins.module_utils.text import one_line
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -294,8 +295,7 @@ def settings_from_kubeconfig(merged, context=None, source="kubeconfig", environ=
         settings.token_file = user["tokenFile"]
     elif user.get("username") and user.get("password"):
         settings.username = str(user["username"])
-        settings.token = "Basic %s" % base64.b64encode(
-            ("%s:%s" % (user["username"], user["password"])).encode()).decode()
+        settings.token = basic_auth("%s:%s" % (user["username"], user["password"]))
     elif isinstance(user.get("exec"), dict):
         info = {"server": settings.host, "insecure-skip-tls-verify": not settings.verify_ssl}
         if cluster.get("certificate-authority-data"):

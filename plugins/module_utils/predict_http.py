@@ -30,8 +30,9 @@ def _urllib3():
     return urllib3
 
 
-def _timeout(urllib3, request_timeout):
-    return urllib3.Timeout(connect=min(CONNECT_TIMEOUT, request_timeout), read=request_timeout)
+def _timeout(timeout_class, request_timeout):
+    """A request's timeouts (urllib3's or http_pool's Timeout): connecting takes at most CONNECT_TIMEOUT."""
+    return timeout_class(connect=min(CONNECT_TIMEOUT, request_timeout), read=request_timeout)
 
 
 def pool_sender(url, headers, *, validate_certs=True, request_timeout=30, concurrency=1):
@@ -45,7 +46,7 @@ def pool_sender(url, headers, *, validate_certs=True, request_timeout=30, concur
     urllib3 = _urllib3()
     parts = urlsplit(url)
     kwargs = {"num_pools": 2, "maxsize": concurrency, "block": True, "retries": False,
-              "timeout": _timeout(urllib3, request_timeout)}
+              "timeout": _timeout(urllib3.Timeout, request_timeout)}
     if parts.scheme == "https":
         kwargs["cert_reqs"] = "CERT_REQUIRED" if validate_certs else "CERT_NONE"
         if not validate_certs:
@@ -114,7 +115,7 @@ class ServiceProxy:
         try:
             response = self.pool.request(method, self.url(path), body=data, headers=hdrs, redirect=False,
                                          retries=False, preload_content=True,
-                                         timeout=Timeout(min(CONNECT_TIMEOUT, timeout), timeout))
+                                         timeout=_timeout(Timeout, timeout))
         except TransportError as exc:  # refused, reset, timed out, TLS: as open_url's URLError
             raise ConnectionError("%s: %s" % (self.host, _reason_of(exc))) from None
         return response.status, response.data, response.headers

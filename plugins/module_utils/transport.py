@@ -8,7 +8,6 @@ readable line)."""
 from __future__ import annotations
 
 import atexit
-import base64
 import json
 import os
 import shutil
@@ -65,7 +64,7 @@ def _proxy(settings):
     headers = dict(settings.proxy_headers or {})
     if parts.username is not None and "Proxy-Authorization" not in headers:
         pair = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
-        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        headers["Proxy-Authorization"] = http_pool.basic_auth(pair)
     netloc = parts.hostname + (":%d" % parts.port if parts.port else "")
     return "http://" + netloc, headers
 
